@@ -1,0 +1,36 @@
+# The two commands of the README. Both install into a local virtualenv first (idempotent).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DEMO_OUT ?= demo-out
+
+.PHONY: install test test-all demo lint zoo clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+## make test: install, then run the fast test suite (what CI runs)
+test: install
+	$(BIN)/python -m pytest
+
+## make test-all: also the slow tests (full-size models, long campaigns)
+test-all: install
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+## make demo: install, then attack a test-bed clip with the shipped C3D model, outputs in $(DEMO_OUT)/
+demo: install
+	$(BIN)/vidattack attack pgd --model c3d-synth --video synth:test:0 --eps 0.05 --out $(DEMO_OUT)/pgd
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks scripts
+
+## make zoo: retrain every shipped model from scratch (deterministic; about half an hour on 2 cores)
+zoo: install
+	$(BIN)/python scripts/build_zoo.py
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache

@@ -1,0 +1,56 @@
+"""Write an attack's outputs into the directory the user gave, and nowhere else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from vidattack import io, viz
+from vidattack.result import AttackResult
+
+__all__ = ["write_attack_outputs", "safe_child"]
+
+
+def safe_child(directory: Path, name: str) -> Path:
+    """``directory / name``, refusing names that would escape ``directory`` (``..``, absolute paths)."""
+    path = (directory / name).resolve()
+    if directory.resolve() not in path.parents:
+        raise ValueError(f"refusing to write {name!r} outside the output directory {directory}")
+    return path
+
+
+def write_attack_outputs(out: str | Path, clean: Tensor, result: AttackResult | None, record: dict[str, Any]) -> dict[str, str]:
+    """Write ``result.json`` and, when the attack ran, the adversarial video and plots.
+
+    Files: ``adversarial.mkv`` (lossless FFV1, bit-exact 8-bit frames), ``adversarial.npz`` (exact float
+    tensors: clean, adversarial), ``preview.mp4`` (lossy H.264 for viewing), ``grid.png`` (clean /
+    adversarial / amplified perturbation) and, for flicker attacks, ``flicker.png``.
+
+    Args:
+        clean: ``[1,T,C,H,W]`` clean video.
+
+    Returns:
+        ``{kind: path}`` of the files written.
+    """
+    directory = Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    if result is not None:
+        adversarial = result.adversarial[0]
+        io.write_lossless(safe_child(directory, "adversarial.mkv"), adversarial)
+        io.save_npz(safe_child(directory, "adversarial.npz"), clean=clean[0], adversarial=adversarial)
+        io.write_preview(safe_child(directory, "preview.mp4"), adversarial)
+        title = f"{record.get('method')}: label {record.get('label')} -> {record.get('adv_label')}"
+        viz.frame_grid(clean[0], adversarial, safe_child(directory, "grid.png"), title=title)
+        written.update(lossless="adversarial.mkv", tensors="adversarial.npz", preview="preview.mp4", grid="grid.png")
+        offsets = result.extras.get("offsets")
+        if isinstance(offsets, Tensor) and offsets.dim() == 2:
+            viz.flicker_curves(offsets, safe_child(directory, "flicker.png"))
+            written["flicker"] = "flicker.png"
+    record = {**record, "files": dict(written)}
+    safe_child(directory, "result.json").write_text(json.dumps(record, indent=2, default=str))
+    written["record"] = "result.json"
+    return {kind: str(directory / name) for kind, name in written.items()}

@@ -1,0 +1,89 @@
+"""The ``vidattack`` command-line tool (Typer).
+
+Each command group lives in its own module and registers itself on :data:`app` with a
+``register(app)`` function, so the CLI grows without one file every change has to touch.
+Errors a user can fix (bad file, unknown method, bad index) print one line and exit with status 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from vidattack import __version__
+
+app = typer.Typer(
+    name="vidattack",
+    help=(
+        "Evaluate the adversarial robustness of video recognition models.\n\n"
+        "Run an attack on one video (`vidattack attack`), train and evaluate models "
+        "(`vidattack train`, `vidattack eval`, `vidattack models`), and run campaigns of attacks x "
+        "models x videos (`vidattack campaign`). Videos are files (mp4/avi/mkv/webm), .npz tensors, or "
+        "synthetic test-bed clips (`synth:SPLIT:INDEX`)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def version() -> None:
+    """Print the vidattack version."""
+    typer.echo(__version__)
+
+
+def _register_all() -> None:
+    # Imported here so that a command group's import cost is paid only by the CLI.
+    from vidattack.cli import commands_attack
+
+    for module in (commands_attack,):
+        module.register(app)
+    for optional in ("commands_models", "commands_data", "commands_campaign", "commands_flicker"):
+        try:
+            module = __import__(f"vidattack.cli.{optional}", fromlist=["register"])
+        except ModuleNotFoundError as error:
+            if error.name != f"vidattack.cli.{optional}":
+                raise
+            continue
+        module.register(app)
+
+
+class UserError(Exception):
+    """An error caused by the user's input; the CLI prints its message on one line."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``vidattack`` console script."""
+    _register_all()
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        app(args=args, standalone_mode=False)
+    except SystemExit:
+        raise
+    except Exception as error:  # noqa: BLE001 - the CLI boundary turns errors into one line
+        import click
+
+        if isinstance(error, click.exceptions.Abort):
+            typer.echo("aborted", err=True)
+            raise SystemExit(130) from None
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            raise SystemExit(error.exit_code) from None
+        if debug:
+            raise
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        typer.echo(f"error: {message}", err=True)
+        raise SystemExit(2) from None

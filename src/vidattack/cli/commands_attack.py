@@ -1,0 +1,119 @@
+"""``vidattack attack`` and ``vidattack attacks``: run one attack on one video; list the methods."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``attack`` and ``attacks`` commands to ``app``."""
+    app.command("attack")(attack)
+    app.command("attacks")(list_attacks)
+
+
+def attack(
+    method: str = typer.Argument(..., help="Attack method (see `vidattack attacks`), e.g. pgd, vbad, heuristic."),
+    model: str = typer.Option(..., "--model", "-m", help="Zoo name (see `vidattack models`) or checkpoint path."),
+    video: str = typer.Option(
+        ..., "--video", "-v", help="Video file (mp4/avi/mkv/webm), .npz tensor, or synth:SPLIT:INDEX."
+    ),
+    label: Optional[int] = typer.Option(
+        None, "--label", "-l", help="True class; default: the label that comes with the video, else the model's prediction."
+    ),
+    target: Optional[int] = typer.Option(None, "--target", "-t", help="Target class (targeted attack); omit for untargeted."),
+    eps: Optional[float] = typer.Option(None, "--eps", help="Perturbation bound (L-inf, [0,1] units); default: the method's."),
+    max_queries: Optional[int] = typer.Option(None, "--max-queries", "-q", help="Query budget for black-box methods."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the attack's random generator."),
+    device: str = typer.Option("cpu", "--device", help="Torch device, e.g. cpu or cuda:0."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Attack parameter KEY=VALUE (repeatable); see `vidattack attacks METHOD`."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Directory for result.json, the adversarial video (lossless + preview) and plots."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a summary."),
+) -> None:
+    """Attack one video with METHOD and report success, queries and perturbation metrics.
+
+    An untargeted attack on a video the model already gets wrong is reported as `clean-misclassified`
+    and not run. `success_uint8` tells whether the result stays adversarial once rounded to 8-bit frames.
+    """
+    import torch
+
+    from vidattack import io, models
+    from vidattack.artifacts import write_attack_outputs
+    from vidattack.attacks import registry
+    from vidattack.runner import attack_video
+
+    spec = registry.get(method)
+    params = dict(registry.parse_param(method, text) for text in param)
+    net = models.load(model, device=device)
+    frames, size = getattr(net, "input_frames", None), getattr(net, "input_size", None)
+    clip, ref_label = io.load_video_any(video, frames=frames, size=size)
+    clip = clip.unsqueeze(0).to(device)
+    label_source = "argument" if label is not None else "video" if ref_label is not None else "prediction"
+    if label is None:
+        label = ref_label
+    if label is None:
+        with torch.no_grad():
+            label = int(net(clip).argmax(1)[0])
+    result, record = attack_video(
+        spec.name, net, clip, int(label), target=target, eps=eps, budget=max_queries, seed=seed, params=params
+    )
+    record = {"model": model, "video": video, "label_source": label_source, **record}
+    if out is not None:
+        record["files"] = write_attack_outputs(out, clip.cpu(), result, record)
+    if as_json:
+        typer.echo(json.dumps(record, default=str))
+        return
+    typer.echo(_summary(record))
+
+
+def _summary(record: dict) -> str:
+    lines = [
+        f"{record['method']} on {record['video']} ({record['model']}): {record['status']}",
+        f"  label {record['label']} ({record['label_source']}), clean prediction {record['clean_pred']}, "
+        f"adversarial prediction {record['adv_label']}" + (f", target {record['target']}" if record["target"] is not None else ""),
+        f"  queries {record['queries']}, iterations {record['iterations']}, {record['seconds']:.2f} s",
+    ]
+    if "linf" in record:
+        lines.append(
+            f"  linf {record['linf']:.4f}  l2 {record['l2']:.3f}  MAP {record['map']:.3f}  MAP* {record['map_star']:.3f}  "
+            f"frame sparsity {record['frame_sparsity']:.2f}  pixel sparsity {record['pixel_sparsity']:.2f}  "
+            f"thickness {record['thickness']:.2f}%  roughness {record['roughness']:.2f}%"
+        )
+        lines.append(f"  still adversarial after 8-bit rounding: {record['success_uint8']}")
+    for kind, path in record.get("files", {}).items():
+        lines.append(f"  wrote {kind}: {path}")
+    return "\n".join(lines)
+
+
+def list_attacks(
+    method: Optional[str] = typer.Argument(None, help="Show the parameters of this method."),
+) -> None:
+    """List attack methods, or one method's parameters (for `--param KEY=VALUE`) with their defaults."""
+    import inspect
+
+    from vidattack.attacks import registry
+
+    if method is None:
+        for name in registry.names():
+            spec = registry.get(name)
+            typer.echo(f"{name:<12} {spec.threat:<10} {spec.summary}")
+        return
+    spec = registry.get(method)
+    typer.echo(f"{method} ({spec.threat}): {spec.summary}")
+    if spec.preset:
+        typer.echo("  preset: " + ", ".join(f"{k}={v}" for k, v in spec.preset))
+    doc = inspect.getdoc(spec.core) or ""
+    for key, parameter in registry.parameters(method).items():
+        default = "" if parameter.default is inspect.Parameter.empty else f" = {parameter.default!r}"
+        typer.echo(f"  --param {key}{default}")
+    if doc:
+        typer.echo("\n" + doc)

@@ -1,0 +1,113 @@
+"""Attack one video and turn the outcome into a flat record: shared by the CLI and campaigns.
+
+The record is what users read (``--json``, campaign rows): identifiers, the clean prediction, success,
+queries, iterations, time and every perturbation metric. Two honesty rules live here once:
+
+* an untargeted attack on a video the model already misclassifies is not run and not counted as a
+  success (``status = "clean-misclassified"``);
+* the adversarial video is also checked after rounding to 8-bit frames (what a saved video file holds):
+  ``success_uint8`` says whether it stays adversarial once written to disk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from vidattack import __version__, metrics
+from vidattack.attacks import registry
+from vidattack.result import AttackResult, is_adversarial
+from vidattack.video import to_float, to_uint8, validate_video
+
+__all__ = ["attack_video", "clean_prediction", "scalar_extras"]
+
+
+def clean_prediction(model: Callable[[Tensor], Tensor], video: Tensor) -> tuple[int, int]:
+    """``(predicted class, number of classes)`` of one video ``[1,T,C,H,W]`` (not an oracle query)."""
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    with torch.no_grad():
+        logits = model(video)
+    return int(logits.argmax(1)[0]), int(logits.shape[1])
+
+
+def scalar_extras(extras: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-friendly scalars of an attack's extras (tensors of one element become numbers)."""
+    flat: dict[str, Any] = {}
+    for key, value in extras.items():
+        if isinstance(value, Tensor) and value.numel() == 1:
+            value = value.item()
+        if isinstance(value, (bool, int, float, str)) or value is None:
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            flat[key] = value
+    return flat
+
+
+def attack_video(
+    method: str,
+    model: Callable[[Tensor], Tensor],
+    video: Tensor,
+    label: int,
+    *,
+    target: int | None = None,
+    eps: float | None = None,
+    budget: int | None = None,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    batch_size: int = 64,
+) -> tuple[AttackResult | None, dict[str, Any]]:
+    """Run ``method`` on one ``video [1,T,C,H,W]`` with true ``label``; return the result and its record.
+
+    Raises:
+        ValueError: bad video, label or target (naming the argument), unknown method or parameter.
+    """
+    validate_video(video, "video")
+    if video.shape[0] != 1:
+        raise ValueError(f"video must hold exactly one clip ([1,T,C,H,W]), got N={video.shape[0]}")
+    clean_pred, classes = clean_prediction(model, video)
+    if not 0 <= label < classes:
+        raise ValueError(f"label must be in [0, {classes - 1}] for this model, got {label}")
+    if target is not None and not 0 <= target < classes:
+        raise ValueError(f"target must be in [0, {classes - 1}] for this model, got {target}")
+    if target is not None and target == label:
+        raise ValueError(f"target must differ from the true label ({label})")
+    record: dict[str, Any] = {
+        "method": method,
+        "label": label,
+        "clean_pred": clean_pred,
+        "target": target,
+        "eps": eps,
+        "budget": budget,
+        "seed": seed,
+        "version": __version__,
+    }
+    registry.get(method)  # unknown methods fail before any work
+    if target is None and clean_pred != label:
+        record.update(status="clean-misclassified", success=False, adv_label=clean_pred, queries=0,
+                      iterations=0, seconds=0.0)
+        return None, record
+    label_tensor = torch.tensor([label])
+    target_tensor = None if target is None else torch.tensor([target])
+    result = registry.run(method, model, video, label_tensor, target=target_tensor, eps=eps, budget=budget,
+                          seed=seed, batch_size=batch_size, params=params)
+    summary = {key: float(value[0]) for key, value in metrics.summarize(video, result.adversarial).items()}
+    stored = to_float(to_uint8(result.adversarial))
+    with torch.no_grad():
+        stored_pred = model(stored).argmax(1)
+    record.update(
+        status="success" if bool(result.success[0]) else "failure",
+        success=bool(result.success[0]),
+        success_uint8=bool(is_adversarial(stored_pred, label_tensor, target_tensor)[0]),
+        adv_label=int(result.adv_label[0]),
+        queries=int(result.queries[0]),
+        iterations=int(result.iterations[0]),
+        seconds=round(result.seconds, 4),
+        **summary,
+        extras=scalar_extras(result.extras),
+    )
+    return result, record
