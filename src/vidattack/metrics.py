@@ -14,6 +14,7 @@ nothing to average, e.g. ANQ with no success).
 | :func:`pixel_sparsity` | share of pixels (t, h, w positions) carrying no perturbation | Heuristic |
 | :func:`thickness`, :func:`roughness` | mean abs perturbation / mean abs cyclic temporal difference, % of range | Flickering Eq. 10-11 |
 | :func:`lp_norms`, :func:`frame_norms` | l0 / l2 / linf per video and per frame | all |
+| :func:`gradient_cosine` | cosine between an estimated and the true gradient (diagnostic, needs white-box access) | V-BAD Table 5 |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from vidattack.video import validate_video
@@ -39,6 +41,7 @@ __all__ = [
     "lp_norms",
     "frame_norms",
     "summarize",
+    "gradient_cosine",
 ]
 
 
@@ -197,3 +200,19 @@ def summarize(clean: Tensor, adversarial: Tensor) -> dict[str, Tensor]:
         "thickness": thickness(clean, adversarial),
         "roughness": roughness(clean, adversarial),
     }
+
+
+def gradient_cosine(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine similarity per video between ``a`` and ``b`` (``[N, ...]``, same shape) -> ``float[N]``.
+
+    0 where either vector is zero (an estimate carrying no information is not "aligned").
+    """
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ValueError(f"a and b must be tensors, got {type(a).__name__} and {type(b).__name__}")
+    if a.shape != b.shape or a.dim() < 1:
+        raise ValueError(
+            f"a and b must have the same shape [N, ...], got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    flat_a = a.detach().reshape(a.shape[0], -1).double()
+    flat_b = b.detach().reshape(b.shape[0], -1).to(flat_a.device).double()
+    return F.cosine_similarity(flat_a, flat_b, dim=1, eps=1e-30).float()

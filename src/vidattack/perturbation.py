@@ -66,7 +66,7 @@ def build_mask(
         elif pixels.dim() == 4:
             pixels = pixels.unsqueeze(2)
         expected = (n, t, c, h, w)
-        if pixels.dim() != 5 or any(p not in (1, e) for p, e in zip(pixels.shape, expected)):
+        if pixels.dim() != 5 or any(p not in (1, e) for p, e in zip(pixels.shape, expected, strict=True)):
             raise ValueError(
                 f"pixel_mask must broadcast to [N,T,C,H,W]={list(expected)} (e.g. [H,W], [T,H,W], [N,T,H,W]), "
                 f"got {tuple(pixel_mask.shape)}"

@@ -96,6 +96,10 @@ def attack_video(
     result = registry.run(method, model, video, label_tensor, target=target_tensor, eps=eps, budget=budget,
                           seed=seed, batch_size=batch_size, params=params)
     summary = {key: float(value[0]) for key, value in metrics.summarize(video, result.adversarial).items()}
+    region = result.extras.get("mask")
+    if isinstance(region, Tensor):
+        # MAP* is defined on the region the attack was allowed to perturb (Heuristic Sec. 5.1), when known.
+        summary["map_star"] = float(metrics.map_star_255(video, result.adversarial, region.to(video.device))[0])
     stored = to_float(to_uint8(result.adversarial))
     with torch.no_grad():
         stored_pred = model(stored).argmax(1)

@@ -75,7 +75,7 @@ def validate_video(
             "vidattack.video.ncthw_to_ntchw)"
         )
     axes = ("N", "T", "C", "H", "W") if batched else ("T", "C", "H", "W")
-    for axis_name, size in zip(axes, video.shape):
+    for axis_name, size in zip(axes, video.shape, strict=True):
         if size == 0:
             raise ValueError(f"{name} must have a non-empty {axis_name} axis, got shape {tuple(video.shape)}")
     if check_range:

@@ -88,6 +88,7 @@ def success_vs_queries(
     *,
     max_queries: int | None = None,
     title: str = "Success rate vs. query budget",
+    xlabel: str = "queries",
 ) -> Path:
     """Plot, per method, the share of videos whose attack succeeded within each query budget.
 
@@ -95,6 +96,7 @@ def success_vs_queries(
         curves: method name -> per-video traces; a video counts as successful at the first trace point
             whose success flag is set, at that point's query count.
         max_queries: right end of the x axis (default: the largest query count seen).
+        xlabel: the x axis label (``"iterations"`` for white-box traces).
     """
     figure, axis = plt.subplots(figsize=(6, 4))
     right = max_queries or 1
@@ -110,7 +112,7 @@ def success_vs_queries(
         axis.step(xs + [right], ys + [ys[-1]], where="post", label=f"{name} (n={len(traces)})")
     axis.set_xlim(0, right)
     axis.set_ylim(0, 1.02)
-    axis.set_xlabel("queries")
+    axis.set_xlabel(xlabel)
     axis.set_ylabel("success rate")
     axis.set_title(title)
     axis.grid(alpha=0.3)
@@ -156,7 +158,7 @@ def frame_profile(
     axis.set_ylabel("MAP (0-255)")
     axis.set_title(title)
     if clean_labels is not None and adv_labels is not None:
-        for index, (before, after) in enumerate(zip(clean_labels.tolist(), adv_labels.tolist())):
+        for index, (before, after) in enumerate(zip(clean_labels.tolist(), adv_labels.tolist(), strict=True)):
             colour = "red" if before != after else "black"
             axis.annotate(f"{before}>{after}", (index, 0), xytext=(0, -24), textcoords="offset points",
                           ha="center", fontsize=6, color=colour, rotation=90)

@@ -50,7 +50,7 @@ def _register_all() -> None:
 
     for module in (commands_attack,):
         module.register(app)
-    for optional in ("commands_models", "commands_data", "commands_campaign", "commands_flicker"):
+    for optional in ("commands_models", "commands_data", "commands_campaign", "commands_flicker", "commands_sparse"):
         try:
             module = __import__(f"vidattack.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError as error:
@@ -74,16 +74,20 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit:
         raise
     except Exception as error:  # noqa: BLE001 - the CLI boundary turns errors into one line
-        import click
-
-        if isinstance(error, click.exceptions.Abort):
+        if isinstance(error, typer.Abort):
             typer.echo("aborted", err=True)
             raise SystemExit(130) from None
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            raise SystemExit(error.exit_code) from None
+        if _is_usage_error(error):
+            error.show()  # type: ignore[attr-defined]
+            raise SystemExit(getattr(error, "exit_code", 2)) from None
         if debug:
             raise
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         typer.echo(f"error: {message}", err=True)
         raise SystemExit(2) from None
+
+
+def _is_usage_error(error: Exception) -> bool:
+    # Typer vendors click (typer._click) in recent releases and uses the real click in older ones;
+    # both expose ClickException with .show(), which prints the usage line and the problem.
+    return any(cls.__name__ == "ClickException" for cls in type(error).__mro__) and hasattr(error, "show")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -23,18 +22,18 @@ def attack(
     video: str = typer.Option(
         ..., "--video", "-v", help="Video file (mp4/avi/mkv/webm), .npz tensor, or synth:SPLIT:INDEX."
     ),
-    label: Optional[int] = typer.Option(
+    label: int | None = typer.Option(
         None, "--label", "-l", help="True class; default: the label that comes with the video, else the model's prediction."
     ),
-    target: Optional[int] = typer.Option(None, "--target", "-t", help="Target class (targeted attack); omit for untargeted."),
-    eps: Optional[float] = typer.Option(None, "--eps", help="Perturbation bound (L-inf, [0,1] units); default: the method's."),
-    max_queries: Optional[int] = typer.Option(None, "--max-queries", "-q", help="Query budget for black-box methods."),
+    target: int | None = typer.Option(None, "--target", "-t", help="Target class (targeted attack); omit for untargeted."),
+    eps: float | None = typer.Option(None, "--eps", help="Perturbation bound (L-inf, [0,1] units); default: the method's."),
+    max_queries: int | None = typer.Option(None, "--max-queries", "-q", help="Query budget for black-box methods."),
     seed: int = typer.Option(0, "--seed", help="Seed of the attack's random generator."),
     device: str = typer.Option("cpu", "--device", help="Torch device, e.g. cpu or cuda:0."),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="Attack parameter KEY=VALUE (repeatable); see `vidattack attacks METHOD`."
     ),
-    out: Optional[Path] = typer.Option(
+    out: Path | None = typer.Option(
         None, "--out", "-o", help="Directory for result.json, the adversarial video (lossless + preview) and plots."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a summary."),
@@ -54,7 +53,7 @@ def attack(
     spec = registry.get(method)
     params = dict(registry.parse_param(method, text) for text in param)
     net = models.load(model, device=device)
-    frames, size = getattr(net, "input_frames", None), getattr(net, "input_size", None)
+    frames, size = getattr(net, "num_frames", None), getattr(net, "input_size", None)
     clip, ref_label = io.load_video_any(video, frames=frames, size=size)
     clip = clip.unsqueeze(0).to(device)
     label_source = "argument" if label is not None else "video" if ref_label is not None else "prediction"
@@ -95,7 +94,7 @@ def _summary(record: dict) -> str:
 
 
 def list_attacks(
-    method: Optional[str] = typer.Argument(None, help="Show the parameters of this method."),
+    method: str | None = typer.Argument(None, help="Show the parameters of this method."),
 ) -> None:
     """List attack methods, or one method's parameters (for `--param KEY=VALUE`) with their defaults."""
     import inspect

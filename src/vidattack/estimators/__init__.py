@@ -8,10 +8,20 @@ batched and counted by the oracle) and returns an estimate of the gradient ``[D]
   fitness (V-BAD Alg. 2, SVA Alg. 2).
 * :func:`fd_estimate`: central finite differences on a random subset of coordinates (V-BAD's FD baseline).
 * :func:`rgf_estimate`: random gradient-free estimate with Gaussian directions (Opt-attack Eq. 1).
+* :func:`signsgd_estimate`, :func:`sign_opt_estimate`: sign-based estimators (SVA's Fig. 9 ablation).
 """
 
 from vidattack.estimators.fd import fd_estimate
 from vidattack.estimators.nes import fitness_transform, nes_estimate
 from vidattack.estimators.rgf import rgf_estimate
+from vidattack.estimators.sign_opt import sign_opt_estimate
+from vidattack.estimators.signsgd import signsgd_estimate
 
-__all__ = ["nes_estimate", "fitness_transform", "fd_estimate", "rgf_estimate"]
+__all__ = [
+    "nes_estimate",
+    "fitness_transform",
+    "fd_estimate",
+    "rgf_estimate",
+    "signsgd_estimate",
+    "sign_opt_estimate",
+]

@@ -1,0 +1,356 @@
+"""Projected gradient loops driven by a black-box gradient estimate (V-BAD Sec. 3.2, Eq. 2 and Alg. 1).
+
+Two reusable loops that only see the target through a top-1 :class:`~vidattack.threat.ScoreOracle` and
+an arbitrary gradient-estimate callable, so any score-based attack can drive them (V-BAD's
+partition-rectified NES, SVA's key-frame NES, plain pixel NES):
+
+* :func:`untargeted_blackbox_pgd`: Eq. 2, ``x_i = Proj_{eps-ball}(x_{i-1} + alpha * sign(g_hat))`` with a
+  dynamically decayed step size, until the true label leaves the top-1 or the budget runs out;
+* :func:`targeted_blackbox_pgd`: Alg. 1, start from a video of the target class, shrink the allowed
+  distance ``eps`` to the clean video by ``delta_eps`` per successful step while keeping the target the
+  top-1 class, with the paper's adaptive rules (Sec. 4.1): halve ``alpha`` when the target is lost
+  more than half the time, halve ``delta_eps`` after repeated failures to shrink.
+
+Both accept a frame mask and a pixel mask (:func:`vidattack.perturbation.build_mask`): the perturbation
+lives only where the mask is 1 and is *exactly* zero elsewhere (the estimate, every step and the
+targeted start are multiplied by the mask), which is how SVA restricts V-BAD-style steps to key frames.
+
+The gradient-estimate callable has the signature :data:`GradientEstimate`: it receives the current
+adversarial video ``[1,T,C,H,W]`` and the owner to charge, may query the oracle (the population is best
+sent as one batched call), and returns an estimate ``[1,T,C,H,W]`` of the gradient of the quantity the
+loop *ascends*: ``-P(label | x)`` untargeted, ``P(target | x)`` targeted (only the sign of each entry
+is used). :class:`~vidattack.threat.QueryBudgetExceeded` raised inside it ends the loop cleanly with the
+best video so far; the budget is never exceeded because the oracle refuses before running the model.
+
+Queries are never counted here: ``oracle.used(owner)`` is the count. Every proposed step costs one query
+(to read the top-1 label and probability at the new point).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from vidattack.perturbation import build_mask, clip_to_valid, project
+from vidattack.result import TracePoint
+from vidattack.threat import QueryBudgetExceeded, ScoreOracle
+from vidattack.video import validate_video
+
+__all__ = ["GradientEstimate", "BlackBoxPGDOutcome", "untargeted_blackbox_pgd", "targeted_blackbox_pgd"]
+
+#: ``estimate(adversarial [1,T,C,H,W], owner) -> [1,T,C,H,W]``: gradient estimate of the ascended objective.
+GradientEstimate = Callable[[Tensor, int], Tensor]
+
+
+@dataclass
+class BlackBoxPGDOutcome:
+    """What one run of a black-box PGD loop produced, for one video.
+
+    Attributes:
+        adversarial: ``[1,T,C,H,W]`` in [0, 1], within ``eps`` of the clean video (L-inf) and zero
+            outside the mask: the successful video, or the best one within the bound on failure.
+        success: the adversarial is classified as required (checked through the oracle) within the bound.
+        adv_label: the oracle's top-1 label of ``adversarial`` (``-1``: no query left to read it).
+        iterations: gradient estimates made.
+        queries: queries charged to the owner during this run (``oracle.used`` difference).
+        trace: ``(queries so far, probability of the label / target at the current point, success)``.
+        final_eps: targeted: the distance bound reached (``eps`` on success); untargeted: ``eps``.
+        step_size: the step size at the end (after dynamic halving).
+        stop: why the loop ended: ``"success"``, ``"budget"``, ``"max_iterations"`` or ``"start-not-target"``.
+    """
+
+    adversarial: Tensor
+    success: bool
+    adv_label: int
+    iterations: int
+    queries: int
+    trace: list[TracePoint] = field(default_factory=list)
+    final_eps: float = 0.0
+    step_size: float = 0.0
+    stop: str = ""
+
+
+def _prepare(
+    oracle: ScoreOracle,
+    video: Tensor,
+    frame_mask: Tensor | None,
+    pixel_mask: Tensor | None,
+    mask: Tensor | None,
+) -> tuple[Tensor, Tensor | None]:
+    if not isinstance(oracle, ScoreOracle):
+        raise ValueError(f"oracle must be a vidattack.ScoreOracle, got {type(oracle).__name__}")
+    validate_video(video, "video")
+    if video.shape[0] != 1:
+        raise ValueError(f"video must hold one clip [1,T,C,H,W], got N={video.shape[0]}")
+    built = build_mask(video.shape, frame_mask=frame_mask, pixel_mask=pixel_mask, device=video.device)
+    if mask is not None:
+        extra = (torch.as_tensor(mask, device=video.device) != 0).to(video.dtype)
+        try:
+            torch.broadcast_shapes(extra.shape, video.shape)
+        except RuntimeError:
+            raise ValueError(
+                f"mask must broadcast to {tuple(video.shape)}, got {tuple(extra.shape)}"
+            ) from None
+        built = extra if built is None else built * extra
+    return video.detach().clone(), built
+
+
+def _read(oracle: ScoreOracle, video: Tensor, owner: int) -> tuple[int, float]:
+    answer = oracle.query(video, owner=owner)
+    return int(answer.labels[0, 0]), float(answer.probs[0, 0])
+
+
+def untargeted_blackbox_pgd(
+    oracle: ScoreOracle,
+    video: Tensor,
+    label: int,
+    estimate: GradientEstimate,
+    *,
+    eps: float = 0.05,
+    step_size: float | None = None,
+    min_step_size: float | None = None,
+    plateau: int = 5,
+    frame_mask: Tensor | None = None,
+    pixel_mask: Tensor | None = None,
+    mask: Tensor | None = None,
+    owner: int = 0,
+    max_iterations: int | None = None,
+) -> BlackBoxPGDOutcome:
+    """Untargeted black-box PGD (V-BAD Eq. 2) on one video ``[1,T,C,H,W]`` in [0, 1], L-inf ball ``eps``.
+
+    Each iteration: ``g = estimate(x_adv, owner)``; ``x_adv <- clip(x + Proj_eps(x_adv + alpha * sign(g *
+    mask) - x))``; one query reads the top-1 at the new point; stop as soon as it is not ``label``.
+
+    Dynamic step size: V-BAD uses "dynamically chosen step size" (Sec. 4.1) without a rule; we follow
+    the NES attack it builds on (Ilyas et al. 2018, ref. [19]) and halve ``alpha`` (down to
+    ``min_step_size``) when the top-1 probability of ``label`` has not reached a new minimum for
+    ``plateau`` consecutive steps.
+
+    Args:
+        oracle: top-1 score oracle (budget enforced by it).
+        label: the true class, attacked away from.
+        estimate: see :data:`GradientEstimate` (ascends ``-P(label | x)``).
+        eps: L-inf bound in [0, 1] units (V-BAD: 0.05, Sec. 4.1).
+        step_size: initial ``alpha`` (default ``eps / 4``).
+        min_step_size: floor of ``alpha`` (default ``eps / 50``).
+        plateau: steps without improvement before ``alpha`` is halved.
+        frame_mask, pixel_mask, mask: where the perturbation may live (see module docstring).
+        owner: the oracle owner charged (the index of this video in the attacked batch).
+        max_iterations: optional cap on gradient estimates.
+    """
+    clean, region = _prepare(oracle, video, frame_mask, pixel_mask, mask)
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    alpha = eps / 4 if step_size is None else float(step_size)
+    floor = eps / 50 if min_step_size is None else float(min_step_size)
+    if not alpha > 0 or not floor > 0:
+        raise ValueError(f"step_size and min_step_size must be > 0, got {alpha}, {floor}")
+    if plateau < 1:
+        raise ValueError(f"plateau must be >= 1, got {plateau}")
+    base = oracle.used(owner)
+    adv = clean.clone()
+    trace: list[TracePoint] = []
+    iterations, stop = 0, "budget"
+    try:
+        top, prob = _read(oracle, adv, owner)
+    except QueryBudgetExceeded:
+        return BlackBoxPGDOutcome(adv, False, -1, 0, oracle.used(owner) - base, trace, eps, alpha, "budget")
+    success = top != label
+    current = 0.0 if success else prob
+    trace.append((oracle.used(owner) - base, current, success))
+    best, since = current, 0
+    try:
+        while not success:
+            if max_iterations is not None and iterations >= max_iterations:
+                stop = "max_iterations"
+                break
+            direction = estimate(adv, owner)
+            iterations += 1
+            if region is not None:
+                direction = direction * region
+            delta = adv - clean + alpha * direction.sign()
+            if region is not None:
+                delta = delta * region
+            proposal = clean + clip_to_valid(clean, project(delta, eps, "linf"))
+            new_top, new_prob = _read(oracle, proposal, owner)
+            adv, top = proposal, new_top
+            success = top != label
+            current = 0.0 if success else new_prob
+            trace.append((oracle.used(owner) - base, current, success))
+            if current < best:
+                best, since = current, 0
+            else:
+                since += 1
+                if since >= plateau:
+                    alpha, since = max(alpha / 2, floor), 0
+        if success:
+            stop = "success"
+    except QueryBudgetExceeded:
+        stop = "budget"
+    return BlackBoxPGDOutcome(
+        adv, success, top, iterations, oracle.used(owner) - base, trace, eps, alpha, stop
+    )
+
+
+def targeted_blackbox_pgd(
+    oracle: ScoreOracle,
+    video: Tensor,
+    target: int,
+    start: Tensor,
+    estimate: GradientEstimate,
+    *,
+    eps: float = 0.05,
+    start_eps: float | None = None,
+    step_size: float | None = None,
+    min_step_size: float | None = None,
+    eps_decay: float = 0.05,
+    min_eps_decay: float | None = None,
+    decay_patience: int = 100,
+    loss_window: int = 10,
+    step_on_failure: bool = False,
+    frame_mask: Tensor | None = None,
+    pixel_mask: Tensor | None = None,
+    mask: Tensor | None = None,
+    owner: int = 0,
+    max_iterations: int | None = None,
+) -> BlackBoxPGDOutcome:
+    """Targeted black-box PGD by shrinking from a target-class video (V-BAD Alg. 1) on one video.
+
+    ``x_adv`` starts at ``start`` (restricted to the mask: ``x + mask * (start - x)``), which must be
+    classified as ``target`` (checked with one query; otherwise the run stops with
+    ``stop="start-not-target"``). While ``eps_cur > eps``: ``g = estimate(x_adv)``; propose
+    ``clip(x_adv + alpha * sign(g))`` into the ball of radius ``eps_hat = max(eps_cur - delta_eps, eps)``;
+    if the target stays top-1, accept it and ``eps_cur = eps_hat``, then try a second step of the same
+    ``g`` inside ``eps_cur`` and keep it if the target stays top-1 (Alg. 1).
+
+    Adaptive rules (Sec. 4.1): if more than half of the last ``loss_window`` second steps lost the
+    target, ``alpha`` is halved; after ``decay_patience`` consecutive failures to shrink ``eps``,
+    ``delta_eps`` is halved (the paper: 100).
+
+    Args:
+        oracle: top-1 score oracle.
+        video: the clean video ``[1,T,C,H,W]``.
+        target: the target class.
+        start: a video of the target class ``[1,T,C,H,W]`` (or ``[T,C,H,W]``) in [0, 1].
+        estimate: see :data:`GradientEstimate` (ascends ``P(target | x)``).
+        eps: the final L-inf bound (``epsilon_adv``; V-BAD 0.05).
+        start_eps: ``epsilon_0`` (default: the L-inf distance between the masked start and ``video``).
+        step_size: initial ``alpha`` (default ``eps / 5``); min_step_size its floor (default ``eps / 500``).
+        eps_decay: initial ``delta_eps`` (not given in the paper); min_eps_decay its floor (default
+            ``eps_decay / 1000``).
+        decay_patience: failures to shrink before ``delta_eps`` is halved (paper: 100).
+        loss_window: number of recent second steps over which the loss ratio is judged.
+        step_on_failure: also take the ``alpha`` step within the current ``eps`` when shrinking fails
+            (not in Alg. 1, which then discards the estimate; off by default).
+        frame_mask, pixel_mask, mask, owner, max_iterations: as in :func:`untargeted_blackbox_pgd`.
+    """
+    clean, region = _prepare(oracle, video, frame_mask, pixel_mask, mask)
+    if not isinstance(start, Tensor):
+        raise ValueError(f"start must be a target-class video tensor [1,T,C,H,W], got {type(start).__name__}")
+    start = start.reshape(1, *start.shape[-4:]) if start.dim() == 4 else start
+    validate_video(start, "start")
+    if start.shape != clean.shape:
+        raise ValueError(
+            f"start must have the attacked video's shape {tuple(clean.shape)}, got {tuple(start.shape)}"
+        )
+    if not eps > 0 or not eps_decay > 0:
+        raise ValueError(f"eps and eps_decay must be > 0, got {eps}, {eps_decay}")
+    if decay_patience < 1 or loss_window < 1:
+        raise ValueError(f"decay_patience and loss_window must be >= 1, got {decay_patience}, {loss_window}")
+    alpha = eps / 5 if step_size is None else float(step_size)
+    alpha_floor = eps / 500 if min_step_size is None else float(min_step_size)
+    decay = float(eps_decay)
+    decay_floor = decay / 1000 if min_eps_decay is None else float(min_eps_decay)
+
+    def constrain(candidate: Tensor, bound: float) -> Tensor:
+        delta = candidate - clean
+        if region is not None:
+            delta = delta * region
+        return clean + clip_to_valid(clean, project(delta, bound, "linf"))
+
+    start = start.detach().to(clean.device, clean.dtype)
+    adv = constrain(start, float("inf"))
+    current_eps = float((adv - clean).abs().max()) if start_eps is None else float(start_eps)
+    if start_eps is not None:
+        adv = constrain(adv, current_eps)
+    base = oracle.used(owner)
+    trace: list[TracePoint] = []
+    iterations = 0
+    top = -1
+
+    def finish(success: bool, stop: str, top: int) -> BlackBoxPGDOutcome:
+        final = adv
+        label_out = top
+        if not success:
+            # Alg. 1's x_adv lies outside the eps-ball until it succeeds: return its projection, within
+            # the bound, and read its label if the budget allows.
+            final = constrain(adv, eps)
+            try:
+                label_out, _ = _read(oracle, final, owner)
+            except QueryBudgetExceeded:
+                label_out = -1
+            success = label_out == target
+        return BlackBoxPGDOutcome(
+            final,
+            success,
+            label_out,
+            iterations,
+            oracle.used(owner) - base,
+            trace,
+            current_eps,
+            alpha,
+            "success" if success else stop,
+        )
+
+    try:
+        top, prob = _read(oracle, adv, owner)
+    except QueryBudgetExceeded:
+        return finish(False, "budget", -1)
+    trace.append((oracle.used(owner) - base, prob if top == target else 0.0, False))
+    if top != target:
+        return finish(False, "start-not-target", top)
+    outcomes: deque[bool] = deque(maxlen=loss_window)
+    failures = 0
+    try:
+        while current_eps > eps:
+            if max_iterations is not None and iterations >= max_iterations:
+                return finish(False, "max_iterations", top)
+            direction = estimate(adv, owner)
+            iterations += 1
+            if region is not None:
+                direction = direction * region
+            step = alpha * direction.sign()
+            proposed_eps = max(current_eps - decay, eps)
+            proposal = constrain(adv + step, proposed_eps)
+            new_top, new_prob = _read(oracle, proposal, owner)
+            if new_top == target:
+                adv, current_eps, top, prob, failures = proposal, proposed_eps, new_top, new_prob, 0
+                trace.append((oracle.used(owner) - base, prob, current_eps <= eps))
+                if current_eps <= eps:
+                    break
+                second = True
+            else:
+                failures += 1
+                if failures >= decay_patience:
+                    decay, failures = max(decay / 2, decay_floor), 0
+                second = step_on_failure
+            if second:
+                proposal = constrain(adv + step, current_eps)
+                new_top, new_prob = _read(oracle, proposal, owner)
+                kept = new_top == target
+                outcomes.append(kept)
+                if kept:
+                    adv, top, prob = proposal, new_top, new_prob
+                    trace.append((oracle.used(owner) - base, prob, False))
+                if len(outcomes) == outcomes.maxlen and outcomes.count(False) > len(outcomes) / 2:
+                    alpha = max(alpha / 2, alpha_floor)
+                    outcomes.clear()
+    except QueryBudgetExceeded:
+        return finish(False, "budget", top)
+    return BlackBoxPGDOutcome(
+        adv, True, top, iterations, oracle.used(owner) - base, trace, current_eps, alpha, "success"
+    )

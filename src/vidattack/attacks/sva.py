@@ -1,0 +1,1024 @@
+"""SVA: sparse black-box video attack with a reinforcement-learning key-frame agent (Wei, Yan, Li, IJCV 2022).
+
+The attacker sees the model only through a top-1 :class:`~vidattack.threat.ScoreOracle` (Sec. 3). An
+agent (:mod:`vidattack.attacks.sva_agent`) reads per-frame features from the attacker's own image
+backbone and proposes key frames; each proposal ("episode") is attacked with FGSM steps on an NES
+gradient estimate restricted to the key frames (Sec. 3.1, Alg. 2); the episode's MAP and queries
+become the reward R_attack (Eq. 8) that, with the representativeness and diversity rewards (Eq. 5-7),
+trains the agent by REINFORCE (Eq. 10-11, Alg. 1). The result is the least-perturbed adversarial video
+any episode found.
+
+Query accounting (a choice, documented in ``benchmarks/results_sva.md``): the paper counts Q per
+run of Alg. 2 (R_attack's thresholds 15,000 / 30,000 apply to one episode, and Table 3's Q of ~9,000
+cannot include 5 episodes x tens of epochs). Here *every* query -- all episodes of all epochs and the
+target-video search -- goes through one oracle and counts against one per-video budget (3 x 10^4
+untargeted, 6 x 10^4 targeted, Sec. 3.4). Each episode therefore gets a share of the budget
+(``episode_queries``, default ``budget // (epochs * episodes)``) and R_attack's thresholds scale with
+it (hard limit = the share, soft limit = half of it, the paper's 15,000 / 30,000 ratio); with
+``episode_queries=30000`` they are the paper's numbers.
+
+Functions (all take a :class:`ScoreOracle`, ``videos [N,T,C,H,W]`` in [0, 1] and labels ``[N]``):
+
+* :func:`sva` -- the full method (registry ``sva``; ablations ``sva-rattack``, ``sva-rattack-rep``,
+  ``sva-signsgd``, ``sva-signopt``);
+* :func:`sval` -- SVAL: an agent trained offline with the sparsity-length reward (Eq. 14) picks the
+  key frames once (registry ``sval``);
+* :func:`sva_norl` -- "No RL": FGSM + NES on every frame (Table 5; registry ``sva-norl``);
+* :func:`sva_random` -- random key frames, best of ``trials`` draws (Fig. 7; registry ``sva-random``).
+
+The per-episode attack (:func:`attack_key_frames`) runs the shared black-box PGD loops of
+:mod:`vidattack.attacks.blackbox_pgd` with a key-frame mask and a key-frame gradient estimate.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vidattack.attacks.blackbox_pgd import (
+    BlackBoxPGDOutcome,
+    GradientEstimate,
+    targeted_blackbox_pgd,
+    untargeted_blackbox_pgd,
+)
+from vidattack.attacks.registry import AttackSpec, register
+from vidattack.attacks.sva_agent import (
+    KeyFrameAgent,
+    MovingAverageBaseline,
+    attack_reward,
+    frame_features,
+    load_agent,
+    new_agent,
+    reinforce_update,
+    sample_actions,
+    total_reward,
+    train_sval_agent,
+)
+from vidattack.estimators import nes_estimate
+from vidattack.estimators.sign_opt import sign_opt_estimate
+from vidattack.estimators.signsgd import signsgd_estimate
+from vidattack.result import AttackResult, TracePoint, is_adversarial
+from vidattack.threat import QueryBudgetExceeded, ScoreOracle
+from vidattack.video import validate_label, validate_video
+
+__all__ = [
+    "sva",
+    "sval",
+    "sva_norl",
+    "sva_random",
+    "attack_key_frames",
+    "key_frame_estimate",
+    "Episode",
+    "ESTIMATORS",
+    "UNTARGETED_LIMIT",
+    "TARGETED_LIMIT",
+]
+
+#: Query limits of Sec. 3.4.
+UNTARGETED_LIMIT = 30_000
+TARGETED_LIMIT = 60_000
+#: Gradient estimators selectable by name (NES is the paper's; the others are Fig. 9's ablation).
+ESTIMATORS = ("nes", "signsgd", "sign-opt")
+
+Backbone = str | nn.Module | Callable[[Tensor], Tensor]
+
+
+@dataclass
+class Episode:
+    """One run of the key-frame attack (Alg. 2) on one video.
+
+    Attributes:
+        adversarial: ``[T,C,H,W]`` the episode's final video (clean outside the key frames).
+        success: adversarial within eps (untargeted: not the true label; targeted: the target).
+        queries: oracle queries the episode spent.
+        mean_perturbation: P of Eq. 8, ``mean |adv - clean|`` in [0, 1] units.
+        adv_label: the oracle's top-1 label of ``adversarial`` (from the episode's last check query).
+        frames: ``bool [T]`` the key frames attacked.
+        trace: ``(owner's cumulative queries, objective, success)`` after each step.
+    """
+
+    adversarial: Tensor
+    success: bool
+    queries: int
+    mean_perturbation: float
+    adv_label: int
+    frames: Tensor
+    trace: list[TracePoint] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------
+# The attack on key frames (Sec. 3.1, Alg. 2)
+# ----------------------------------------------------------------------------------------------
+
+
+def _estimate(
+    name: str,
+    objective: Callable[[Tensor], Tensor],
+    center: Tensor,
+    population: int,
+    sigma: float,
+    generator: torch.Generator | None,
+) -> Tensor:
+    if name == "nes":
+        return nes_estimate(objective, center, population=population, sigma=sigma, generator=generator)
+    if name == "signsgd":
+        return signsgd_estimate(objective, center, queries=population, mu=sigma, generator=generator)
+    if name == "sign-opt":
+        return sign_opt_estimate(objective, center, queries=population, epsilon=sigma, generator=generator)
+    raise ValueError(f"estimator must be one of {ESTIMATORS}, got {name!r}")
+
+
+def _compose(clean: Tensor, index: Tensor, values: Tensor) -> Tensor:
+    """Videos ``[P,T,C,H,W]``: ``clean`` with frames ``index`` replaced by ``values [P,k,C,H,W]``."""
+    videos = clean.unsqueeze(0).repeat(values.shape[0], 1, 1, 1, 1)
+    videos[:, index] = values
+    return videos
+
+
+def key_frame_estimate(
+    oracle: ScoreOracle,
+    frames: Tensor,
+    reference: int,
+    *,
+    targeted: bool,
+    estimator: str = "nes",
+    population: int = 48,
+    sigma: float = 1e-3,
+    generator: torch.Generator | None = None,
+) -> GradientEstimate:
+    """A :data:`~vidattack.attacks.blackbox_pgd.GradientEstimate` whose samples touch only the key frames.
+
+    The estimator (NES, Eq. 2, or Fig. 9's SignSGD / Sign-OPT) perturbs only the values of ``frames``
+    (``bool [T]``), so its search space is the key frames' (``|K| C H W``, not ``T C H W``); the
+    estimate is scattered back into a zero video. The objective is the top-1 probability of
+    ``reference`` read through the oracle: ascended when ``targeted``, descended otherwise (Sec. 3.1).
+    Costs ``population`` queries per call, charged to the owner the loop passes.
+    """
+    index = torch.as_tensor(frames).reshape(-1).bool().nonzero().reshape(-1)
+
+    def estimate(adversarial: Tensor, owner: int) -> Tensor:
+        current = adversarial[0]
+        where = index.to(current.device)
+        key = current[where]
+        classes = torch.tensor([reference], device=current.device)
+
+        def objective(candidates: Tensor) -> Tensor:
+            values = (key.unsqueeze(0) + candidates.reshape(-1, *key.shape)).clamp(0.0, 1.0)
+            probs = oracle.prob_of(
+                _compose(current, where, values), classes.expand(values.shape[0]), owner=owner
+            )
+            return probs if targeted else -probs
+
+        center = torch.zeros(key.numel(), dtype=key.dtype, device=key.device)
+        gradient = _estimate(estimator, objective, center, population, sigma, generator)
+        full = torch.zeros_like(adversarial)
+        full[0, where] = gradient.reshape(key.shape)
+        return full
+
+    return estimate
+
+
+def attack_key_frames(
+    oracle: ScoreOracle,
+    clean: Tensor,
+    label: int,
+    frames: Tensor,
+    *,
+    target: int | None = None,
+    eps: float = 0.05,
+    owner: int = 0,
+    max_queries: int | None = None,
+    population: int = 48,
+    sigma: float | None = None,
+    step_size: float | None = None,
+    estimator: str = "nes",
+    target_videos: Tensor | None = None,
+    eps_decay: float = 0.05,
+    decay_patience: int = 20,
+    generator: torch.Generator | None = None,
+) -> Episode:
+    """Attack one clean video ``[T,C,H,W]`` on its key ``frames`` (``bool [T]``) only (SVA Sec. 3.1, Alg. 2).
+
+    Runs the shared black-box PGD loops of :mod:`vidattack.attacks.blackbox_pgd` with a frame mask and
+    :func:`key_frame_estimate`. Untargeted: FGSM steps (Eq. 1) on the estimate from the clean video,
+    projected on the L-inf eps-ball, until the top-1 label changes; the step size is halved on a
+    plateau, the NES attack's rule (Sec. 3.4 defers to its ref. [27]). Targeted (Alg. 2): start from a
+    video of the target class restricted to the key frames (the first of ``target_videos`` whose mix is
+    classified as the target; without any, uniform noise on the key frames, Sec. 3.1), then shrink the
+    L-inf distance to the clean video by ``eps_decay`` while the prediction stays the target; the step
+    is halved when fewer than half the checks stay adversarial and ``eps_decay`` after
+    ``decay_patience`` = 20 steps in a row without shrinking (Sec. 3.4).
+
+    Frames outside ``frames`` are never changed: their perturbation is exactly zero.
+
+    Args:
+        max_queries: queries this episode may spend (``None``: until the oracle's budget); turned into
+            the loops' iteration cap (one estimate + one check = ``population + 1`` queries untargeted,
+            up to ``population + 2`` targeted).
+        population: NES population (48, Sec. 3.4).
+        sigma: NES search variance (1e-3 untargeted, 1e-6 targeted, Sec. 3.4).
+        step_size: FGSM step alpha (not given in the paper; ``None``: the loops' defaults, eps / 4
+            untargeted, eps / 5 targeted).
+        estimator: ``"nes"`` (paper), ``"signsgd"`` or ``"sign-opt"`` (Fig. 9).
+        target_videos: ``[M,T,C,H,W]`` candidate starting videos for a targeted episode.
+
+    Returns:
+        An :class:`Episode`; a refused query (:class:`QueryBudgetExceeded`) ends it cleanly.
+    """
+    targeted = target is not None
+    sigma = (1e-6 if targeted else 1e-3) if sigma is None else sigma
+    mask = torch.as_tensor(frames).reshape(-1).bool().cpu()
+    start_queries = oracle.used(owner)
+    episode = Episode(clean.clone(), False, 0, 0.0, label, mask)
+    if not bool(mask.any()):
+        return episode
+    video = clean.unsqueeze(0)
+    estimate = key_frame_estimate(
+        oracle,
+        mask,
+        label if target is None else target,
+        targeted=targeted,
+        estimator=estimator,
+        population=population,
+        sigma=sigma,
+        generator=generator,
+    )
+    outcome: BlackBoxPGDOutcome | None = None
+    call_base = start_queries
+    if not targeted:
+        iterations = None if max_queries is None else max(0, (max_queries - 1) // (population + 1))
+        if iterations != 0:
+            outcome = untargeted_blackbox_pgd(
+                oracle,
+                video,
+                label,
+                estimate,
+                eps=eps,
+                step_size=step_size,
+                frame_mask=mask.to(clean.device),
+                owner=owner,
+                max_iterations=iterations,
+            )
+    else:
+        starts = list(target_videos) if target_videos is not None else []
+        if not starts:
+            starts = [torch.rand(clean.shape, generator=generator).to(clean.device) for _ in range(5)]
+        for start_video in starts:
+            left = None if max_queries is None else max_queries - (oracle.used(owner) - start_queries)
+            if left is not None and left < 1:
+                break
+            iterations = None if left is None else max(0, (left - 2) // (population + 2))
+            call_base = oracle.used(owner)
+            try:
+                outcome = targeted_blackbox_pgd(
+                    oracle,
+                    video,
+                    target,
+                    start_video.to(clean.device),
+                    estimate,
+                    eps=eps,
+                    step_size=step_size,
+                    eps_decay=eps_decay,
+                    decay_patience=decay_patience,
+                    frame_mask=mask.to(clean.device),
+                    owner=owner,
+                    max_iterations=iterations,
+                )
+            except QueryBudgetExceeded:
+                break
+            if outcome.stop != "start-not-target":
+                break
+    if outcome is not None:
+        episode.adversarial = outcome.adversarial[0].detach()
+        episode.success = bool(outcome.success)
+        episode.adv_label = outcome.adv_label
+        episode.trace = [(call_base + q, value, hit) for q, value, hit in outcome.trace]
+    episode.queries = oracle.used(owner) - start_queries
+    episode.mean_perturbation = float((episode.adversarial - clean).abs().mean())
+    return episode
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared helpers
+# ----------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _zoo_backbone(name: str) -> nn.Module:
+    from vidattack.models import load
+
+    return load(name)
+
+
+def _features(backbone: Backbone, video: Tensor, normalize: bool) -> Tensor:
+    net = _zoo_backbone(backbone) if isinstance(backbone, str) else backbone
+    features = frame_features(net, video)
+    # Unit-length features keep Eq. 5's distances in [0, 2] whatever the backbone's scale.
+    return nn.functional.normalize(features, dim=1) if normalize else features
+
+
+def _prepare(
+    oracle: ScoreOracle, videos: Tensor, label: Any, target: Any, name: str
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    if not isinstance(oracle, ScoreOracle):
+        raise ValueError(
+            f"{name} is score-based: pass vidattack.ScoreOracle(model), got {type(oracle).__name__}"
+        )
+    validate_video(videos, "videos")
+    n = videos.shape[0]
+    labels = validate_label(label, n)
+    targets = None if target is None else validate_label(target, n, name="target")
+    return videos.detach().clone(), labels, targets
+
+
+def _best(current: Episode | None, candidate: Episode) -> Episode:
+    """The better of two episodes: success first, then the smaller MAP."""
+    if current is None:
+        return candidate
+    if candidate.success != current.success:
+        return candidate if candidate.success else current
+    return candidate if candidate.mean_perturbation < current.mean_perturbation else current
+
+
+def _result(
+    clean: Tensor,
+    labels: Tensor,
+    targets: Tensor | None,
+    episodes: list[Episode],
+    queries: list[int],
+    iterations: list[int],
+    traces: list[list[TracePoint]],
+    start: float,
+    method: str,
+    extras: dict[str, Any],
+) -> AttackResult:
+    adversarial = torch.stack([e.adversarial for e in episodes]).detach()
+    adv_label = torch.tensor([e.adv_label for e in episodes], dtype=torch.long)
+    success = torch.tensor([e.success for e in episodes], dtype=torch.bool)
+    # the episode's own success flag already includes the eps bound (targeted) and the label check
+    success &= is_adversarial(adv_label, labels, targets)
+    extras = {
+        "key_frames": torch.stack([e.frames for e in episodes]),
+        "num_key_frames": [int(e.frames.sum()) for e in episodes],
+        **extras,
+    }
+    return AttackResult(
+        adversarial=adversarial,
+        success=success,
+        queries=torch.tensor(queries, dtype=torch.long),
+        iterations=torch.tensor(iterations, dtype=torch.long),
+        label=labels.cpu(),
+        target=None if targets is None else targets.cpu(),
+        adv_label=adv_label,
+        seconds=time.perf_counter() - start,
+        trace=traces,
+        extras=extras,
+        method=method,
+    )
+
+
+def _budget_for(oracle: ScoreOracle, owner: int, targeted: bool) -> int:
+    remaining = oracle.remaining(owner)
+    return (TARGETED_LIMIT if targeted else UNTARGETED_LIMIT) if remaining is None else remaining
+
+
+# ----------------------------------------------------------------------------------------------
+# SVA (Alg. 1)
+# ----------------------------------------------------------------------------------------------
+
+
+def sva(
+    oracle: ScoreOracle,
+    videos: Tensor,
+    label: Tensor | int | list[int],
+    *,
+    target: Tensor | int | list[int] | None = None,
+    eps: float = 0.05,
+    backbone: Backbone = "image-small-synth",
+    agent: KeyFrameAgent | str | None = None,
+    epochs: int = 20,
+    episodes: int = 5,
+    lr: float = 1e-5,
+    hidden: int = 128,
+    gamma_rep: float = 2.0,
+    gamma_attack: float = 3.0,
+    reward_terms: tuple[str, ...] = ("div", "rep", "attack"),
+    episode_queries: int | None = None,
+    query_soft: int | None = None,
+    query_hard: int | None = None,
+    population: int = 48,
+    sigma: float | None = None,
+    step_size: float | None = None,
+    estimator: str = "nes",
+    target_videos: Tensor | None = None,
+    normalize_features: bool = True,
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """SVA (Alg. 1): learn key frames by REINFORCE while attacking them; ``videos [N,T,C,H,W]`` in [0, 1].
+
+    Per video, a fresh agent (or a copy of ``agent``) proposes ``episodes`` key-frame sets per epoch
+    (Eq. 3-4); each is attacked by :func:`attack_key_frames`; its reward (Eq. 9) is
+    ``R_div + gamma_rep R_rep + gamma_attack R_attack``; the agent takes one REINFORCE step per epoch
+    (Eq. 11, moving-average baseline, Adam). Learning stops after ``epochs`` or when the video's
+    budget cannot pay for another episode. The returned video is the successful episode with the smallest
+    MAP (else the failed episode with the smallest MAP).
+
+    Args:
+        oracle: top-1 score access; its budget is the whole attack's (all episodes), per video.
+        eps: L-inf bound per value (eps_adv = 0.05, Sec. 3.4).
+        backbone: the attacker's image model for the frame features: a zoo name (default
+            ``image-small-synth``, standing in for the paper's ResNet-18), an ImageBackbone or a callable
+            ``[T,C,H,W] -> [T,D]``.
+        agent: initial weights (copied per video), or a path written by ``save_agent``; default a fresh
+            agent seeded from ``generator``.
+        epochs: policy updates per video (Fig. 10: convergence after about 20 epochs).
+        episodes: N = 5 (Sec. 3.2). lr: Adam learning rate, 1e-5 in the paper (Sec. 3.2).
+        hidden: LSTM hidden size, 128 (Sec. 3.2). gamma_rep, gamma_attack: gamma1 = 2, gamma2 = 3 (Sec. 3.4).
+        reward_terms: subset of ``("div", "rep", "attack")`` (Table 5's ablation).
+        episode_queries: queries one episode may spend (default ``budget // (epochs * episodes)``, at
+            least one estimator step).
+        query_soft, query_hard: Eq. 8's thresholds (default: half the episode share and the share;
+            the paper's 15,000 / 30,000 for a 30,000-query episode).
+        population, sigma, step_size, estimator, target_videos: see :func:`attack_key_frames`.
+        normalize_features: L2-normalise the frame features before the rewards.
+        generator: all randomness (agent init, Bernoulli draws, estimator samples).
+
+    Returns:
+        :class:`AttackResult`; ``queries`` = every query spent on the video (learning included);
+        ``extras``: ``key_frames bool [N,T]``, ``num_key_frames``, ``reward_curve`` (per video, mean
+        reward per epoch), ``episode_rewards``, ``episode_success``, ``frame_probs`` (final ``p_t``),
+        ``queries_at_best``.
+    """
+    start = time.perf_counter()
+    clean, labels, targets = _prepare(oracle, videos, label, target, "sva")
+    _check_common(eps, population, estimator)
+    if isinstance(agent, (str, Path)):
+        agent, _ = load_agent(agent)
+    if not isinstance(epochs, int) or epochs < 1 or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"epochs and episodes must be positive ints, got {epochs!r}, {episodes!r}")
+    found: list[Episode] = []
+    queries, iterations, traces = [], [], []
+    curves, all_rewards, all_success, probs_out, at_best = [], [], [], [], []
+    for i in range(clean.shape[0]):
+        targeted = targets is not None
+        target_i = None if targets is None else int(targets[i])
+        first = oracle.used(i)
+        share = episode_queries or max(
+            population + 2, _budget_for(oracle, i, targeted) // (epochs * episodes)
+        )
+        hard = query_hard if query_hard is not None else share
+        soft = query_soft if query_soft is not None else hard / 2
+        features = _features(backbone, clean[i], normalize_features)
+        policy = (
+            copy.deepcopy(agent) if agent is not None else new_agent(features.shape[1], hidden, generator)
+        )
+        optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+        baseline = MovingAverageBaseline()
+        best: Episode | None = None
+        best_queries = 0
+        curve, rewards_i, success_i, trace_i = [], [], [], []
+        count = 0
+        for _epoch in range(epochs):
+            with torch.no_grad():
+                probs = policy(features)
+            actions = sample_actions(probs, episodes, generator)
+            rewards, taken = [], []
+            for action in actions:
+                remaining = oracle.remaining(i)
+                if remaining is not None and remaining < population + 2:
+                    break
+                episode = attack_key_frames(
+                    oracle,
+                    clean[i],
+                    int(labels[i]),
+                    action,
+                    target=target_i,
+                    eps=eps,
+                    owner=i,
+                    max_queries=share if remaining is None else min(share, remaining),
+                    population=population,
+                    sigma=sigma,
+                    step_size=step_size,
+                    estimator=estimator,
+                    target_videos=target_videos,
+                    generator=generator,
+                )
+                count += 1
+                trace_i += episode.trace
+                r_attack = attack_reward(
+                    episode.mean_perturbation,
+                    episode.queries,
+                    episode.success,
+                    query_soft=soft,
+                    query_hard=hard,
+                    scale=eps,
+                )
+                rewards.append(
+                    total_reward(
+                        features,
+                        action,
+                        r_attack,
+                        gamma_rep=gamma_rep,
+                        gamma_attack=gamma_attack,
+                        terms=reward_terms,
+                    )
+                )
+                taken.append(action)
+                success_i.append(episode.success)
+                previous = best
+                best = _best(best, episode)
+                if best is not previous:
+                    best_queries = oracle.used(i) - first
+            if not rewards:
+                break
+            reinforce_update(policy, optimizer, features, torch.stack(taken), rewards, baseline)
+            curve.append(sum(rewards) / len(rewards))
+            rewards_i.append(rewards)
+            if len(rewards) < episodes:
+                break
+        if best is None:  # no budget for a single episode
+            best = Episode(
+                clean[i].clone(), False, 0, 0.0, int(labels[i]), torch.zeros(clean.shape[1], dtype=torch.bool)
+            )
+        with torch.no_grad():
+            probs_out.append(policy(features).tolist())
+        found.append(best)
+        queries.append(oracle.used(i) - first)
+        iterations.append(count)
+        traces.append(trace_i)
+        curves.append(curve)
+        all_rewards.append(rewards_i)
+        all_success.append(success_i)
+        at_best.append(best_queries)
+    extras = {
+        "eps": eps,
+        "reward_curve": curves,
+        "episode_rewards": all_rewards,
+        "episode_success": all_success,
+        "frame_probs": probs_out,
+        "queries_at_best": at_best,
+        "reward_terms": ",".join(reward_terms),
+        "estimator": estimator,
+        "lr": lr,
+    }
+    return _result(clean, labels, targets, found, queries, iterations, traces, start, "sva", extras)
+
+
+def _check_common(eps: float, population: int, estimator: str) -> None:
+    if not 0 < eps <= 1:
+        raise ValueError(f"eps must lie in (0, 1], got {eps}")
+    if not isinstance(population, int) or population < 2 or population % 2:
+        raise ValueError(f"population must be an even int >= 2, got {population!r}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixed key-frame baselines and SVAL
+# ----------------------------------------------------------------------------------------------
+
+
+def _fixed_frames(
+    oracle: ScoreOracle,
+    clean: Tensor,
+    labels: Tensor,
+    targets: Tensor | None,
+    choose: Callable[[int, int], list[Tensor]],
+    *,
+    eps: float,
+    population: int,
+    sigma: float | None,
+    step_size: float | None,
+    estimator: str,
+    target_videos: Tensor | None,
+    generator: torch.Generator | None,
+) -> tuple[list[Episode], list[int], list[int], list[list[TracePoint]]]:
+    """Attack each video with the frame sets ``choose(i, T)`` (budget split evenly); keep the best."""
+    found, queries, iterations, traces = [], [], [], []
+    for i in range(clean.shape[0]):
+        first = oracle.used(i)
+        trials = choose(i, clean.shape[1])
+        budget = _budget_for(oracle, i, targets is not None)
+        best: Episode | None = None
+        trace_i: list[TracePoint] = []
+        for frames in trials:
+            episode = attack_key_frames(
+                oracle,
+                clean[i],
+                int(labels[i]),
+                frames,
+                target=None if targets is None else int(targets[i]),
+                eps=eps,
+                owner=i,
+                max_queries=budget // len(trials),
+                population=population,
+                sigma=sigma,
+                step_size=step_size,
+                estimator=estimator,
+                target_videos=target_videos,
+                generator=generator,
+            )
+            trace_i += episode.trace
+            best = _best(best, episode)
+        assert best is not None
+        found.append(best)
+        queries.append(oracle.used(i) - first)
+        iterations.append(len(trials))
+        traces.append(trace_i)
+    return found, queries, iterations, traces
+
+
+def sva_norl(
+    oracle: ScoreOracle,
+    videos: Tensor,
+    label: Tensor | int | list[int],
+    *,
+    target: Tensor | int | list[int] | None = None,
+    eps: float = 0.05,
+    population: int = 48,
+    sigma: float | None = None,
+    step_size: float | None = None,
+    estimator: str = "nes",
+    target_videos: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """ "No RL" (Table 5): FGSM + NES on *all* frames, one run with the whole budget (Sec. 3.1).
+
+    Arguments as in :func:`attack_key_frames`.
+    """
+    start = time.perf_counter()
+    clean, labels, targets = _prepare(oracle, videos, label, target, "sva_norl")
+    _check_common(eps, population, estimator)
+    found, queries, iterations, traces = _fixed_frames(
+        oracle,
+        clean,
+        labels,
+        targets,
+        lambda i, t: [torch.ones(t, dtype=torch.bool)],
+        eps=eps,
+        population=population,
+        sigma=sigma,
+        step_size=step_size,
+        estimator=estimator,
+        target_videos=target_videos,
+        generator=generator,
+    )
+    return _result(
+        clean,
+        labels,
+        targets,
+        found,
+        queries,
+        iterations,
+        traces,
+        start,
+        "sva-norl",
+        {"eps": eps, "estimator": estimator},
+    )
+
+
+def sva_random(
+    oracle: ScoreOracle,
+    videos: Tensor,
+    label: Tensor | int | list[int],
+    *,
+    target: Tensor | int | list[int] | None = None,
+    eps: float = 0.05,
+    num_frames: int | Sequence[int] = 8,
+    trials: int = 5,
+    population: int = 48,
+    sigma: float | None = None,
+    step_size: float | None = None,
+    estimator: str = "nes",
+    target_videos: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """Random key frames (Fig. 7): ``num_frames`` frames drawn uniformly, best of ``trials`` = 5 draws.
+
+    The best draw is the successful one with the smallest MAP. The draws share the video's budget
+    evenly (one oracle, one budget, as for SVA's episodes).
+
+    Args:
+        num_frames: frames per draw, one int for all videos or one per video (to match SVA's counts).
+        trials: draws per video (5 in Fig. 7).
+    """
+    start = time.perf_counter()
+    clean, labels, targets = _prepare(oracle, videos, label, target, "sva_random")
+    _check_common(eps, population, estimator)
+    n, t = clean.shape[:2]
+    counts = [int(num_frames)] * n if isinstance(num_frames, int) else [int(c) for c in num_frames]
+    if len(counts) != n or any(not 1 <= c <= t for c in counts):
+        raise ValueError(
+            f"num_frames must be in [1, {t}], one int or one per video ({n}), got {num_frames!r}"
+        )
+    if not isinstance(trials, int) or trials < 1:
+        raise ValueError(f"trials must be a positive int, got {trials!r}")
+
+    def choose(i: int, frames: int) -> list[Tensor]:
+        sets = []
+        for _ in range(trials):
+            mask = torch.zeros(frames, dtype=torch.bool)
+            mask[torch.randperm(frames, generator=generator)[: counts[i]]] = True
+            sets.append(mask)
+        return sets
+
+    found, queries, iterations, traces = _fixed_frames(
+        oracle,
+        clean,
+        labels,
+        targets,
+        choose,
+        eps=eps,
+        population=population,
+        sigma=sigma,
+        step_size=step_size,
+        estimator=estimator,
+        target_videos=target_videos,
+        generator=generator,
+    )
+    return _result(
+        clean,
+        labels,
+        targets,
+        found,
+        queries,
+        iterations,
+        traces,
+        start,
+        "sva-random",
+        {"eps": eps, "trials": trials, "estimator": estimator},
+    )
+
+
+def sval(
+    oracle: ScoreOracle,
+    videos: Tensor,
+    label: Tensor | int | list[int],
+    *,
+    target: Tensor | int | list[int] | None = None,
+    eps: float = 0.05,
+    agent: KeyFrameAgent | str | None = None,
+    train_videos: Tensor | None = None,
+    sparsity: float | None = None,
+    backbone: Backbone = "image-small-synth",
+    train_epochs: int = 20,
+    episodes: int = 5,
+    lr: float = 1e-5,
+    hidden: int = 128,
+    gamma_rep: float = 2.0,
+    gamma_length: float = 3.0,
+    population: int = 48,
+    sigma: float | None = None,
+    step_size: float | None = None,
+    estimator: str = "nes",
+    target_videos: Tensor | None = None,
+    normalize_features: bool = True,
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """SVAL (Sec. 4.3): an agent trained offline with the sparsity-length reward (Eq. 14) picks key frames.
+
+    The agent is ``agent`` (a :class:`KeyFrameAgent` or a safetensors path from
+    :func:`~vidattack.attacks.sva_agent.save_agent`) or, without one, trained here on ``train_videos``
+    (the paper's training share of videos; training needs no query). Each attacked video's key frames
+    are the ``round((1 - S) * T)`` frames of highest ``p_t`` (so S is met exactly, as in Tables 2-4),
+    attacked once with the whole budget by :func:`attack_key_frames`.
+
+    Args:
+        sparsity: S of Eq. 14 (0.5 untargeted, 0.2 targeted, Sec. 4.4).
+        train_epochs: 20 (Sec. 4.3); lr: 1e-5 dropping to 1e-6 after 15 epochs (Sec. 4.3).
+        gamma_length: weight of Eq. 14 in place of R_attack's gamma2 = 3.
+
+    Returns:
+        :class:`AttackResult`; ``extras["sval_reward_curve"]`` when the agent was trained here.
+    """
+    start = time.perf_counter()
+    clean, labels, targets = _prepare(oracle, videos, label, target, "sval")
+    _check_common(eps, population, estimator)
+    sparsity = (0.2 if targets is not None else 0.5) if sparsity is None else sparsity
+    if not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity must lie in [0, 1), got {sparsity}")
+    extras: dict[str, Any] = {"eps": eps, "sparsity": sparsity, "estimator": estimator}
+    if isinstance(agent, (str, Path)):
+        agent, _ = load_agent(agent)
+    if agent is None:
+        if train_videos is None:
+            raise ValueError("sval needs a trained agent (agent=) or training videos (train_videos=)")
+        validate_video(train_videos, "train_videos")
+        training = train_sval_agent(
+            [_features(backbone, video, normalize_features) for video in train_videos],
+            sparsity=sparsity,
+            epochs=train_epochs,
+            episodes=episodes,
+            lr=lr,
+            hidden=hidden,
+            gamma_rep=gamma_rep,
+            gamma_length=gamma_length,
+            generator=generator,
+        )
+        agent = training.agent
+        extras["sval_reward_curve"] = training.reward_curve
+    keep = max(1, round((1 - sparsity) * clean.shape[1]))
+    chosen: list[Tensor] = []
+    for i in range(clean.shape[0]):
+        with torch.no_grad():
+            probs = agent(_features(backbone, clean[i], normalize_features))
+        mask = torch.zeros(clean.shape[1], dtype=torch.bool)
+        mask[probs.topk(keep).indices] = True
+        chosen.append(mask)
+    found, queries, iterations, traces = _fixed_frames(
+        oracle,
+        clean,
+        labels,
+        targets,
+        lambda i, t: [chosen[i]],
+        eps=eps,
+        population=population,
+        sigma=sigma,
+        step_size=step_size,
+        estimator=estimator,
+        target_videos=target_videos,
+        generator=generator,
+    )
+    return _result(clean, labels, targets, found, queries, iterations, traces, start, "sval", extras)
+
+
+# ----------------------------------------------------------------------------------------------
+# Registry entries
+# ----------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _testbed_clips(frames: int, size: int, split: str, count: int) -> tuple[Tensor, Tensor]:
+    from vidattack.data.synthetic import SynthConfig, generate
+
+    clips = generate(split, SynthConfig(frames=frames, size=size), indices=range(count))
+    return clips.videos, clips.labels
+
+
+def _testbed_targets(videos: Tensor, target: Tensor | None, pool: int = 60) -> Tensor | None:
+    """Training clips of the test bed whose true class is the target (the attacker's own data)."""
+    if target is None or videos.shape[2] != 3 or videos.shape[3] != videos.shape[4]:
+        return None
+    clips, labels = _testbed_clips(videos.shape[1], videos.shape[3], "train", pool)
+    chosen = clips[labels == int(target.reshape(-1)[0])]
+    return chosen.to(videos.device) if len(chosen) else None
+
+
+def _oracle(model: Any, budget: int | None, batch_size: int, target: Tensor | None) -> ScoreOracle:
+    limit = budget if budget is not None else (TARGETED_LIMIT if target is not None else UNTARGETED_LIMIT)
+    return ScoreOracle(model, top_k=1, budget=limit, batch_size=batch_size)
+
+
+def _adapter(core: Callable[..., AttackResult]) -> Callable[..., AttackResult]:
+    def run(
+        model: Any,
+        videos: Tensor,
+        label: Tensor,
+        *,
+        target: Tensor | None,
+        eps: float | None,
+        budget: int | None,
+        generator: torch.Generator,
+        batch_size: int,
+        **params: Any,
+    ) -> AttackResult:
+        oracle = _oracle(model, budget, batch_size, target)
+        if target is not None and params.get("target_videos") is None and target.numel() == 1:
+            params["target_videos"] = _testbed_targets(videos, target)
+        return core(
+            oracle,
+            videos,
+            label,
+            target=target,
+            eps=0.05 if eps is None else eps,
+            generator=generator,
+            **params,
+        )
+
+    return run
+
+
+def _run_sval(
+    model: Any,
+    videos: Tensor,
+    label: Tensor,
+    *,
+    target: Tensor | None,
+    eps: float | None,
+    budget: int | None,
+    generator: torch.Generator,
+    batch_size: int,
+    agent_path: str = "",
+    train_count: int = 50,
+    **params: Any,
+) -> AttackResult:
+    oracle = _oracle(model, budget, batch_size, target)
+    if target is not None and params.get("target_videos") is None and target.numel() == 1:
+        params["target_videos"] = _testbed_targets(videos, target)
+    if agent_path:
+        params["agent"] = agent_path
+    else:
+        # the training share: test-bed training clips, never the attacked videos (Sec. 4.3)
+        params["train_videos"] = _testbed_clips(videos.shape[1], videos.shape[3], "train", train_count)[0]
+    return sval(
+        oracle, videos, label, target=target, eps=0.05 if eps is None else eps, generator=generator, **params
+    )
+
+
+def _sval_core(*args: Any, agent_path: str = "", train_count: int = 50, **kwargs: Any) -> AttackResult:
+    """Registry view of :func:`sval`: ``agent_path`` (saved agent) or ``train_count`` test-bed clips."""
+    return sval(*args, **kwargs)
+
+
+def _sval_signature() -> Any:
+    import inspect
+
+    params = [
+        p for name, p in inspect.signature(sval).parameters.items() if name not in ("agent", "train_videos")
+    ]
+    extra = [
+        inspect.Parameter("agent_path", inspect.Parameter.KEYWORD_ONLY, default=""),
+        inspect.Parameter("train_count", inspect.Parameter.KEYWORD_ONLY, default=50),
+    ]
+    return inspect.Signature(params[:-1] + extra + params[-1:])
+
+
+_sval_core.__signature__ = _sval_signature()  # type: ignore[attr-defined]
+
+_SUMMARY = "SVA (Wei et al. 2022): RL key-frame agent + NES/FGSM on the key frames"
+register(AttackSpec("sva", "scores", _SUMMARY + ".", sva, _adapter(sva)))
+register(
+    AttackSpec(
+        "sva-rattack",
+        "scores",
+        _SUMMARY + ", reward R_attack only (Table 5).",
+        sva,
+        _adapter(sva),
+        preset=(("reward_terms", ("attack",)),),
+    )
+)
+register(
+    AttackSpec(
+        "sva-rattack-rep",
+        "scores",
+        _SUMMARY + ", rewards R_attack + R_rep (Table 5).",
+        sva,
+        _adapter(sva),
+        preset=(("reward_terms", ("attack", "rep")),),
+    )
+)
+register(
+    AttackSpec(
+        "sva-signsgd",
+        "scores",
+        _SUMMARY + ", SignSGD estimator (Fig. 9).",
+        sva,
+        _adapter(sva),
+        preset=(("estimator", "signsgd"),),
+    )
+)
+register(
+    AttackSpec(
+        "sva-signopt",
+        "scores",
+        _SUMMARY + ", Sign-OPT estimator (Fig. 9).",
+        sva,
+        _adapter(sva),
+        preset=(("estimator", "sign-opt"),),
+    )
+)
+register(
+    AttackSpec(
+        "sva-norl",
+        "scores",
+        "SVA's 'No RL' baseline: FGSM + NES on all frames (Table 5).",
+        sva_norl,
+        _adapter(sva_norl),
+    )
+)
+register(
+    AttackSpec(
+        "sva-random",
+        "scores",
+        "SVA with random key frames, best of 5 draws (Fig. 7).",
+        sva_random,
+        _adapter(sva_random),
+    )
+)
+register(
+    AttackSpec(
+        "sval",
+        "scores",
+        "SVAL (Wei et al. 2022): offline agent with the sparsity-length reward.",
+        _sval_core,
+        _run_sval,
+    )
+)

@@ -1,0 +1,525 @@
+"""V-BAD: black-box video attacks by partition-rectified tentative perturbations (Jiang et al., ACM MM 2019).
+
+The attack sees the target only through a top-1 :class:`~vidattack.threat.ScoreOracle` (Sec. 3.1,
+"Threat Model": the top-1 label and its probability). Each step (Sec. 3.2, Fig. 2):
+
+a) a *tentative perturbation* ``h`` of the current video: static, random, or transferred from white-box
+   attacks on image models (:mod:`vidattack.priors.tentative`, Sec. 3.3, Eq. 3);
+b) a *partition* of the input dimensions into parts (:mod:`vidattack.priors.partition`, Sec. 3.4);
+c) a derivative-free estimate ``v`` of the objective's derivatives along the parts' directions
+   ``d^(i)`` (Eq. 5): NES with antithetic samples and rank fitness (Alg. 2, Eq. 7) or central finite
+   differences, on the coefficients ``v`` (initialised at 0), the whole population sent as one batched
+   oracle call (:mod:`vidattack.estimators`);
+d) rectification ``g_j = v_i * h_j`` for ``j in G^(i)`` (Eq. 4), one gather;
+e) one PGD step with ``sign(g)`` (:mod:`vidattack.attacks.blackbox_pgd`): Eq. 2 untargeted, Alg. 1
+   targeted (start from a target-class video and shrink towards the eps-ball).
+
+The objective is ``-P(label | x)`` untargeted and ``P(target | x)`` targeted, read with
+:meth:`~vidattack.threat.ScoreOracle.prob_of` (zero when the class is not the top-1, which is all a
+top-1 oracle reveals).
+
+Registry entries (``vidattack attack vbad|pbad|srbad``): ``vbad`` (the paper's configuration: transferred
+tentative perturbation from an image-model ensemble, uniform 8x8 partition, NES with population 48),
+and the two baselines of Sec. 4.3 as presets: ``pbad`` (static tentative, pixel partition, population
+96: the NES attack of Ilyas et al. inside V-BAD) and ``srbad`` (static tentative, random partition).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vidattack.attacks.blackbox_pgd import BlackBoxPGDOutcome, targeted_blackbox_pgd, untargeted_blackbox_pgd
+from vidattack.attacks.registry import AttackSpec, register
+from vidattack.estimators import fd_estimate, nes_estimate
+from vidattack.perturbation import build_mask
+from vidattack.priors.partition import PARTITIONS, Partition, make_partition
+from vidattack.priors.tentative import TENTATIVES, make_tentative
+from vidattack.result import AttackResult, TracePoint
+from vidattack.threat import QueryBudgetExceeded, ScoreOracle
+from vidattack.video import validate_label, validate_video
+
+__all__ = ["vbad", "VBADEstimator", "ESTIMATORS", "DEFAULT_IMAGE_MODELS", "testbed_start_videos"]
+
+ESTIMATORS = ("nes", "fd")
+
+#: Image models of the transferred tentative perturbation when none are given: the two image backbones of
+#: the zoo, trained on the synthetic test bed's frames. The paper's ensemble is ImageNet ResNet-50,
+#: DenseNet-121 and DenseNet-169 (Sec. 4.1): pass ``("resnet50=PATH", "densenet121=PATH",
+#: "densenet169=PATH")`` with local weight files for real data.
+DEFAULT_IMAGE_MODELS = ("image-small-synth", "image-small2-synth")
+
+
+class VBADEstimator:
+    """V-BAD's gradient estimate for one video (steps a-d of Sec. 3.2); a :data:`GradientEstimate`.
+
+    Calling it with the current adversarial video ``[1,T,C,H,W]`` and an owner returns the rectified
+    perturbation ``g [1,T,C,H,W]`` (Eq. 4), an estimate of the gradient of ``P(target | x)``
+    (targeted) or ``-P(label | x)`` (untargeted). It spends exactly ``population`` queries (one batched
+    oracle call) per call.
+
+    Attributes:
+        seconds: wall time spent per phase (``tentative``, ``partition``, ``candidates``, ``oracle``,
+            ``estimator``), for profiling.
+    """
+
+    def __init__(
+        self,
+        oracle: ScoreOracle,
+        shape: tuple[int, int, int, int],
+        cls: int,
+        *,
+        targeted: bool,
+        tentative: str,
+        image_models: Sequence[str | nn.Module] | str | nn.Module | None,
+        feature_layer: str | None,
+        mask_prob: float,
+        reference_video: Tensor | None,
+        partition: str,
+        patches: int,
+        num_parts: int | None,
+        estimator: str,
+        population: int,
+        sigma: float,
+        generator: torch.Generator | None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        if partition not in PARTITIONS:
+            raise ValueError(f"partition must be one of {PARTITIONS}, got {partition!r}")
+        self.oracle, self.shape, self.cls, self.targeted = oracle, tuple(shape), int(cls), targeted
+        self.tentative = make_tentative(
+            tentative, image_models=image_models, reference_video=reference_video, layer=feature_layer,
+            mask_prob=mask_prob, generator=generator, device=device,
+        )  # fmt: skip
+        self.partition_kind, self.patches, self.num_parts = partition, patches, num_parts
+        self.estimator, self.population, self.sigma, self.generator = estimator, population, sigma, generator
+        self.device = device
+        # Uniform and pixel partitions do not change between steps: built once. A random partition is
+        # redrawn at every step (Sec. 4.2: "partitioning is applied in every step of perturbation").
+        self._fixed: Partition | None = None
+        if partition != "random":
+            self._fixed = make_partition(
+                partition, self.shape, patches=patches, num_parts=num_parts, device=device
+            )
+        self.seconds = {
+            "tentative": 0.0,
+            "partition": 0.0,
+            "candidates": 0.0,
+            "oracle": 0.0,
+            "estimator": 0.0,
+        }
+        self.calls = 0
+
+    def current_partition(self) -> Partition:
+        """The partition of the next step (a fresh random one for ``partition="random"``)."""
+        if self._fixed is not None:
+            return self._fixed
+        return make_partition(
+            "random",
+            self.shape,
+            patches=self.patches,
+            num_parts=self.num_parts,
+            generator=self.generator,
+            device=self.device,
+        )
+
+    def tentative_of(self, adversarial: Tensor) -> Tensor:
+        """The tentative perturbation ``h [1,T,C,H,W]`` of the current video (Sec. 3.3)."""
+        return self.tentative(adversarial.reshape(self.shape)).reshape(1, *self.shape)
+
+    def __call__(self, adversarial: Tensor, owner: int = 0) -> Tensor:
+        clock = time.perf_counter()
+        tentative = self.tentative_of(adversarial).reshape(-1)
+        now = time.perf_counter()
+        self.seconds["tentative"] += now - clock
+        partition = self.current_partition()
+        clock, now = now, time.perf_counter()
+        self.seconds["partition"] += now - clock
+        center = adversarial.reshape(1, -1)
+        classes = torch.full((self.population,), self.cls, dtype=torch.long)
+        spent = {"candidates": 0.0, "oracle": 0.0}
+
+        def objective(coefficients: Tensor) -> Tensor:
+            start = time.perf_counter()
+            # x + sum_i d^(i) * v_i (Alg. 2) for the whole population in one gather; kept in [0, 1]
+            # because the oracle only answers valid videos.
+            candidates = torch.addcmul(center, partition.expand(coefficients), tentative).clamp_(0.0, 1.0)
+            candidates = candidates.reshape(coefficients.shape[0], *self.shape)
+            middle = time.perf_counter()
+            probs = self.oracle.prob_of(candidates, classes[: coefficients.shape[0]], owner=owner)
+            spent["candidates"] += middle - start
+            spent["oracle"] += time.perf_counter() - middle
+            return probs if self.targeted else -probs
+
+        zeros = torch.zeros(partition.num_parts, dtype=adversarial.dtype, device=adversarial.device)
+        if self.estimator == "nes":
+            coefficients = nes_estimate(
+                objective, zeros, population=self.population, sigma=self.sigma, generator=self.generator
+            )
+        else:
+            coefficients = fd_estimate(
+                objective, zeros, queries=self.population, step=self.sigma, generator=self.generator
+            )
+        rectified = partition.expand(coefficients) * tentative
+        total = time.perf_counter() - now
+        self.seconds["candidates"] += spent["candidates"]
+        self.seconds["oracle"] += spent["oracle"]
+        self.seconds["estimator"] += total - spent["candidates"] - spent["oracle"]
+        self.calls += 1
+        return rectified.reshape(1, *self.shape)
+
+
+def testbed_start_videos(
+    target: int, shape: Sequence[int], *, count: int = 5, generator: torch.Generator | None = None
+) -> Tensor:
+    """``count`` training clips of class ``target`` from the synthetic test bed, shape ``[count, T,C,H,W]``.
+
+    Candidates for the targeted attack's starting video (Alg. 1) when none is given: clips of the test
+    bed's *training* split (never the test split being attacked) rendered at the attacked video's frame
+    count and size; which blocks of ten clips are used is drawn from ``generator``. Only meaningful when
+    the attacked model is a test-bed model.
+    """
+    from vidattack.data.synthetic import SynthConfig, generate
+
+    t, c, h, w = (int(s) for s in shape[-4:])
+    if c != 3 or h != w:
+        raise ValueError(
+            f"the test bed renders square RGB frames; cannot find a start video for shape {tuple(shape)}"
+        )
+    config = SynthConfig(frames=t, size=h)
+    # Labels are a permutation of the ten classes within each aligned block of ten clips.
+    blocks = torch.randperm(config.n_train // 10, generator=generator)[:count].tolist()
+    indices = [i for block in blocks for i in range(block * 10, block * 10 + 10)]
+    clips = generate("train", config, indices=indices)
+    chosen = clips.videos[clips.labels == int(target)]
+    if chosen.shape[0] == 0:
+        raise ValueError(f"the test bed has no class {target} (it has {len(clips.class_names)} classes)")
+    return chosen[:count]
+
+
+def _start_candidates(
+    start_video: Tensor | Sequence[Tensor] | None, i: int, n: int, shape: torch.Size
+) -> Tensor:
+    if start_video is None:
+        raise ValueError(
+            "a targeted V-BAD attack starts from a video of the target class (Alg. 1): pass start_video "
+            "(the registry entry finds one in the test bed's training split when it is not given)"
+        )
+    if isinstance(start_video, Tensor):
+        if start_video.dim() == 4:
+            candidates = start_video.unsqueeze(0)
+        elif start_video.dim() == 5 and start_video.shape[0] == n:
+            candidates = start_video[i : i + 1]
+        elif start_video.dim() == 5 and n == 1:
+            candidates = start_video
+        else:
+            raise ValueError(
+                f"start_video must be [T,C,H,W], [N={n},T,C,H,W] (one per video) or a list of [M_i,T,C,H,W] "
+                f"candidates, got shape {tuple(start_video.shape)}"
+            )
+    elif (
+        isinstance(start_video, (list, tuple))
+        and len(start_video) == n
+        and all(isinstance(s, Tensor) for s in start_video)
+    ):
+        candidates = start_video[i]
+        candidates = candidates.unsqueeze(0) if candidates.dim() == 4 else candidates
+    else:
+        raise ValueError(
+            f"start_video must be a tensor or a list of {n} tensors of target-class videos, "
+            f"got {type(start_video).__name__}"
+        )
+    validate_video(candidates, "start_video")
+    if candidates.shape[1:] != shape[1:]:
+        raise ValueError(
+            f"start_video frames must have shape {tuple(shape[1:])}, got {tuple(candidates.shape[1:])}"
+        )
+    return candidates
+
+
+def vbad(
+    oracle: ScoreOracle,
+    videos: Tensor,
+    label: Tensor | int | Sequence[int],
+    *,
+    target: Tensor | int | Sequence[int] | None = None,
+    eps: float = 0.05,
+    tentative: str = "transferred",
+    image_models: tuple[str, ...] = DEFAULT_IMAGE_MODELS,
+    feature_layer: str | None = None,
+    mask_prob: float = 0.5,
+    partition: str = "uniform",
+    patches: int = 8,
+    num_parts: int | None = None,
+    estimator: str = "nes",
+    population: int = 48,
+    sigma: float | None = None,
+    step_size: float | None = None,
+    min_step_size: float | None = None,
+    plateau: int = 5,
+    start_video: Tensor | Sequence[Tensor] | None = None,
+    start_eps: float | None = None,
+    eps_decay: float = 0.05,
+    decay_patience: int = 100,
+    loss_window: int = 10,
+    step_on_failure: bool = False,
+    frame_mask: Tensor | None = None,
+    pixel_mask: Tensor | None = None,
+    max_iterations: int | None = None,
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """Attack ``videos [N,T,C,H,W]`` (in [0, 1]) with V-BAD through a top-1 score oracle.
+
+    Videos are attacked one after another; video ``i`` is charged to oracle owner ``i`` so the oracle's
+    per-video budget applies to each, and ``queries[i]`` is the oracle's count for it.
+
+    Args:
+        oracle: :class:`~vidattack.threat.ScoreOracle` (top-1 suffices: Sec. 3.1).
+        label: true classes ``[N]``.
+        target: target classes ``[N]`` (Alg. 1) or ``None`` (untargeted, Eq. 2).
+        eps: L-inf bound, [0, 1] units (0.05, Sec. 4.1).
+        tentative: ``"transferred"`` (paper's V-BAD), ``"static"`` or ``"random"`` (Sec. 3.3).
+        image_models: image models of the transferred tentative perturbation, averaged as an ensemble
+            (Sec. 4.1): zoo names, checkpoint paths or ``ARCH=PATH`` (see
+            :func:`vidattack.priors.tentative.load_image_models`); default the test bed's two image
+            backbones (:data:`DEFAULT_IMAGE_MODELS`). One name = the "Single" variant of Table 2.
+        feature_layer: feature layer ``l`` of Eq. 3 (default: each model's last convolutional block).
+        mask_prob: probability of 1 in Eq. 3's random masks ``M_t`` (1/2).
+        partition: ``"uniform"`` (V-BAD), ``"random"`` (SR-BAD) or ``"pixel"`` (P-BAD) (Sec. 3.4, 4.3).
+        patches: uniform grid per frame, ``patches x patches`` (8x8, Sec. 4.1); the random partition has
+            as many parts (``T * patches^2``) unless ``num_parts`` is given.
+        estimator: ``"nes"`` (Alg. 2) or ``"fd"`` (central differences on ``population // 2`` random
+            parts per step: the same queries per step, Sec. 4.2).
+        population: NES population per estimate (48, Sec. 4.1; P-BAD 96, Sec. 4.3).
+        sigma: NES search standard deviation / FD step (default ``1e-3`` untargeted, ``1e-6`` targeted,
+            Sec. 4.1).
+        step_size, min_step_size, plateau: PGD step ``alpha`` and its dynamic halving (see
+            :func:`~vidattack.attacks.blackbox_pgd.untargeted_blackbox_pgd` and
+            :func:`~vidattack.attacks.blackbox_pgd.targeted_blackbox_pgd` for the defaults).
+        start_video: targeted only: target-class videos to start from (Alg. 1), ``[T,C,H,W]``,
+            ``[N,T,C,H,W]`` (one per attacked video) or a list of ``N`` tensors ``[M_i,T,C,H,W]`` of
+            candidates. Candidates are checked through the oracle one at a time (each check is a counted
+            query) until one is classified as the target. Its frames are also Eq. 3's reference ``R_t``.
+        start_eps: ``epsilon_0`` of Alg. 1 (default: the start video's L-inf distance to the clean one).
+        eps_decay: initial ``delta_eps`` of Alg. 1 (not given in the paper).
+        decay_patience: failures to shrink ``eps`` before ``delta_eps`` is halved (100, Sec. 4.1).
+        loss_window: recent steps over which "lost the target more than half the time" is judged
+            (Sec. 4.1 gives the 50% threshold, not the window).
+        step_on_failure: targeted: still step within the current bound when shrinking fails (not Alg. 1).
+        frame_mask, pixel_mask: restrict the perturbation (see :func:`vidattack.perturbation.build_mask`).
+        max_iterations: optional cap on gradient estimates per video.
+        generator: all randomness (NES samples, masks, random tentatives and partitions).
+
+    Returns:
+        :class:`~vidattack.result.AttackResult`; ``extras`` hold the configuration, ``stop`` reasons,
+        final ``eps`` reached (targeted), step sizes and per-phase ``seconds_*`` timings.
+    """
+    start_time = time.perf_counter()
+    if not isinstance(oracle, ScoreOracle):
+        raise ValueError(
+            f"vbad is a score-based attack: pass vidattack.ScoreOracle(model), got {type(oracle).__name__}"
+        )
+    validate_video(videos, "videos")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    if tentative not in TENTATIVES:
+        raise ValueError(f"tentative must be one of {TENTATIVES}, got {tentative!r}")
+    if partition not in PARTITIONS:
+        raise ValueError(f"partition must be one of {PARTITIONS}, got {partition!r}")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if not isinstance(population, int) or population < 2 or population % 2:
+        raise ValueError(f"population must be an even int >= 2 (antithetic pairs), got {population!r}")
+    if not isinstance(patches, int) or patches < 1:
+        raise ValueError(f"patches must be a positive int, got {patches!r}")
+    if isinstance(image_models, str):
+        image_models = tuple(m for m in image_models.split(",") if m.strip())
+    n = videos.shape[0]
+    clean = videos.detach().clone()
+    labels = validate_label(label, n, name="label")
+    targets = None if target is None else validate_label(target, n, name="target")
+    if targets is not None and bool((targets == labels).any()):
+        raise ValueError(
+            f"target must differ from label, got target {targets.tolist()} and label {labels.tolist()}"
+        )
+    if sigma is None:
+        sigma = 1e-6 if targets is not None else 1e-3
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    shape = tuple(clean.shape[1:])
+
+    adversarial = clean.clone()
+    success = torch.zeros(n, dtype=torch.bool)
+    queries = torch.zeros(n, dtype=torch.long)
+    iterations = torch.zeros(n, dtype=torch.long)
+    adv_label = torch.full((n,), -1, dtype=torch.long)
+    trace: list[list[TracePoint]] = []
+    stops: list[str] = []
+    final_eps: list[float] = []
+    step_sizes: list[float] = []
+    seconds = {"tentative": 0.0, "partition": 0.0, "candidates": 0.0, "oracle": 0.0, "estimator": 0.0}
+    region = build_mask(clean.shape, frame_mask=frame_mask, pixel_mask=pixel_mask, device=clean.device)
+    for i in range(n):
+        before = oracle.used(i)
+        video = clean[i : i + 1]
+        mask_i = None if region is None else region[i if region.shape[0] == n else 0].unsqueeze(0)
+        start = None
+        if targets is not None:
+            start, outcome = _select_start(
+                oracle, _start_candidates(start_video, i, n, clean.shape), int(targets[i]), i, video
+            )
+        if targets is None or start is not None:
+            estimate = VBADEstimator(
+                oracle, shape, int(labels[i] if targets is None else targets[i]),
+                targeted=targets is not None, tentative=tentative, image_models=image_models,
+                feature_layer=feature_layer, mask_prob=mask_prob, reference_video=start, partition=partition,
+                patches=patches, num_parts=num_parts, estimator=estimator, population=population, sigma=sigma,
+                generator=generator, device=clean.device,
+            )  # fmt: skip
+            if targets is None:
+                outcome = untargeted_blackbox_pgd(
+                    oracle, video, int(labels[i]), estimate, eps=eps, step_size=step_size,
+                    min_step_size=min_step_size, plateau=plateau, mask=mask_i, owner=i,
+                    max_iterations=max_iterations,
+                )  # fmt: skip
+            else:
+                outcome = targeted_blackbox_pgd(
+                    oracle, video, int(targets[i]), start, estimate, eps=eps, start_eps=start_eps,
+                    step_size=step_size, min_step_size=min_step_size, eps_decay=eps_decay,
+                    decay_patience=decay_patience, loss_window=loss_window, step_on_failure=step_on_failure,
+                    mask=mask_i, owner=i, max_iterations=max_iterations,
+                )  # fmt: skip
+            for key, value in estimate.seconds.items():
+                seconds[key] += value
+        adversarial[i] = outcome.adversarial[0]
+        success[i] = outcome.success
+        adv_label[i] = outcome.adv_label
+        iterations[i] = outcome.iterations
+        queries[i] = oracle.used(i) - before
+        offset = int(queries[i]) - outcome.queries  # start-video checks precede the loop's own queries
+        trace.append([(q + offset, p, s) for q, p, s in outcome.trace])
+        stops.append(outcome.stop)
+        final_eps.append(outcome.final_eps)
+        step_sizes.append(outcome.step_size)
+    extras: dict[str, Any] = {
+        "eps": eps,
+        "tentative": tentative,
+        "image_models": ",".join(str(m) for m in image_models) if tentative == "transferred" else None,
+        "partition": partition,
+        "patches": patches,
+        "estimator": estimator,
+        "population": population,
+        "sigma": sigma,
+        "stop": stops[0] if n == 1 else ",".join(stops),
+        "stops": stops,
+        "final_eps": final_eps[0] if n == 1 else final_eps,
+        "final_step_size": step_sizes[0] if n == 1 else step_sizes,
+        **{f"seconds_{key}": value for key, value in seconds.items()},
+    }
+    return AttackResult(
+        adversarial=adversarial,
+        success=success,
+        queries=queries,
+        iterations=iterations,
+        label=labels,
+        target=targets,
+        adv_label=adv_label,
+        seconds=time.perf_counter() - start_time,
+        trace=trace,
+        extras=extras,
+        method="vbad",
+    )
+
+
+def _select_start(
+    oracle: ScoreOracle, candidates: Tensor, target: int, owner: int, clean: Tensor
+) -> tuple[Tensor | None, BlackBoxPGDOutcome]:
+    """First candidate the oracle classifies as ``target`` (one counted query per candidate tried).
+
+    Returns ``(start [1,T,C,H,W], _)``, or ``(None, outcome)`` with a failed outcome holding the clean
+    video when no candidate (or no budget) is left.
+    """
+    base = oracle.used(owner)
+    for j in range(candidates.shape[0]):
+        try:
+            answer = oracle.query(candidates[j : j + 1], owner=owner)
+        except QueryBudgetExceeded:
+            break
+        if int(answer.labels[0, 0]) == target:
+            return candidates[j : j + 1].to(clean.device, clean.dtype), BlackBoxPGDOutcome(
+                clean, False, -1, 0, 0
+            )
+    return None, BlackBoxPGDOutcome(
+        clean, False, -1, 0, oracle.used(owner) - base, [], 0.0, 0.0, "no-start-video"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Registry entries
+
+
+def _run_vbad(
+    model: Any,
+    videos: Tensor,
+    label: Tensor,
+    *,
+    target: Tensor | None,
+    eps: float | None,
+    budget: int | None,
+    generator: torch.Generator,
+    batch_size: int,
+    **params: Any,
+) -> AttackResult:
+    """Registry adapter: a top-1 ScoreOracle with ``budget`` and ``batch_size`` around ``model``.
+
+    For a targeted attack without ``start_video``, candidates are taken from the synthetic test bed's
+    training split (:func:`testbed_start_videos`, 5 clips of the target class per video); checking them
+    through the oracle is counted in the attack's queries.
+    """
+    oracle = ScoreOracle(model, top_k=1, budget=budget, batch_size=batch_size)
+    if isinstance(params.get("start_video"), str):
+        raise ValueError(
+            "start_video must be a tensor of target-class videos (omit it to use the test bed's)"
+        )
+    if target is not None and params.get("start_video") is None:
+        params["start_video"] = [
+            testbed_start_videos(int(t), videos.shape, generator=generator).to(videos.device)
+            for t in target.reshape(-1)
+        ]
+    if params.get("image_models") is not None and isinstance(params["image_models"], str):
+        params["image_models"] = tuple(m for m in params["image_models"].split(",") if m.strip())
+    return vbad(
+        oracle, videos, label, target=target, eps=0.05 if eps is None else eps, generator=generator, **params
+    )
+
+
+_SCORES = "scores"
+VBAD = register(AttackSpec(
+    name="vbad",
+    threat=_SCORES,
+    summary="V-BAD (Jiang et al. 2019): transferred tentative perturbations, partition-rectified NES.",
+    core=vbad,
+    run=_run_vbad,
+))  # fmt: skip
+PBAD = register(AttackSpec(
+    name="pbad",
+    threat=_SCORES,
+    summary="P-BAD baseline (V-BAD Sec. 4.3): pixel-wise NES (population 96), static tentative perturbation.",
+    core=vbad,
+    run=_run_vbad,
+    preset=(("tentative", "static"), ("partition", "pixel"), ("population", 96)),
+))  # fmt: skip
+SRBAD = register(AttackSpec(
+    name="srbad",
+    threat=_SCORES,
+    summary="SR-BAD baseline (V-BAD Sec. 4.3): static tentative perturbation, random partition, NES.",
+    core=vbad,
+    run=_run_vbad,
+    preset=(("tentative", "static"), ("partition", "random")),
+))  # fmt: skip

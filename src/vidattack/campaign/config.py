@@ -1,0 +1,543 @@
+"""Campaign configuration: a TOML file read with :mod:`tomllib` into frozen dataclasses.
+
+A campaign is models x attacks x videos. Example (``configs/pgd_demo.toml``)::
+
+    name = "pgd-demo"
+    seed = 0
+    models = ["c3d-synth", "lrcn-synth"]     # zoo names or checkpoint paths (relative to this file)
+    target = "untargeted"                    # "untargeted" | "random" | a class index
+    eps = 0.05                               # global; an attack may override it
+    budget = 10000                           # per-video query budget of black-box attacks
+
+    [data]
+    source = "synthetic"                     # or "folder" (root, layout, split)
+    split = "test"
+    frames = 16                              # any SynthConfig field
+    size = 32
+
+    [selection]
+    mode = "one-per-class"                   # "one-per-class" | "first-n" | "indices"
+    limit = 10
+    # indices = [0, 4, 9]                    # mode = "indices"
+
+    [[attacks]]
+    name = "pgd"                             # registry method
+    label = "PGD-Linf"                       # how the report names it (unique)
+    params = { steps = 20 }                  # the method's keyword parameters
+    # eps, budget, target                    # per-attack overrides
+
+Every problem raises :class:`ConfigError`, one line naming the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser under its PyPI name
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "SelectionConfig",
+    "AttackConfig",
+    "CampaignConfig",
+    "load_config",
+    "parse_config",
+    "SELECTION_MODES",
+    "FOLDER_LAYOUTS",
+]
+
+SELECTION_MODES = ("one-per-class", "first-n", "indices")
+FOLDER_LAYOUTS = ("ucf101", "hmdb51", "kinetics")
+TARGET_MODES = ("untargeted", "random")
+_SYNTH_FIELDS = ("frames", "size", "seed", "n_train", "n_val", "n_test", "clutter")
+
+
+class ConfigError(ValueError):
+    """A campaign configuration problem; the message is one line: ``FILE: FIELD: problem``."""
+
+    def __init__(self, source: str, field_name: str, problem: str) -> None:
+        self.source, self.field_name, self.problem = source, field_name, problem
+        where = f"{source}: {field_name}" if field_name else source
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the videos come from.
+
+    Attributes:
+        source: ``"synthetic"`` (the test bed) or ``"folder"`` (a dataset root).
+        split: ``train``/``val``/``test`` for the test bed; the layout's split name for folders.
+        synth: :class:`vidattack.data.synthetic.SynthConfig` fields (synthetic source only).
+        root: dataset root directory (folder source only), absolute.
+        layout: ``ucf101``, ``hmdb51`` or ``kinetics`` (folder source only).
+        folder: layout options of folder sources: ``fold`` (UCF-101/HMDB-51 official split 1-3),
+            ``split_dir`` (where the split files are), ``csv`` (Kinetics annotation file), ``frames`` and
+            ``size`` (clip shape; default: the model's own).
+        name: the data set's name in reports (default: ``synth-SPLIT`` or ``LAYOUT-SPLIT``).
+    """
+
+    source: str
+    split: str
+    synth: dict[str, Any] = field(default_factory=dict)
+    root: str | None = None
+    layout: str | None = None
+    folder: dict[str, Any] = field(default_factory=dict)
+    name: str = ""
+
+    def identity(self) -> dict[str, Any]:
+        """What fixes the videos (their pixels and labels): keys cached predictions and settings."""
+        return {
+            "source": self.source,
+            "split": self.split,
+            "synth": dict(sorted(self.synth.items())),
+            "root": self.root,
+            "layout": self.layout,
+            "folder": dict(sorted(self.folder.items())),
+        }
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Which videos of the split are attacked.
+
+    Attributes:
+        mode: ``one-per-class`` (one correctly classified video per class, drawn with the campaign seed,
+            as V-BAD does), ``first-n`` (videos 0..limit-1) or ``indices`` (an explicit list).
+        limit: at most this many videos (``None``: all classes / all listed indices; required for first-n).
+        indices: the explicit list for ``mode = "indices"``.
+    """
+
+    mode: str = "one-per-class"
+    limit: int | None = None
+    indices: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """One attack of the campaign.
+
+    Attributes:
+        method: the registry name (:func:`vidattack.attacks.registry.names`).
+        label: the name shown in reports; unique within the campaign (the same method may appear
+            several times with different parameters, e.g. ablations).
+        params: the method's keyword parameters.
+        eps: perturbation bound (``None``: the method's default).
+        budget: per-video query budget of black-box methods (``None``: unlimited).
+        target: ``"untargeted"``, ``"random"`` or a class index.
+    """
+
+    method: str
+    label: str
+    params: dict[str, Any] = field(default_factory=dict)
+    eps: float | None = None
+    budget: int | None = None
+    target: str | int = "untargeted"
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that changes what this attack computes (not its label)."""
+        return {
+            "method": self.method,
+            "params": dict(sorted(self.params.items())),
+            "eps": self.eps,
+            "budget": self.budget,
+            "target": self.target,
+        }
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A parsed campaign.
+
+    Attributes:
+        name: the campaign's name (a database may hold several campaigns).
+        seed: seeds selection, random targets and every item's attack (per item, see ``item_seed``).
+        data, selection: see :class:`DataConfig`, :class:`SelectionConfig`.
+        models: zoo names or checkpoint paths, as written in the file (the report's model names).
+        model_paths: what :func:`vidattack.models.load` is given for each model (relative paths resolved
+            against the config file's directory).
+        attacks: the attacks, with global ``eps``/``budget``/``target`` already applied.
+        source: the file the config came from (for messages).
+        text: the config's text (stored with results).
+    """
+
+    name: str
+    seed: int
+    data: DataConfig
+    selection: SelectionConfig
+    models: tuple[str, ...]
+    model_paths: tuple[str, ...]
+    attacks: tuple[AttackConfig, ...]
+    source: str = "<string>"
+    text: str = ""
+
+    @property
+    def config_hash(self) -> str:
+        """A short hash of the parsed campaign (stable across formatting and comments)."""
+        document = {
+            "name": self.name,
+            "seed": self.seed,
+            "data": self.data.identity(),
+            "selection": asdict(self.selection),
+            "models": list(self.models),
+            "attacks": [{"label": a.label, **a.identity()} for a in self.attacks],
+        }
+        return _digest(document)
+
+    def attack(self, label: str) -> AttackConfig:
+        """The attack whose report label is ``label``."""
+        for entry in self.attacks:
+            if entry.label == label:
+                return entry
+        raise KeyError(label)
+
+
+def _digest(document: Any) -> str:
+    text = json.dumps(document, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign TOML file.
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax, a missing or wrong field, an unknown attack method or
+            parameter, an unknown model, or a missing dataset root (one line, naming file and field).
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "config file not found") from None
+    except OSError as error:
+        raise ConfigError(source, "", f"cannot read: {error.strerror or error}") from None
+    return parse_config(text, source=source, base_dir=path.resolve().parent)
+
+
+def parse_config(
+    text: str, *, source: str = "<string>", base_dir: str | Path | None = None
+) -> CampaignConfig:
+    """Parse campaign TOML ``text`` (``base_dir`` resolves relative model paths and dataset roots).
+
+    Raises:
+        ConfigError: see :func:`load_config`.
+    """
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, "", f"invalid TOML: {error}") from None
+    reader = _Reader(source)
+    reader.unknown_keys(
+        document, "", ("name", "seed", "data", "selection", "models", "attacks", "target", "eps", "budget")
+    )
+    name = reader.string(document, "name", required=True)
+    seed = reader.integer(document, "seed", default=0, minimum=0)
+    data = _parse_data(reader, document.get("data"), base)
+    selection = _parse_selection(reader, document.get("selection", {}))
+    models, model_paths = _parse_models(reader, document.get("models"), base)
+    eps = reader.number(document, "eps", default=None)
+    budget = reader.integer(document, "budget", default=None, minimum=1)
+    target = _parse_target(reader, document, "target", "untargeted")
+    attacks = _parse_attacks(reader, document.get("attacks"), eps, budget, target)
+    return CampaignConfig(
+        name=name,
+        seed=seed,
+        data=data,
+        selection=selection,
+        models=models,
+        model_paths=model_paths,
+        attacks=attacks,
+        source=source,
+        text=text,
+    )
+
+
+class _Reader:
+    """Typed field access that turns every problem into a one-line :class:`ConfigError`."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, field_name: str, problem: str) -> ConfigError:
+        return ConfigError(self.source, field_name, problem)
+
+    @staticmethod
+    def _name(prefix: str, key: str) -> str:
+        return f"{prefix}.{key}" if prefix else key
+
+    def unknown_keys(self, table: dict[str, Any], prefix: str, known: tuple[str, ...]) -> None:
+        for key in table:
+            if key not in known:
+                raise self.fail(self._name(prefix, key), f"unknown field; expected one of {', '.join(known)}")
+
+    def table(self, value: Any, field_name: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(field_name, f"must be a table, got {type(value).__name__}")
+        return value
+
+    def string(
+        self,
+        table: dict[str, Any],
+        key: str,
+        *,
+        prefix: str = "",
+        required: bool = False,
+        default: str | None = None,
+        choices: tuple[str, ...] | None = None,
+    ) -> Any:
+        name = self._name(prefix, key)
+        if key not in table:
+            if required:
+                raise self.fail(name, "missing (required)")
+            return default
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(name, f"must be a non-empty string, got {value!r}")
+        if choices is not None and value not in choices:
+            raise self.fail(name, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def integer(
+        self,
+        table: dict[str, Any],
+        key: str,
+        *,
+        prefix: str = "",
+        default: int | None = None,
+        minimum: int | None = None,
+    ) -> Any:
+        name = self._name(prefix, key)
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.fail(name, f"must be an integer, got {value!r}")
+        if minimum is not None and value < minimum:
+            raise self.fail(name, f"must be >= {minimum}, got {value}")
+        return value
+
+    def number(
+        self, table: dict[str, Any], key: str, *, prefix: str = "", default: float | None = None
+    ) -> Any:
+        name = self._name(prefix, key)
+        if key not in table:
+            return default
+        value = table[key]
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise self.fail(name, f"must be a positive number, got {value!r}")
+        return float(value)
+
+
+def _parse_data(reader: _Reader, value: Any, base: Path) -> DataConfig:
+    if value is None:
+        raise reader.fail("data", 'missing (required): a [data] table with source = "synthetic" or "folder"')
+    table = reader.table(value, "data")
+    kind = reader.string(table, "source", prefix="data", required=True, choices=("synthetic", "folder"))
+    name = reader.string(table, "name", prefix="data", default=None)
+    if kind == "synthetic":
+        reader.unknown_keys(table, "data", ("source", "split", "name", *_SYNTH_FIELDS))
+        split = reader.string(table, "split", prefix="data", default="test", choices=("train", "val", "test"))
+        synth: dict[str, Any] = {}
+        for key in _SYNTH_FIELDS:
+            if key not in table:
+                continue
+            if key == "clutter":
+                if not isinstance(table[key], bool):
+                    raise reader.fail("data.clutter", f"must be true or false, got {table[key]!r}")
+                synth[key] = table[key]
+            else:
+                synth[key] = reader.integer(table, key, prefix="data", minimum=0)
+        try:
+            from vidattack.data.synthetic import SynthConfig
+
+            SynthConfig(**synth)
+        except ValueError as error:
+            raise reader.fail("data", str(error)) from None
+        return DataConfig(source=kind, split=split, synth=synth, name=name or f"synth-{split}")
+    reader.unknown_keys(
+        table,
+        "data",
+        ("source", "split", "name", "root", "layout", "fold", "split_dir", "csv", "frames", "size"),
+    )
+    layout = reader.string(table, "layout", prefix="data", required=True, choices=FOLDER_LAYOUTS)
+    root = _existing(reader, table, "root", base, directory=True, required=True)
+    if layout == "kinetics":
+        split = reader.string(table, "split", prefix="data", default="val")
+    else:
+        split = reader.string(table, "split", prefix="data", default="test", choices=("train", "test"))
+    folder: dict[str, Any] = {}
+    if layout != "kinetics":
+        folder["fold"] = reader.integer(table, "fold", prefix="data", default=1, minimum=1)
+        if folder["fold"] > 3:
+            raise reader.fail("data.fold", f"official splits are 1, 2 and 3, got {folder['fold']}")
+        if "split_dir" in table:
+            folder["split_dir"] = _existing(reader, table, "split_dir", base, directory=True)
+    else:
+        folder["csv"] = _existing(reader, table, "csv", base, directory=False, required=True)
+    for key in ("frames", "size"):
+        if key in table:
+            folder[key] = reader.integer(table, key, prefix="data", minimum=1)
+    return DataConfig(
+        source=kind, split=split, root=root, layout=layout, folder=folder, name=name or f"{layout}-{split}"
+    )
+
+
+def _existing(
+    reader: _Reader, table: dict[str, Any], key: str, base: Path, *, directory: bool, required: bool = False
+) -> str:
+    """An existing directory or file named by ``data.KEY``, resolved against the config's directory."""
+    text = reader.string(table, key, prefix="data", required=required)
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    kind = "directory" if directory else "file"
+    if not (path.is_dir() if directory else path.is_file()):
+        what = "dataset root" if key == "root" else kind
+        raise reader.fail(f"data.{key}", f"{what} {path} does not exist or is not a {kind}")
+    return str(path.resolve())
+
+
+def _parse_selection(reader: _Reader, value: Any) -> SelectionConfig:
+    table = reader.table(value, "selection")
+    reader.unknown_keys(table, "selection", ("mode", "limit", "indices"))
+    mode = reader.string(table, "mode", prefix="selection", default="one-per-class", choices=SELECTION_MODES)
+    limit = reader.integer(table, "limit", prefix="selection", default=None, minimum=1)
+    indices: tuple[int, ...] = ()
+    if mode == "indices":
+        raw = table.get("indices")
+        if not isinstance(raw, list) or not raw:
+            raise reader.fail(
+                "selection.indices", 'must be a non-empty list of video indices for mode = "indices"'
+            )
+        for item in raw:
+            if not isinstance(item, int) or isinstance(item, bool) or item < 0:
+                raise reader.fail("selection.indices", f"must hold non-negative integers, got {item!r}")
+        if len(set(raw)) != len(raw):
+            raise reader.fail("selection.indices", "lists a video twice")
+        indices = tuple(raw)
+    elif "indices" in table:
+        raise reader.fail("selection.indices", f'only applies to mode = "indices", not {mode!r}')
+    if mode == "first-n" and limit is None:
+        raise reader.fail("selection.limit", 'required for mode = "first-n"')
+    return SelectionConfig(mode=mode, limit=limit, indices=indices)
+
+
+def _parse_models(reader: _Reader, value: Any, base: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    if value is None:
+        raise reader.fail("models", "missing (required): a list of zoo names or checkpoint paths")
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise reader.fail("models", f"must be a non-empty list of strings, got {value!r}")
+    names: list[str] = []
+    paths: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise reader.fail(f"models[{index}]", f"must be a zoo name or checkpoint path, got {item!r}")
+        if item in names:
+            raise reader.fail(f"models[{index}]", f"model {item!r} is listed twice")
+        paths.append(_resolve_model(reader, f"models[{index}]", item, base))
+        names.append(item)
+    return tuple(names), tuple(paths)
+
+
+def _resolve_model(reader: _Reader, field_name: str, item: str, base: Path) -> str:
+    """A zoo name stays a name; a checkpoint path is resolved against the config's directory."""
+    from vidattack.models import checkpoint, zoo
+
+    candidate = Path(item).expanduser()
+    if not candidate.is_absolute():
+        candidate = base / candidate
+    if checkpoint.exists(candidate):
+        return str(candidate)
+    if checkpoint.exists(item):
+        return str(Path(item).resolve())
+    names = zoo.model_names()
+    if item in names:
+        return item
+    known = ", ".join(names) if names else "(none shipped yet)"
+    raise reader.fail(
+        field_name, f"unknown model {item!r}: not a checkpoint file and not a zoo name; zoo: {known}"
+    )
+
+
+def _parse_target(
+    reader: _Reader, table: dict[str, Any], key: str, default: str | int, prefix: str = ""
+) -> str | int:
+    if key not in table:
+        return default
+    value = table[key]
+    name = reader._name(prefix, key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise reader.fail(name, f'must be "untargeted", "random" or a class index, got {value!r}')
+    if isinstance(value, int):
+        if value < 0:
+            raise reader.fail(name, f"class index must be >= 0, got {value}")
+        return value
+    if value not in TARGET_MODES:
+        raise reader.fail(name, f'must be "untargeted", "random" or a class index, got {value!r}')
+    return value
+
+
+def _parse_attacks(
+    reader: _Reader, value: Any, eps: float | None, budget: int | None, target: str | int
+) -> tuple[AttackConfig, ...]:
+    from vidattack.attacks import registry
+
+    if value is None:
+        raise reader.fail("attacks", "missing (required): one or more [[attacks]] tables")
+    if not isinstance(value, list) or not value:
+        raise reader.fail("attacks", "must be one or more [[attacks]] tables")
+    attacks: list[AttackConfig] = []
+    labels: set[str] = set()
+    for index, raw in enumerate(value):
+        prefix = f"attacks[{index}]"
+        table = reader.table(raw, prefix)
+        reader.unknown_keys(table, prefix, ("name", "label", "params", "eps", "budget", "target"))
+        method = reader.string(table, "name", prefix=prefix, required=True)
+        try:
+            registry.get(method)
+        except ValueError as error:
+            raise reader.fail(f"{prefix}.name", str(error)) from None
+        label = reader.string(table, "label", prefix=prefix, default=method)
+        if label in labels:
+            raise reader.fail(
+                f"{prefix}.label", f"label {label!r} is used twice; give each attack its own label"
+            )
+        labels.add(label)
+        params = reader.table(table.get("params", {}), f"{prefix}.params")
+        known = registry.parameters(method)
+        for key in params:
+            if key not in known:
+                raise reader.fail(
+                    f"{prefix}.params.{key}",
+                    f"attack {method!r} has no parameter {key!r}; parameters: "
+                    f"{', '.join(sorted(known)) or 'none'}",
+                )
+        attacks.append(
+            AttackConfig(
+                method=method,
+                label=label,
+                params=dict(params),
+                eps=reader.number(table, "eps", prefix=prefix, default=eps),
+                budget=reader.integer(table, "budget", prefix=prefix, default=budget, minimum=1),
+                target=_parse_target(reader, table, "target", target, prefix),
+            )
+        )
+    return tuple(attacks)

@@ -1,0 +1,509 @@
+"""Reading and writing videos (PyAV) and tensors (``.npz``).
+
+Videos come back in the vidattack layout, ``Tensor[T, C, H, W]`` float32 in [0, 1] (C = 3, RGB).
+Every decoding error is turned into an exception that names the file: a missing file raises
+``FileNotFoundError``, anything FFmpeg cannot decode raises ``ValueError("cannot decode video
+'PATH': ...")``.
+
+Writers never touch anything but the path they are given (creating its missing parent folders).
+
+* :func:`write_lossless` -- FFV1 (``.mkv`` or ``.avi``) in the ``bgr0`` pixel format: a bit-exact copy of
+  the 8-bit frames, for saving adversarial videos whose perturbations are a few levels of 255.
+* :func:`write_preview` -- H.264 ``.mp4`` (yuv420p) that any player opens; lossy.
+* :func:`write_video` -- the general helper both use.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vidattack.video import to_float, to_uint8, validate_video
+
+if TYPE_CHECKING:
+    from vidattack.data.synthetic import SynthConfig
+
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "read_video",
+    "decode_video",
+    "resize_video",
+    "write_video",
+    "write_lossless",
+    "write_preview",
+    "save_npz",
+    "load_npz",
+    "load_video_any",
+]
+
+#: File extensions recognised as videos.
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+
+PathLike = str | os.PathLike
+
+
+def _av():
+    # PyAV is imported on first use so that importing vidattack stays cheap.
+    import av
+    import av.video.reformatter  # noqa: F401 - makes av.video.reformatter available
+
+    return av
+
+
+def _check_readable(path: PathLike, what: str = "video file") -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: '{path}'")
+    if not path.is_file():
+        raise ValueError(f"{what} '{path}' is not a regular file")
+    return path
+
+
+def decode_video(path: PathLike) -> Tensor:
+    """Decode every frame of the first video stream of ``path``.
+
+    Returns:
+        ``[T, 3, H, W]`` uint8 RGB frames.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file is not a decodable video, has no video stream or no frames.
+    """
+    path = _check_readable(path)
+    av = _av()
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(path), mode="r") as container:
+            if not container.streams.video:
+                raise ValueError(f"cannot decode video '{path}': the file has no video stream")
+            stream = container.streams.video[0]
+            # One reformatter for the whole stream: frame.to_ndarray(format=...) sets up a new
+            # conversion context per frame, which costs more than decoding a small frame.
+            reformatter = av.video.reformatter.VideoReformatter()
+            for frame in container.decode(stream):
+                frames.append(reformatter.reformat(frame, format="rgb24").to_ndarray())
+    except ValueError as error:
+        if str(error).startswith("cannot decode video"):
+            raise
+        raise ValueError(f"cannot decode video '{path}': {error}") from error
+    except (av.FFmpegError, OSError, RuntimeError, EOFError) as error:
+        raise ValueError(f"cannot decode video '{path}': {error}") from error
+    if not frames:
+        raise ValueError(f"cannot decode video '{path}': no frames could be decoded")
+    shapes = {frame.shape for frame in frames}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"cannot decode video '{path}': frame size changes within the stream {sorted(shapes)}"
+        )
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+
+
+def resize_video(video: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize ``[T, C, H, W]`` (or ``[N, T, C, H, W]``) float frames to ``size = (H, W)``.
+
+    Bilinear with antialiasing (so downscaling averages instead of aliasing); values stay in [0, 1].
+    Returns the input unchanged when it already has that size.
+    """
+    height, width = _check_size(size)
+    if tuple(video.shape[-2:]) == (height, width):
+        return video
+    lead = video.shape[:-3]
+    flat = video.reshape(-1, *video.shape[-3:])
+    out = F.interpolate(flat, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+    return out.clamp_(0.0, 1.0).reshape(*lead, video.shape[-3], height, width)
+
+
+def _check_size(size: object) -> tuple[int, int]:
+    if (
+        not isinstance(size, Sequence)
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        raise ValueError(f"size must be a pair of positive integers (height, width), got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _check_frames(frames: object) -> int:
+    if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
+        raise ValueError(f"frames must be a positive integer, got {frames!r}")
+    return frames
+
+
+def _select_and_resize(
+    video: Tensor,
+    frames: int | None,
+    size: tuple[int, int] | None,
+    sampling: str,
+    generator: torch.Generator | None,
+    stride: int = 1,
+) -> Tensor:
+    """uint8 or float ``[T, C, H, W]`` -> float32 ``[frames, C, H', W']`` (sampled, resized)."""
+    from vidattack.data.sampling import sample_indices
+
+    if frames is not None:
+        indices = sample_indices(
+            video.shape[0], _check_frames(frames), mode=sampling, stride=stride, generator=generator
+        )
+        video = video[indices]
+    if video.dtype == torch.uint8:
+        video = to_float(video)
+    if size is not None:
+        video = resize_video(video, size)
+    return video
+
+
+def read_video(
+    path: PathLike,
+    *,
+    frames: int | None = None,
+    size: tuple[int, int] | None = None,
+    sampling: str = "uniform",
+    stride: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Read a video file (mp4, avi, mkv, webm, ...) into the vidattack layout.
+
+    Args:
+        path: the video file.
+        frames: number of frames to return; ``None`` returns them all. With ``sampling="uniform"``
+            (the default) the frames are spread evenly over the whole video (``linspace`` over the
+            frame indices, first and last included); a video shorter than ``frames`` repeats frames.
+            ``"centre"`` and ``"random"`` take a contiguous snippet (see
+            :func:`vidattack.data.sampling.sample_indices`).
+        size: ``(H, W)`` to resize to (bilinear, antialiased); ``None`` keeps the native size.
+        sampling: ``"uniform"``, ``"centre"`` or ``"random"``.
+        stride: temporal stride of ``"centre"`` / ``"random"`` snippets.
+        generator: randomness for ``sampling="random"``.
+
+    Returns:
+        ``[T, 3, H, W]`` float32 in [0, 1] (RGB).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: ``cannot decode video 'PATH': ...`` for corrupt or non-video files; bad arguments.
+    """
+    if size is not None:
+        _check_size(size)
+    if frames is not None:
+        _check_frames(frames)
+    from vidattack.data.sampling import SAMPLING_MODES
+
+    if sampling not in SAMPLING_MODES:
+        raise ValueError(f"sampling must be one of {', '.join(SAMPLING_MODES)}, got {sampling!r}")
+    return _select_and_resize(decode_video(path), frames, size, sampling, generator, stride)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+_CODECS = {
+    # name: (FFmpeg encoder, pixel format, allowed extensions)
+    "ffv1": ("ffv1", "bgr0", (".mkv", ".avi", ".mp4")),
+    "h264": ("libx264", "yuv420p", (".mp4", ".mkv", ".avi", ".mov")),
+}
+
+
+def _frames_rgb24(video: Tensor) -> np.ndarray:
+    """Validated float ``[T, C, H, W]`` -> ``[T, H, W, 3]`` uint8 (grey-scale repeated to RGB)."""
+    validate_video(video, "video", batched=False)
+    frames = to_uint8(video.detach().cpu())
+    if frames.shape[1] == 1:
+        frames = frames.expand(-1, 3, -1, -1)
+    return np.ascontiguousarray(frames.permute(0, 2, 3, 1).numpy())
+
+
+def write_video(
+    path: PathLike,
+    video: Tensor,
+    *,
+    codec: str = "ffv1",
+    fps: float = 25.0,
+    crf: int = 18,
+) -> Path:
+    """Encode ``video`` to ``path``.
+
+    Args:
+        path: output file; its extension picks the container (see ``codec``). Missing parent folders
+            are created; nothing else is written.
+        video: ``[T, C, H, W]`` float in [0, 1], C = 3 (RGB) or 1 (grey, written as RGB).
+        codec: ``"ffv1"`` (lossless; ``.mkv``, ``.avi`` or ``.mp4``) or ``"h264"`` (lossy, yuv420p;
+            ``.mp4``, ``.mkv``, ``.avi`` or ``.mov``). H.264 4:2:0 needs even sizes, so an odd height or
+            width is padded by repeating the last row / column.
+        fps: frame rate stored in the file.
+        crf: H.264 quality (0-51, lower is better); ignored for FFV1.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    if codec not in _CODECS:
+        raise ValueError(f"codec must be one of {', '.join(_CODECS)}, got {codec!r}")
+    if not (isinstance(fps, (int, float)) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps!r}")
+    encoder, pix_fmt, extensions = _CODECS[codec]
+    path = Path(path)
+    if path.suffix.lower() not in extensions:
+        raise ValueError(f"codec {codec!r} is written to {', '.join(extensions)} files, got '{path}'")
+    frames = _frames_rgb24(video)
+    if codec == "h264":
+        pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
+        if pad_h or pad_w:
+            frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    av = _av()
+    from fractions import Fraction
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = Fraction(fps).limit_denominator(1001)
+    options = {"crf": str(int(crf)), "preset": "medium"} if codec == "h264" else {}
+    try:
+        with av.open(str(path), mode="w") as container:
+            stream = container.add_stream(encoder, rate=rate, options=options)
+            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.pix_fmt = pix_fmt
+            for array in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    except av.FFmpegError as error:
+        raise ValueError(f"cannot encode video '{path}' with {codec}: {error}") from error
+    return path
+
+
+def write_lossless(path: PathLike, video: Tensor, *, fps: float = 25.0) -> Path:
+    """Write a lossless copy of ``video`` that reads back bit-exactly.
+
+    The file holds FFV1 in the ``bgr0`` pixel format, in Matroska (``.mkv``; ``.avi`` also works).
+    Why this choice: FFV1 is lossless, intra-only and decoded by every FFmpeg build (so by PyAV and
+    OpenCV); storing RGB directly (``bgr0``) avoids the RGB <-> YUV conversion that even "lossless"
+    H.264 (``-qp 0``, yuv444p) rounds through. Reading the file with :func:`read_video` therefore
+    gives back exactly ``to_float(to_uint8(video))``: adversarial perturbations of a single level
+    out of 255 survive. Frames are rounded to 8 bits (:func:`vidattack.video.to_uint8`).
+
+    Args:
+        path: output ``.mkv`` (or ``.avi``) file; missing parent folders are created.
+        video: ``[T, C, H, W]`` float in [0, 1], C = 3 or 1 (grey is written as RGB).
+        fps: frame rate stored in the file.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (".mkv", ".avi"):
+        raise ValueError(f"write_lossless writes FFV1 to a .mkv (or .avi) file, got '{path}'")
+    return write_video(path, video, codec="ffv1", fps=fps)
+
+
+def write_preview(path: PathLike, video: Tensor, *, fps: float = 8.0, crf: int = 18) -> Path:
+    """Write a lossy H.264 ``.mp4`` (yuv420p) that any player or browser shows.
+
+    Odd heights / widths are padded by one repeated row / column (4:2:0 needs even sizes). The
+    default 8 fps lets a 16-frame clip play for two seconds. Not for measuring perturbations: use
+    :func:`write_lossless` or :func:`save_npz`.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".mp4":
+        raise ValueError(f"write_preview writes an H.264 .mp4 file, got '{path}'")
+    return write_video(path, video, codec="h264", fps=fps, crf=crf)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tensors
+
+
+def save_npz(path: PathLike, **tensors: Tensor | np.ndarray) -> Path:
+    """Save tensors to a NumPy ``.npz`` file (uncompressed, no pickled objects).
+
+    Each keyword becomes one array (tensors are detached and moved to CPU; bfloat16 is stored as
+    float32, which NumPy lacks). The file is written to a temporary name and renamed, so readers never
+    see a partial file. Missing parent folders are created.
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"save_npz writes a .npz file, got '{path}'")
+    if not tensors:
+        raise ValueError("save_npz needs at least one tensor")
+    arrays = {}
+    for name, value in tensors.items():
+        if isinstance(value, Tensor):
+            value = value.detach().cpu()
+            if value.dtype == torch.bfloat16:
+                value = value.to(torch.float32)
+            arrays[name] = value.numpy()
+        elif isinstance(value, np.ndarray):
+            if value.dtype == object:
+                raise ValueError(f"save_npz cannot store object array {name!r}")
+            arrays[name] = value
+        else:
+            raise ValueError(f"save_npz stores tensors or arrays, got {type(value).__name__} for {name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez(stream, **arrays)
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return path
+
+
+def load_npz(path: PathLike) -> dict[str, Tensor]:
+    """Load every array of a ``.npz`` file as tensors (``allow_pickle=False``: no code runs).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: ``cannot read npz file 'PATH': ...`` when it is not a readable ``.npz`` (or holds
+            pickled objects).
+    """
+    path = _check_readable(path, "npz file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if not hasattr(data, "files"):
+                raise ValueError("the file holds a single .npy array, not an .npz archive")
+            return {name: torch.from_numpy(np.array(data[name])) for name in data.files}
+    except (OSError, ValueError, EOFError, KeyError) as error:
+        raise ValueError(f"cannot read npz file '{path}': {error}") from error
+    except Exception as error:  # zipfile.BadZipFile and friends
+        raise ValueError(f"cannot read npz file '{path}': {error}") from error
+
+
+# --------------------------------------------------------------------------------------------------
+# One entry point for "a video" as the CLI understands it
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
+
+
+def _load_npz_video(path: Path) -> tuple[Tensor, int | None]:
+    data = load_npz(path)
+    if "video" not in data:
+        raise ValueError(
+            f"npz file '{path}' has no 'video' array (keys: {', '.join(sorted(data)) or 'none'})"
+        )
+    video = data["video"]
+    if video.dim() == 5:
+        if video.shape[0] != 1:
+            raise ValueError(
+                f"npz file '{path}' holds {video.shape[0]} videos (shape {tuple(video.shape)}); expected one"
+            )
+        video = video[0]
+    if video.dtype == torch.uint8:
+        video = to_float(video)
+    elif video.is_floating_point():
+        video = video.to(torch.float32)
+    validate_video(video, f"'video' in '{path}'", batched=False)
+    label = None
+    if "label" in data:
+        raw = data["label"].reshape(-1)
+        if raw.numel() != 1 or raw.is_floating_point() or raw.dtype == torch.bool or int(raw[0]) < 0:
+            raise ValueError(
+                f"'label' in npz file '{path}' must be one non-negative integer, got {raw.tolist()}"
+            )
+        label = int(raw[0])
+    return video, label
+
+
+def _load_synth(
+    ref: str, frames: int | None, size: tuple[int, int] | None, config: SynthConfig | None
+) -> tuple[Tensor, int]:
+    from dataclasses import replace
+
+    from vidattack.data.synthetic import SPLITS, SynthConfig, generate
+
+    parts = ref.split(":")
+    if len(parts) != 3:
+        raise ValueError(f"synthetic video reference must be 'synth:SPLIT:INDEX', got {ref!r}")
+    _, split, index_text = parts
+    if split not in SPLITS:
+        raise ValueError(f"synthetic split must be one of {', '.join(SPLITS)}, got {split!r} in {ref!r}")
+    if not (index_text.isascii() and index_text.isdigit()):
+        raise ValueError(
+            f"synthetic clip index must be a non-negative integer, got {index_text!r} in {ref!r}"
+        )
+    config = config if config is not None else SynthConfig()
+    index = int(index_text)
+    if index >= config.n_for(split):
+        raise ValueError(
+            f"synthetic clip index {index} is out of range: the {split} split has {config.n_for(split)} clips"
+        )
+    if frames is not None:
+        config = replace(config, frames=max(2, _check_frames(frames)))
+    if size is not None:
+        height, width = _check_size(size)
+        # Render at the target size when it is square (sharper than resizing); otherwise resize.
+        config = replace(config, size=max(8, height if height == width else max(height, width)))
+    clips = generate(split, config, indices=[index])
+    video = clips.videos[0]
+    if frames is not None and video.shape[0] != frames:
+        video = _select_and_resize(video, frames, None, "uniform", None)
+    if size is not None:
+        video = resize_video(video, size)
+    return video, int(clips.labels[0])
+
+
+def load_video_any(
+    path_or_ref: PathLike,
+    *,
+    frames: int | None = None,
+    size: tuple[int, int] | None = None,
+    synth_config: SynthConfig | None = None,
+) -> tuple[Tensor, int | None]:
+    """Load "a video" the way the CLI's ``--video`` option understands it.
+
+    Accepted references:
+
+    * a video file (mp4, avi, mkv, webm, ...): decoded with :func:`read_video`; label ``None``;
+    * an ``.npz`` file with key ``video`` (``[T, C, H, W]`` or ``[1, T, C, H, W]``, float in [0, 1] or
+      uint8) and optionally ``label`` (one integer);
+    * ``synth:SPLIT:INDEX``: clip INDEX of the synthetic test bed's SPLIT (train, val, test) from
+      ``synth_config`` (default :class:`~vidattack.data.synthetic.SynthConfig`), label = its motion
+      class.
+
+    Args:
+        path_or_ref: the reference.
+        frames: sample this many frames uniformly over the video (synthetic clips are rendered with
+            this many frames).
+        size: resize to ``(H, W)`` (synthetic clips are rendered at that size when it is square).
+        synth_config: the test bed configuration for ``synth:`` references.
+
+    Returns:
+        ``(video [T, C, H, W] float32 in [0, 1], label or None)``.
+
+    Raises:
+        FileNotFoundError: a file reference that does not exist.
+        ValueError: an unknown scheme (``foo:...``), a malformed ``synth:`` reference or an index out
+            of range, an undecodable file, or an ``.npz`` without a valid ``video``.
+    """
+    if frames is not None:
+        _check_frames(frames)
+    if size is not None:
+        _check_size(size)
+    if not isinstance(path_or_ref, (str, os.PathLike)):
+        raise ValueError(
+            f"video reference must be a path or 'synth:SPLIT:INDEX', got {type(path_or_ref).__name__}"
+        )
+    text = os.fspath(path_or_ref)
+    if not isinstance(text, str):
+        text = text.decode()
+    if isinstance(path_or_ref, str) and text.startswith("synth:"):
+        return _load_synth(text, frames, size, synth_config)
+    path = Path(text)
+    if not path.exists():
+        match = _SCHEME.match(text)
+        if match and isinstance(path_or_ref, str):
+            raise ValueError(
+                f"unknown video reference scheme {match.group(1)!r} in {text!r}: expected a video file, "
+                "an .npz file or 'synth:SPLIT:INDEX'"
+            )
+        raise FileNotFoundError(f"video file not found: '{path}'")
+    if path.suffix.lower() == ".npz":
+        video, label = _load_npz_video(path)
+        return _select_and_resize(video, frames, size, "uniform", None), label
+    return read_video(path, frames=frames, size=size), None

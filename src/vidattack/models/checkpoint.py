@@ -1,0 +1,279 @@
+"""Saving and loading models without executing code.
+
+A vidattack checkpoint is a pair of files with a common stem:
+
+* ``STEM.safetensors`` -- every tensor of the wrapped model (network weights and the normalisation
+  buffers), in the safetensors format, which holds tensors only;
+* ``STEM.json`` -- what rebuilds the model: ``arch`` and ``arch_kwargs`` (for
+  :func:`vidattack.models.registry.build`), class names, input frames / height / width, normalisation,
+  and descriptive fields (training data, accuracy, vidattack version). The same JSON is also stored in
+  the safetensors header, so a lone ``.safetensors`` file is enough.
+
+Foreign weights (``.pt`` / ``.pth``, e.g. torchvision's Kinetics-400 files) are read with
+``torch.load(..., weights_only=True)``: a pickle that would run code is rejected with
+:class:`UnsafeCheckpointError` before anything in it executes.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from vidattack import __version__
+from vidattack.models.image import ImageBackbone
+from vidattack.models.wrapper import VideoClassifier
+
+__all__ = [
+    "save",
+    "load",
+    "read_metadata",
+    "load_state_dict_file",
+    "load_state_dict_into",
+    "UnsafeCheckpointError",
+    "FORMAT",
+    "exists",
+]
+
+FORMAT = "vidattack-model"
+FORMAT_VERSION = 1
+_HEADER_KEY = "vidattack"
+# Fields of the JSON that describe the model itself; user metadata may not override them.
+_RESERVED = (
+    "format",
+    "format_version",
+    "kind",
+    "arch",
+    "arch_kwargs",
+    "class_names",
+    "input",
+    "normalisation",
+)
+
+Model = VideoClassifier | ImageBackbone
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint file holds more than tensors (pickled code or objects) and was not loaded."""
+
+
+def _stem(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".json", ".safetensors") else path
+
+
+def _with(stem: Path, extension: str) -> Path:
+    # Not Path.with_suffix: a stem such as "c3d.v2" has a dot that is part of the name.
+    return Path(f"{stem}{extension}")
+
+
+def exists(path: str | Path) -> bool:
+    """Whether ``path`` names a checkpoint or weights file (``STEM``, ``STEM.json``, any existing file)."""
+    stem = _stem(path)
+    return Path(path).is_file() or _with(stem, ".json").is_file() or _with(stem, ".safetensors").is_file()
+
+
+def save(model: Model, path_stem: str | Path, metadata: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``STEM.safetensors`` and ``STEM.json`` for a wrapped model.
+
+    Args:
+        model: a :class:`VideoClassifier` or :class:`ImageBackbone` built by the registry.
+        path_stem: the path without extension (a ``.json`` / ``.safetensors`` suffix is dropped).
+        metadata: descriptive JSON-serialisable fields stored alongside (e.g. ``name``, ``task``,
+            ``training``, ``accuracy``); they may not override the model's own fields (``arch``, ...).
+
+    Returns:
+        The paths of the safetensors and JSON files.
+    """
+    from safetensors.torch import save_file
+
+    if not isinstance(model, (VideoClassifier, ImageBackbone)):
+        raise ValueError(f"model must be a VideoClassifier or ImageBackbone, got {type(model).__name__}")
+    extra = dict(metadata or {})
+    clashes = sorted(set(extra) & set(_RESERVED))
+    if clashes:
+        raise ValueError(f"metadata may not set the model's own fields {clashes}")
+    document: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **model.metadata(),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "vidattack_version": __version__,
+        **extra,
+    }
+    text = json.dumps(document, indent=2, sort_keys=False)
+    stem = _stem(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        name: tensor.detach().to("cpu").contiguous().clone() for name, tensor in model.state_dict().items()
+    }
+    weights_path, json_path = _with(stem, ".safetensors"), _with(stem, ".json")
+    save_file(tensors, str(weights_path), metadata={_HEADER_KEY: json.dumps(document, sort_keys=True)})
+    json_path.write_text(text + "\n", encoding="utf-8")
+    return weights_path, json_path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The JSON document of a vidattack checkpoint (``STEM``, ``STEM.json`` or ``STEM.safetensors``)."""
+    stem = _stem(path)
+    json_path = _with(stem, ".json")
+    if json_path.is_file():
+        return json.loads(json_path.read_text(encoding="utf-8"))
+    weights_path = _with(stem, ".safetensors")
+    if weights_path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(weights_path), framework="pt") as handle:
+            header = (handle.metadata() or {}).get(_HEADER_KEY)
+        if header is not None:
+            return json.loads(header)
+        raise ValueError(f"{weights_path} has no vidattack metadata (no {json_path.name}); pass arch=...")
+    raise ValueError(f"no checkpoint at {path}: expected {json_path} or {weights_path}")
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
+    """Read a state dict from ``.safetensors`` or a ``torch.save`` file, never executing code.
+
+    ``torch.save`` files are read with ``weights_only=True``; a top-level ``{"state_dict": ...}``
+    (or ``model_state_dict`` / ``model``) wrapper and a DataParallel ``module.`` prefix are removed.
+
+    Raises:
+        UnsafeCheckpointError: the pickle holds anything but tensors and plain containers.
+        ValueError: missing file or no state dict inside.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path), device="cpu")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnsafeCheckpointError(
+            f"refusing to load {path}: it is not a plain tensor state dict and loading it could execute "
+            f"code (torch.load with weights_only=True rejected it: {first}). Convert trusted files to "
+            "safetensors, or re-save the state dict alone."
+        ) from None
+    except (RuntimeError, EOFError, OSError) as error:
+        raise ValueError(f"cannot read weights file {path}: {error}") from None
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+    if all(key.startswith("module.") for key in obj):
+        obj = {key[len("module.") :]: value for key, value in obj.items()}
+    return dict(obj)
+
+
+def load_state_dict_into(
+    module: nn.Module, state: dict[str, Tensor], source: str | Path = "state dict"
+) -> None:
+    """``module.load_state_dict(state)`` (strict) with a readable error on mismatch."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [
+        f"{key}: file {tuple(state[key].shape)} vs model {tuple(own[key].shape)}"
+        for key in own
+        if key in state and tuple(state[key].shape) != tuple(own[key].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if shapes:
+            parts.append(f"{len(shapes)} with other shapes (e.g. {shapes[:2]}; check num_classes / width)")
+        raise ValueError(f"weights in {source} do not fit the model: " + "; ".join(parts))
+    module.load_state_dict(state)
+
+
+def load(
+    path: str | Path,
+    *,
+    arch: str | None = None,
+    arch_kwargs: dict[str, Any] | None = None,
+    device: str | torch.device | None = None,
+) -> Model:
+    """Load a model in eval mode from a vidattack checkpoint or a foreign weights file.
+
+    Args:
+        path: ``STEM`` / ``STEM.json`` / ``STEM.safetensors`` of a checkpoint written by :func:`save`;
+            or a ``.pt`` / ``.pth`` / bare ``.safetensors`` state dict, which needs ``arch``.
+        arch: registry name to build for a foreign file (ignored for vidattack checkpoints unless
+            the file has no metadata).
+        arch_kwargs: keyword arguments for :func:`vidattack.models.registry.build` (e.g.
+            ``{"num_classes": 400}``) for a foreign file. Its keys may name the network's own
+            parameters (torchvision layout) or the wrapper's (``net.`` prefix).
+        device: where to put the model (default: CPU).
+
+    Raises:
+        UnsafeCheckpointError: a pickle that would execute code.
+        ValueError: missing files, unknown arch, or weights that do not fit.
+    """
+    from vidattack.models import registry
+
+    path = Path(path)
+    is_foreign = path.suffix in (".pt", ".pth", ".bin", ".ckpt")
+    if not is_foreign:
+        try:
+            document = read_metadata(path)
+        except ValueError:
+            if arch is None or not _with(_stem(path), ".safetensors").is_file():
+                raise
+            is_foreign, path = True, _with(_stem(path), ".safetensors")
+    if is_foreign:
+        if arch is None:
+            raise ValueError(f"{path} holds bare weights: pass the architecture (arch=..., CLI --arch)")
+        model = registry.build(arch, **dict(arch_kwargs or {}))
+        state = load_state_dict_file(path)
+        if all(key.startswith("net.") or key in ("mean", "std") for key in state):
+            load_state_dict_into(model, {**model.state_dict(), **state}, source=path)
+        else:
+            load_state_dict_into(model.net, state, source=path)
+    else:
+        if document.get("format") != FORMAT:
+            raise ValueError(
+                f"{path} is not a vidattack model checkpoint (format {document.get('format')!r})"
+            )
+        model = _build_from_document(document, registry)
+        from safetensors.torch import load_file
+
+        weights = _with(_stem(path), ".safetensors")
+        if not weights.is_file():
+            raise ValueError(f"checkpoint weights not found: {weights}")
+        load_state_dict_into(model, load_file(str(weights), device="cpu"), source=weights)
+        model.checkpoint_metadata = document
+    model.eval()
+    if device is not None:
+        model.to(device)
+    return model
+
+
+def _build_from_document(document: dict[str, Any], registry: Any) -> Model:
+    arch_kwargs = dict(document.get("arch_kwargs") or {})
+    info = document.get("input") or {}
+    size = (info.get("height"), info.get("width"))
+    norm = document.get("normalisation") or {}
+    kwargs: dict[str, Any] = {
+        "class_names": document.get("class_names"),
+        "input_size": tuple(size) if None not in size else None,
+        "mean": norm.get("mean"),
+        "std": norm.get("std"),
+    }
+    if document.get("kind") != "image":
+        kwargs["num_frames"] = info.get("frames")
+    if kwargs["class_names"] is not None:
+        arch_kwargs.pop("num_classes", None)
+    return registry.build(document["arch"], **kwargs, **arch_kwargs)

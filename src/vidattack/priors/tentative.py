@@ -1,0 +1,239 @@
+"""Tentative perturbations: the rough, pixel-wise guess of the adversarial gradient that V-BAD rectifies.
+
+V-BAD (Jiang et al. 2019, Sec. 3.3) defines a tentative perturbation as *sign values* (1, 0 or -1),
+recomputed for the current adversarial video before every rectification. Three kinds:
+
+* ``"static"``: every dimension 1 (:func:`tentative_static`);
+* ``"random"``: every dimension +1 or -1 with probability 1/2, redrawn at every call
+  (:func:`tentative_random`);
+* ``"transferred"``: Eq. 3, from a white-box attack on one or more *image* models
+  (:class:`TransferredTentative`)::
+
+      h(x) = sign( grad_x 1/T sum_t || M_t o f_I^l(x_t) - M_t o R_t ||_2^2 )
+
+  ``f_I^l`` a feature layer of the image model applied frame by frame, ``M_t`` a random 0/1 mask over
+  the elements of frame ``t``'s feature map (each element kept with probability 1/2, redrawn at every
+  call), ``R_t`` the target feature map: for an untargeted attack the features of a Gaussian-noise frame,
+  for a targeted one the features of frame ``t`` of a video of the target class. With an ensemble the
+  per-model signs are averaged ("we average the perturbation extracted from the three image models",
+  Sec. 4.1), so values lie in [-1, 1].
+
+Only the image models are accessed white-box: the target video model is never touched here. The sign of
+``h`` does not matter to V-BAD, whose rectification factors may be negative.
+
+All tentative perturbations take the current video ``[T, C, H, W]`` (or ``[1, T, C, H, W]``) in [0, 1]
+and return a tensor of the same shape, dtype and device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "TENTATIVES",
+    "Tentative",
+    "tentative_static",
+    "tentative_random",
+    "TransferredTentative",
+    "feature_loss_gradient",
+    "load_image_models",
+    "make_tentative",
+]
+
+TENTATIVES = ("static", "random", "transferred")
+
+#: A tentative perturbation: current video ``[T,C,H,W]`` or ``[1,T,C,H,W]`` -> values in [-1, 1], same shape.
+Tentative = Callable[[Tensor], Tensor]
+
+
+def tentative_static(video: Tensor) -> Tensor:
+    """All ones (Sec. 3.3, "Static"; P-BAD and SR-BAD, Sec. 4.3)."""
+    return torch.ones_like(video)
+
+
+def tentative_random(video: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Each dimension +1 or -1 with probability 1/2, drawn from ``generator`` (Sec. 3.3, "Random")."""
+    bits = torch.randint(0, 2, video.shape, generator=generator, dtype=torch.int8)
+    return (bits.to(device=video.device, dtype=video.dtype) * 2 - 1).contiguous()
+
+
+def load_image_models(
+    models: Sequence[str | nn.Module] | str | nn.Module, device: torch.device | str | None = None
+) -> list[nn.Module]:
+    """Resolve image models for transferred perturbations, in eval mode with frozen weights.
+
+    Each entry is an :class:`~vidattack.models.ImageBackbone` (or any module with
+    ``features(images, layer=None)``), a zoo name (``"image-small-synth"``), a vidattack checkpoint path,
+    or ``"ARCH=PATH"`` for a torchvision backbone with local weights (``"resnet50=/weights/r50.pth"``;
+    the paper's ensemble is ResNet-50, DenseNet-121 and DenseNet-169, Sec. 4.1). A comma-separated
+    string is split into entries.
+    """
+    from vidattack import models as zoo
+
+    if isinstance(models, (str, nn.Module)):
+        models = [m for m in models.split(",") if m.strip()] if isinstance(models, str) else [models]
+    resolved: list[nn.Module] = []
+    for entry in models:
+        if isinstance(entry, nn.Module):
+            module = entry.to(device) if device is not None else entry
+        elif isinstance(entry, str) and "=" in entry:
+            arch, path = (part.strip() for part in entry.split("=", 1))
+            module = zoo.load(path, arch=arch, device=device)
+        elif isinstance(entry, str):
+            module = zoo.load(entry.strip(), device=device)
+        else:
+            raise ValueError(f"image model must be a module, a zoo name, a path or ARCH=PATH, got {entry!r}")
+        if not callable(getattr(module, "features", None)):
+            raise ValueError(
+                f"image model {entry!r} has no features(images, layer) method (not an image backbone)"
+            )
+        module.eval()
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        resolved.append(module)
+    if not resolved:
+        raise ValueError(
+            "image_models must name at least one image model for a transferred tentative perturbation"
+        )
+    return resolved
+
+
+def feature_loss_gradient(
+    model: nn.Module, frames: Tensor, reference: Tensor, mask: Tensor, layer: str | None = None
+) -> Tensor:
+    """Gradient ``[T,C,H,W]`` of Eq. 3's loss ``1/T sum_t ||M_t o (f(x_t) - R_t)||^2`` w.r.t. ``frames``.
+
+    Args:
+        model: image model with ``features(images [B,C,H,W], layer) -> [B, ...]``.
+        frames: ``[T, C, H, W]`` in [0, 1].
+        reference: ``R``, same shape as ``model.features(frames, layer)``.
+        mask: ``M``, 0/1, same shape as ``reference``.
+    """
+    inputs = frames.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        features = model.features(inputs, layer) if layer is not None else model.features(inputs)
+        if features.shape != reference.shape:
+            raise ValueError(
+                f"reference features must have shape {tuple(features.shape)} (the image model's features of "
+                f"the frames), got {tuple(reference.shape)}"
+            )
+        loss = (mask * (features - reference)).pow(2).sum() / frames.shape[0]
+        (grad,) = torch.autograd.grad(loss, inputs)
+    return grad
+
+
+class TransferredTentative:
+    """Eq. 3's transferred tentative perturbation from one image model or an ensemble (Sec. 3.3, 4.1).
+
+    Args:
+        image_models: see :func:`load_image_models` (modules, zoo names, paths, ``ARCH=PATH``).
+        reference_video: ``[T, C, H, W]`` (or ``[1, T, C, H, W]``) video of the target class for a
+            targeted attack (``R_t = f(x'_t)``); ``None`` for untargeted, where ``R_t`` are the features of
+            Gaussian-noise frames (``N(0.5, 0.25^2)`` clipped to [0, 1]), drawn once on the first call so
+            that successive steps push towards the same feature target.
+        layer: feature layer of every image model (default: each model's ``default_layer``, its last
+            convolutional block).
+        mask_prob: probability that an element of ``M_t`` is 1 (the paper's masks are 1 or 0 at random:
+            1/2). ``1.0`` disables the mask.
+        generator: randomness for masks and noise frames.
+
+    Calling it with the current video ``[T,C,H,W]`` or ``[1,T,C,H,W]`` returns the mean over models of
+    the signed gradients (values in [-1, 1]), same shape.
+    """
+
+    def __init__(
+        self,
+        image_models: Sequence[str | nn.Module] | str | nn.Module,
+        *,
+        reference_video: Tensor | None = None,
+        layer: str | None = None,
+        mask_prob: float = 0.5,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if not 0.0 < mask_prob <= 1.0:
+            raise ValueError(f"mask_prob must be in (0, 1], got {mask_prob}")
+        self.models = load_image_models(image_models, device)
+        self.layer = layer
+        self.mask_prob = float(mask_prob)
+        self.generator = generator
+        self.reference_video = (
+            None if reference_video is None else _frames(reference_video, "reference_video")
+        )
+        self._references: list[Tensor] | None = None
+
+    def _build_references(self, frames: Tensor) -> list[Tensor]:
+        source = self.reference_video
+        if source is None:
+            noise = torch.randn(frames.shape, generator=self.generator, dtype=torch.float32)
+            source = (0.5 + 0.25 * noise).clamp(0.0, 1.0)
+        elif source.shape != frames.shape:
+            raise ValueError(
+                f"reference_video must have the attacked video's shape {tuple(frames.shape)}, "
+                f"got {tuple(source.shape)}"
+            )
+        source = source.to(device=frames.device, dtype=frames.dtype)
+        with torch.no_grad():
+            return [self._features(model, source).detach() for model in self.models]
+
+    def _features(self, model: nn.Module, frames: Tensor) -> Tensor:
+        return model.features(frames, self.layer) if self.layer is not None else model.features(frames)
+
+    def __call__(self, video: Tensor) -> Tensor:
+        frames = _frames(video, "video")
+        if self._references is None:
+            self._references = self._build_references(frames)
+        total = torch.zeros_like(frames)
+        for model, reference in zip(self.models, self._references, strict=True):
+            if self.mask_prob < 1.0:
+                mask = torch.rand(reference.shape, generator=self.generator) < self.mask_prob
+                mask = mask.to(device=reference.device, dtype=reference.dtype)
+            else:
+                mask = torch.ones_like(reference)
+            total += feature_loss_gradient(model, frames, reference, mask, self.layer).sign()
+        return (total / len(self.models)).reshape(video.shape)
+
+
+def _frames(video: Tensor, name: str) -> Tensor:
+    if (
+        not isinstance(video, Tensor)
+        or video.dim() not in (4, 5)
+        or (video.dim() == 5 and video.shape[0] != 1)
+    ):
+        shape = tuple(video.shape) if isinstance(video, Tensor) else type(video).__name__
+        raise ValueError(f"{name} must be one video [T, C, H, W] or [1, T, C, H, W], got {shape}")
+    return video.reshape(video.shape[-4:]).detach()
+
+
+def make_tentative(
+    kind: str,
+    *,
+    image_models: Sequence[str | nn.Module] | str | nn.Module | None = None,
+    reference_video: Tensor | None = None,
+    layer: str | None = None,
+    mask_prob: float = 0.5,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tentative:
+    """A tentative perturbation by name: ``"static"``, ``"random"`` or ``"transferred"`` (Sec. 3.3).
+
+    ``image_models``, ``reference_video``, ``layer`` and ``mask_prob`` apply to ``"transferred"`` (see
+    :class:`TransferredTentative`); ``generator`` drives ``"random"`` and the transferred masks.
+    """
+    if kind == "static":
+        return tentative_static
+    if kind == "random":
+        return lambda video: tentative_random(video, generator)
+    if kind == "transferred":
+        if image_models is None or (isinstance(image_models, (list, tuple, str)) and not image_models):
+            raise ValueError(
+                "a transferred tentative perturbation needs image_models (e.g. 'image-small-synth')"
+            )
+        return TransferredTentative(
+            image_models, reference_video=reference_video, layer=layer, mask_prob=mask_prob,
+            generator=generator, device=device,
+        )  # fmt: skip
+    raise ValueError(f"tentative must be one of {TENTATIVES}, got {kind!r}")

@@ -1,0 +1,379 @@
+"""Running campaigns: resume, SIGKILL safety, workers, error isolation, selection cache, report, CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vidattack.campaign import Store, load_config, run_campaign, write_report
+from vidattack.campaign.runner import plan_campaign
+
+CLI = [sys.executable, "-c", "from vidattack.cli import main; main()"]
+IDENTITY = ("campaign", "dataset", "model", "attack", "video")
+OUTCOME = (
+    "status",
+    "label",
+    "target",
+    "clean_pred",
+    "adv_label",
+    "success",
+    "success_uint8",
+    "queries",
+    "iterations",
+    "linf",
+    "l2",
+    "map",
+    "map_star",
+    "frame_sparsity",
+    "pixel_sparsity",
+    "seed",
+    "trace",
+)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Checkpoints for 4-frame 16x16 test-bed clips: tiny random C3Ds ``c3d-a``/``c3d-b`` and ``lrcn-t``.
+
+    The random C3Ds are nearly constant functions (cheap, enough for bookkeeping tests); ``lrcn-t`` is a
+    tiny LRCN trained for a second, whose predictions depend on the video, so that one-per-class
+    selection and untargeted attacks have something to work on.
+    """
+    from vidattack import models
+    from vidattack.data import synthetic
+
+    directory = tmp_path_factory.mktemp("campaign")
+    for name, seed in (("c3d-a", 0), ("c3d-b", 1)):
+        net = models.build("c3d", num_classes=10, width=1 / 16, fc_dim=16, fc_pool=(1, 2, 2), dropout=0.0,
+                           num_frames=4, input_size=(16, 16), seed=seed)  # fmt: skip
+        models.save(net, directory / name)
+    train = synthetic.generate("train", synthetic.SynthConfig(frames=4, size=16), indices=range(120))
+    lrcn = models.build("lrcn", num_classes=10, width=0.25, feature_dim=16, hidden_size=16, num_frames=4,
+                        input_size=(16, 16), seed=0)  # fmt: skip
+    models.train(lrcn, (train.videos, train.labels), epochs=2, lr=1e-2, batch_size=40, progress=False)
+    models.save(lrcn, directory / "lrcn-t")
+    return directory
+
+
+def _config(
+    directory: Path,
+    name: str,
+    *,
+    models: str = '["c3d-a", "c3d-b"]',
+    selection: str = 'mode = "first-n"\nlimit = 3',
+    attacks: str = '[[attacks]]\nname = "pgd"\nlabel = "PGD"\nparams = { steps = 8 }',
+    target: str = "random",
+    eps: float = 0.3,
+) -> Path:
+    # Random tiny models predict almost one class, so untargeted attacks would mostly skip misclassified
+    # clean videos: tests use random targets and a large eps to make the attacks do real work.
+    text = f"""
+name = "{name}"
+seed = 11
+models = {models}
+target = "{target}"
+eps = {eps}
+
+[data]
+source = "synthetic"
+frames = 4
+size = 16
+n_test = 40
+
+[selection]
+{selection}
+
+{attacks}
+"""
+    path = directory / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def _outcomes(rows: list[dict]) -> dict[tuple, tuple]:
+    return {tuple(row[k] for k in IDENTITY): tuple(row[k] for k in OUTCOME) for row in rows}
+
+
+def test_run_then_resume_skips_finished_items(workdir: Path) -> None:
+    config = load_config(
+        _config(
+            workdir,
+            "resume",
+            attacks=(
+                '[[attacks]]\nname = "pgd"\nlabel = "PGD"\nparams = { steps = 8 }\n'
+                '[[attacks]]\nname = "pgd"\nlabel = "PGD-L2"\neps = 2.0\nparams = { norm = "l2", steps = 8 }'
+            ),
+        )
+    )
+    db = workdir / "resume.sqlite"
+    first = run_campaign(config, db, progress=False)
+    assert (first.planned, first.already_done, first.ran, first.errors) == (12, 0, 12, 0)
+    second = run_campaign(config, db, progress=False)
+    assert (second.planned, second.already_done, second.ran) == (12, 12, 0)
+    with Store(db, readonly=True) as store:
+        rows = store.rows()
+    assert len(rows) == 12 and len({tuple(r[k] for k in IDENTITY) for r in rows}) == 12
+    assert {r["status"] for r in rows} <= {"success", "failure"}
+    assert any(r["success"] for r in rows)  # the attacks do real work
+    row = rows[0]
+    assert row["config_hash"] == config.config_hash and row["version"] and row["trace"].startswith("[[")
+    assert row["target"] is not None and row["target"] != row["label"] and row["wall_seconds"] > 0
+    # Changing what an attack computes under the same labels is refused rather than mixed in.
+    changed = load_config(_config(workdir, "resume", eps=0.1))
+    with pytest.raises(ValueError, match="other settings"):
+        run_campaign(changed, db, progress=False)
+
+
+def test_two_workers_give_the_same_rows_as_one(workdir: Path) -> None:
+    config = load_config(_config(workdir, "workers"))
+    run_campaign(config, workdir / "w1.sqlite", workers=1, progress=False)
+    summary = run_campaign(config, workdir / "w2.sqlite", workers=2, progress=False)
+    assert summary.ran == 6
+    with (
+        Store(workdir / "w1.sqlite", readonly=True) as one,
+        Store(workdir / "w2.sqlite", readonly=True) as two,
+    ):
+        rows_one, rows_two = one.rows(), two.rows()
+    assert len({r["worker"] for r in rows_two}) == 2  # both workers did work
+    assert _outcomes(rows_one) == _outcomes(rows_two)
+
+
+def test_failing_items_are_recorded_and_the_campaign_goes_on(workdir: Path) -> None:
+    attacks = (
+        '[[attacks]]\nname = "pgd"\nlabel = "broken"\nparams = { steps = 0 }\n'
+        '[[attacks]]\nname = "pgd"\nlabel = "fine"\nparams = { steps = 4 }'
+    )
+    config = load_config(_config(workdir, "errors", models='["c3d-a"]', attacks=attacks))
+    db = workdir / "errors.sqlite"
+    summary = run_campaign(config, db, progress=False)
+    assert (summary.ran, summary.errors) == (6, 3)
+    with Store(db, readonly=True) as store:
+        rows = store.rows()
+        progress = {p["attack"]: p for p in store.progress()}
+    broken = [r for r in rows if r["attack"] == "broken"]
+    assert all(
+        r["status"] == "error" and r["error"].startswith("ValueError: steps must be a positive int")
+        for r in broken
+    )
+    assert all(r["status"] in ("success", "failure") for r in rows if r["attack"] == "fine")
+    assert (progress["broken"]["failed"], progress["fine"]["done"]) == (3, 3)
+    # Errored items are not re-run by a plain resume, only with retry_errors.
+    assert run_campaign(config, db, progress=False).ran == 0
+    assert run_campaign(config, db, progress=False, retry_errors=True).ran == 3
+
+
+def test_one_per_class_picks_correct_videos_and_caches_clean_predictions(workdir: Path) -> None:
+    import torch
+
+    from vidattack import models
+    from vidattack.data import synthetic
+
+    config = load_config(_config(workdir, "opc", models='["c3d-a"]', selection='mode = "one-per-class"'))
+    with Store(workdir / "opc.sqlite") as store:
+        items = plan_campaign(config, store)
+        cached = store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+        again = plan_campaign(config, store)
+        assert (
+            store.conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0] == cached
+        )  # no re-evaluation
+    assert [i.video for i in items] == [i.video for i in again] and items
+    videos = [i.video for i in items]
+    clips = synthetic.generate("test", synthetic.SynthConfig(frames=4, size=16, n_test=40), indices=videos)
+    with torch.no_grad():
+        preds = models.load(workdir / "c3d-a")(clips.videos).argmax(1)
+    assert preds.tolist() == clips.labels.tolist()  # only correctly classified videos
+    assert len(set(clips.labels.tolist())) == len(videos)  # one per class
+    assert cached <= 40
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.OperationalError:  # table not created yet
+        return 0
+
+
+def test_sigkill_then_rerun_leaves_exactly_one_row_per_item(workdir: Path) -> None:
+    # Items slow enough (PGD steps without early stop) that the kill lands mid-campaign.
+    attacks = '[[attacks]]\nname = "pgd"\nlabel = "slow"\nparams = { steps = 60, early_stop = false }'
+    config_path = _config(
+        workdir, "kill", models='["c3d-a"]', selection='mode = "first-n"\nlimit = 6', attacks=attacks
+    )
+    db = workdir / "kill.sqlite"
+    args = ["campaign", "run", str(config_path), "--db", str(db), "--no-progress"]
+    process = subprocess.Popen(
+        [*CLI, *args],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 90
+    while _count(db) < 1 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.communicate()
+    assert process.returncode == -signal.SIGKILL, "the runner finished before it could be killed"
+    committed = _count(db)
+    assert 1 <= committed < 6
+    # The same command again (in this process, to spare a second interpreter start-up).
+    code, out, error = _cli(args)
+    assert code == 0, error
+    assert f"6 items, {committed} already done, ran {6 - committed} (0 errors)" in out
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        keys = conn.execute("SELECT campaign, dataset, model, attack, video FROM results").fetchall()
+        statuses = {row[0] for row in conn.execute("SELECT status FROM results")}
+    assert sorted(key[4] for key in keys) == list(range(6))  # every item, exactly once
+    assert statuses <= {"success", "failure"}
+
+
+def test_report_tables_plots_and_examples(workdir: Path) -> None:
+    attacks = (
+        '[[attacks]]\nname = "pgd"\nlabel = "PGD"\nparams = { steps = 10 }\n'
+        '[[attacks]]\nname = "pgd"\nlabel = "PGD-random-target"\ntarget = "random"\nparams = { steps = 10 }'
+    )
+    models = '["lrcn-t", "c3d-a"]'
+    selection = 'mode = "one-per-class"\nlimit = 3'
+    config = load_config(_config(workdir, "report", models=models, selection=selection, attacks=attacks,
+                                 target="untargeted"))  # fmt: skip
+    db = workdir / "report.sqlite"
+    summary = run_campaign(config, db, save_videos=True, progress=False)
+    saved = sorted((workdir / "report.videos").rglob("*.mkv"))
+    assert saved and all(p.with_suffix(".npz").is_file() for p in saved)
+    written = write_report(db, workdir / "report-out")
+    markdown = written["markdown"].read_text()
+    assert markdown.count("| lrcn-t |") == 2 and markdown.count("| c3d-a |") == 2  # model x method rows
+    assert "## synth-test" in markdown and "sr_synth-test_lrcn-t_iterations.png" in markdown
+    assert "example_00.png" in markdown  # a successful untargeted attack on the trained LRCN
+    page = written["html"].read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "src='sr_" not in page  # self-contained
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown):
+        assert (workdir / "report-out" / image).is_file()
+    assert len(written["csv"].read_text().splitlines()) == 1 + summary.planned
+
+
+def _cli(args: list[str]) -> tuple[int, str, BaseException | None]:
+    """Run ``vidattack ARGS`` through typer's CliRunner: exit code, stdout, and the exception if any.
+
+    (``vidattack.cli.main`` prints an exception as its one-line ``error: ...``; the message checked here
+    is that line's text.)
+    """
+    from typer.testing import CliRunner
+
+    from vidattack.cli import _register_all, app
+
+    if not any(group.name == "campaign" for group in app.registered_groups):
+        _register_all()
+    result = CliRunner().invoke(app, args)
+    return result.exit_code, result.stdout, result.exception
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda t: t.replace("seed = 11", "seed = [11"), "invalid TOML"),
+        (
+            lambda t: t.replace('models = ["c3d-a"]', 'models = ["c3d-zz"]'),
+            "models[0]: unknown model 'c3d-zz'",
+        ),
+        (
+            lambda t: t.replace('name = "pgd"', 'name = "warp"'),
+            "attacks[0].name: unknown attack method 'warp'",
+        ),
+        (
+            lambda t: t.replace(
+                'source = "synthetic"\nframes = 4\nsize = 16\nn_test = 40',
+                'source = "folder"\nlayout = "hmdb51"\nroot = "/nonexistent/hmdb51"',
+            ),
+            "data.root: dataset root /nonexistent/hmdb51 does not exist",
+        ),
+    ],
+)
+def test_cli_errors_are_one_line(workdir: Path, edit, expected: str) -> None:
+    good = _config(workdir, "cli", models='["c3d-a"]')
+    bad = workdir / "cli-bad.toml"
+    bad.write_text(edit(good.read_text()))
+    code, _, error = _cli(["campaign", "run", str(bad), "--db", str(workdir / "cli.sqlite"), "--no-progress"])
+    assert code != 0 and isinstance(error, ValueError)
+    message = str(error)
+    assert message.startswith(f"{bad}: ") and expected in message, message
+    assert "\n" not in message
+
+
+def test_cli_run_status_report_export(workdir: Path) -> None:
+    config = _config(workdir, "cli-ok", models='["c3d-a"]')
+    db = workdir / "cli-ok.sqlite"
+    code, out, _ = _cli(["campaign", "check", str(config)])
+    assert code == 0 and "1 model(s) x 1 attack(s)" in out
+    code, out, _ = _cli(["campaign", "run", str(config), "--db", str(db), "--no-progress"])
+    assert code == 0 and "3 items, 0 already done, ran 3 (0 errors)" in out
+    code, out, _ = _cli(["campaign", "status", "--db", str(db)])
+    assert code == 0 and "total: 3 done, 0 failed, 0 pending of 3" in out
+    report_args = [
+        "campaign",
+        "report",
+        "--db",
+        str(db),
+        "--out",
+        str(workdir / "cli-report"),
+        "--csv",
+        str(workdir / "cli.csv"),
+    ]
+    code, out, _ = _cli(report_args)
+    assert code == 0 and "wrote html" in out
+    assert (workdir / "cli-report" / "report.html").is_file() and (workdir / "cli.csv").is_file()
+    code, _, error = _cli(["campaign", "status", "--db", str(workdir / "absent.sqlite")])
+    assert code != 0 and str(error).startswith("no campaign database at")
+
+
+def test_folder_dataset_campaign_with_a_corrupt_video(workdir: Path) -> None:
+    from vidattack.data import synthetic
+
+    root = workdir / "ucf"
+    config = synthetic.SynthConfig(frames=4, size=16, n_train=0, n_test=6)
+    synthetic.write_layout(root, "ucf101", config, splits=("test",))
+    listed = (root / "ucfTrainTestlist" / "testlist01.txt").read_text().split()
+    (root / listed[1]).write_bytes(b"not a video")  # a real download always has a few of these
+    text = f"""
+name = "folder"
+models = ["c3d-a"]
+target = "random"
+eps = 0.3
+[data]
+source = "folder"
+layout = "ucf101"
+root = "{root}"
+[selection]
+mode = "first-n"
+limit = 3
+[[attacks]]
+name = "pgd"
+label = "PGD"
+params = {{ steps = 4 }}
+"""
+    path = workdir / "folder.toml"
+    path.write_text(text)
+    summary = run_campaign(load_config(path), workdir / "folder.sqlite", progress=False)
+    assert (summary.ran, summary.errors) == (3, 1)
+    with Store(workdir / "folder.sqlite", readonly=True) as store:
+        rows = {row["video"]: row for row in store.rows()}
+    assert rows[1]["status"] == "error" and "ValueError" in rows[1]["error"]
+    assert rows[0]["status"] in ("success", "failure") and rows[0]["video_id"].endswith(
+        listed[0].split("/")[-1]
+    )
+    clips = synthetic.generate("test", config, indices=[0, 2])
+    assert [
+        rows[0]["label"],
+        rows[2]["label"],
+    ] == clips.labels.tolist()  # the layout's labels are the test bed's

@@ -1,0 +1,104 @@
+"""The `vidattack` command line: attack end to end on a checkpoint and an .npz video, and its errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidattack import __version__
+from vidattack.cli import main
+
+KEYS = {
+    "method", "model", "video", "label", "clean_pred", "target", "success", "adv_label", "queries",
+    "iterations", "seconds", "linf", "l2", "map", "frame_sparsity", "pixel_sparsity", "thickness", "roughness",
+}
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A tiny random LRCN checkpoint and an .npz clip (no label) it accepts.
+
+    (A random tiny C3D is nearly constant in its input, so PGD could not move it; the LRCN is not.)
+    """
+    from vidattack import io, models
+
+    directory = tmp_path_factory.mktemp("cli")
+    net = models.build("lrcn", num_classes=5, width=0.25, dropout=0.0, num_frames=4, input_size=(16, 16), seed=0)
+    models.save(net, directory / "tiny")
+    video = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    io.save_npz(directory / "clip.npz", video=video)
+    with torch.no_grad():
+        prediction = int(net(video.unsqueeze(0)).argmax(1))
+    return {"model": str(directory / "tiny"), "video": str(directory / "clip.npz"), "pred": str(prediction)}
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version(capsys):
+    assert run(["version"], capsys) == (0, f"{__version__}\n", "")
+
+
+def test_attack_json_reports_every_field(assets, capsys):
+    code, out, _ = run(["attack", "pgd", "--model", assets["model"], "--video", assets["video"], "--eps", "0.3",
+                        "--json"], capsys)
+    assert code == 0
+    record = json.loads(out)
+    assert KEYS <= set(record)
+    assert record["label"] == int(assets["pred"]) and record["label_source"] == "prediction"
+    assert record["success"] is True and record["adv_label"] != record["label"]
+    assert record["linf"] <= 0.3 + 1e-6 and record["queries"] == 0
+
+
+def test_clean_misclassified_video_is_not_an_attack_success(assets, capsys):
+    wrong = (int(assets["pred"]) + 1) % 5
+    code, out, _ = run(["attack", "pgd", "--model", assets["model"], "--video", assets["video"], "--label",
+                        str(wrong), "--json"], capsys)
+    record = json.loads(out)
+    assert code == 0 and record["status"] == "clean-misclassified" and record["success"] is False
+
+
+def test_attack_out_writes_outputs_inside_the_directory(assets, capsys, tmp_path):
+    out = tmp_path / "run"
+    code, text, _ = run(["attack", "pgd", "--model", assets["model"], "--video", assets["video"], "--eps", "0.3",
+                         "--out", str(out)], capsys)
+    assert code == 0 and "wrote" in text
+    names = {path.name for path in out.iterdir()}
+    assert {"result.json", "adversarial.mkv", "adversarial.npz", "preview.mp4", "grid.png"} <= names
+    assert json.loads((out / "result.json").read_text())["method"] == "pgd"
+    assert {path.name for path in tmp_path.iterdir()} == {"run"}
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["attack", "warp", "--model", "{model}", "--video", "{video}"], "unknown attack method 'warp'"),
+        (["attack", "pgd", "--model", "{model}", "--video", "/nonexistent/clip.mp4"], "clip.mp4"),
+        (["attack", "pgd", "--model", "{model}", "--video", "{video}", "--target", "7"], "target"),
+        (["attack", "pgd", "--model", "/nonexistent/model", "--video", "{video}"], "model"),
+        (["attack", "pgd", "--model", "{model}", "--video", "{video}", "-p", "nosuch=1"], "nosuch"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(assets, capsys, args, needle):
+    code, _, err = run([arg.format(**assets) for arg in args], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
+    assert "Traceback" not in err
+
+
+def test_attacks_lists_methods_and_parameters(capsys):
+    code, out, _ = run(["attacks"], capsys)
+    assert code == 0 and "pgd" in out and "white-box" in out
+    code, out, _ = run(["attacks", "pgd"], capsys)
+    assert code == 0 and "--param steps = 50" in out

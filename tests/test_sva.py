@@ -1,0 +1,355 @@
+"""SVA (Wei et al. 2022): rewards, agent, REINFORCE, key-frame attack and registry entries."""
+
+import math
+
+import pytest
+import torch
+
+from vidattack.attacks import registry
+from vidattack.attacks.sva import attack_key_frames, sva, sva_norl, sva_random, sval
+from vidattack.attacks.sva_agent import (
+    KeyFrameAgent,
+    MovingAverageBaseline,
+    attack_reward,
+    diversity_reward,
+    length_penalty,
+    load_agent,
+    new_agent,
+    reinforce_update,
+    representativeness_reward,
+    sample_actions,
+    save_agent,
+    total_reward,
+    train_sval_agent,
+)
+from vidattack.estimators.sign_opt import sign_opt_estimate
+from vidattack.estimators.signsgd import signsgd_estimate
+from vidattack.threat import LabelOracle, ScoreOracle
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small LSTM/REINFORCE steps are tens of times slower with 2 threads on a shared, loaded CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+FEATURES = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+
+
+def flat(frames):
+    """A test backbone: raw pixels as features ``[T, C*H*W]``."""
+    return frames.flatten(1)
+
+
+# ------------------------------------------------------------------ rewards (Eq. 5-9, 14)
+
+
+def test_representativeness_matches_hand_computation():
+    # selected {0, 2}: frame 0 -> 0, frame 1 -> min(sqrt 2, 1) = 1, frame 2 -> 0
+    assert representativeness_reward(FEATURES, torch.tensor([1, 0, 1])) == pytest.approx(math.exp(-1 / 3))
+    # only frame 1: distances 1.4142, 0, 1
+    assert representativeness_reward(FEATURES, torch.tensor([0, 1, 0])) == pytest.approx(
+        math.exp(-(math.sqrt(2) + 1) / 3), rel=1e-6
+    )
+    assert representativeness_reward(FEATURES, torch.tensor([1, 1, 1])) == pytest.approx(1.0)
+    assert representativeness_reward(FEATURES, torch.tensor([0, 0, 0])) == 0.0
+
+
+def test_diversity_matches_hand_computation():
+    # pair (0, 2): cosine 1/sqrt(2); pair (0, 1): cosine 0; pair (1, 2): 1/sqrt(2)
+    assert diversity_reward(FEATURES, torch.tensor([1, 0, 1])) == pytest.approx(1 - 1 / math.sqrt(2))
+    expected = (1.0 + 2 * (1 - 1 / math.sqrt(2))) / 3
+    assert diversity_reward(FEATURES, torch.tensor([1, 1, 1])) == pytest.approx(expected)
+    assert diversity_reward(FEATURES, torch.tensor([0, 1, 0])) == 0.0
+
+
+def test_attack_reward_thresholds_of_eq8():
+    assert attack_reward(0.01, 1000, True) == pytest.approx(math.exp(-0.2))
+    assert attack_reward(0.01, 15000, True) == pytest.approx(math.exp(-0.2))
+    assert attack_reward(0.01, 20000, True) == pytest.approx(0.999 * math.exp(-0.2))
+    assert attack_reward(0.01, 30001, True) == -1.0
+    assert attack_reward(0.0, 10, False) == -1.0
+    assert attack_reward(0.01, 60, True, query_soft=50, query_hard=100) == pytest.approx(
+        0.999 * math.exp(-0.2)
+    )
+
+
+def test_total_reward_and_length_penalty():
+    actions = torch.tensor([1, 0, 1])
+    div = 1 - 1 / math.sqrt(2)
+    rep = math.exp(-1 / 3)
+    assert total_reward(FEATURES, actions, 0.5) == pytest.approx(div + 2 * rep + 3 * 0.5)
+    assert total_reward(FEATURES, actions, 0.5, terms=("attack",)) == pytest.approx(1.5)
+    assert total_reward(FEATURES, actions, None) == pytest.approx(div + 2 * rep)
+    with pytest.raises(ValueError, match="reward terms"):
+        total_reward(FEATURES, actions, 0.5, terms=("bogus",))
+    assert float(length_penalty(torch.tensor([0.2, 0.4, 0.6]), 0.5)) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="sparsity"):
+        length_penalty(torch.tensor([0.5]), 1.0)
+
+
+# ------------------------------------------------------------------ agent and policy learning
+
+
+def test_agent_shapes_and_sampling_is_seeded():
+    agent = new_agent(2, 16, torch.Generator().manual_seed(0))
+    probs = agent(torch.randn(7, 2))
+    assert probs.shape == (7,) and bool(((probs > 0) & (probs < 1)).all())
+    assert agent(torch.randn(3, 7, 2)).shape == (3, 7)
+    same = new_agent(2, 16, torch.Generator().manual_seed(0))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(agent.state_dict().values(), same.state_dict().values(), strict=True)
+    )
+    first = sample_actions(probs, 5, torch.Generator().manual_seed(1))
+    assert first.shape == (5, 7) and first.dtype == torch.bool
+    assert torch.equal(first, sample_actions(probs, 5, torch.Generator().manual_seed(1)))
+    with pytest.raises(ValueError, match="features"):
+        agent(torch.randn(7, 3))
+
+
+def test_reinforce_learns_a_rewarded_frame_pattern():
+    features = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    wanted = torch.tensor([1, 0, 0, 1, 0, 0], dtype=torch.bool)
+    generator = torch.Generator().manual_seed(0)
+    agent = new_agent(4, 16, generator)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=3e-2)
+    baseline = MovingAverageBaseline()
+    for _ in range(60):
+        with torch.no_grad():
+            probs = agent(features)
+        actions = sample_actions(probs, 5, generator)
+        rewards = [float((a == wanted).float().mean()) for a in actions]
+        reinforce_update(agent, optimizer, features, actions, rewards, baseline)
+    with torch.no_grad():
+        probs = agent(features)
+    assert bool((probs[wanted] > 0.8).all()) and bool((probs[~wanted] < 0.2).all())
+
+
+def test_agent_checkpoint_round_trips(tmp_path):
+    agent = new_agent(5, 8, torch.Generator().manual_seed(3))
+    path = save_agent(agent, tmp_path / "agent", sparsity=0.5)
+    assert path.suffix == ".safetensors"
+    loaded, meta = load_agent(path)
+    assert meta["sparsity"] == 0.5 and meta["feature_dim"] == 5 and meta["hidden"] == 8
+    x = torch.randn(9, 5)
+    assert torch.equal(agent(x), loaded(x))
+    with pytest.raises(ValueError, match="does not exist"):
+        load_agent(tmp_path / "missing.safetensors")
+
+
+def test_sval_training_meets_the_target_share():
+    features = [torch.randn(8, 4, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    result = train_sval_agent(
+        features,
+        sparsity=0.75,
+        epochs=30,
+        lr=3e-2,
+        hidden=8,
+        gamma_length=20.0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    with torch.no_grad():
+        share = float(torch.stack([result.agent(f) for f in features]).mean())
+    assert abs(share - 0.25) < 0.1
+    assert len(result.reward_curve) == 30 and result.reward_curve[-1] > result.reward_curve[0]
+    assert result.length_curve[-1] < 0.02 < result.length_curve[0]
+
+
+# ------------------------------------------------------------------ estimators (Fig. 9)
+
+
+def quadratic(weights):
+    return lambda batch: batch @ weights - 0.5 * (batch**2).sum(dim=1)
+
+
+def test_signsgd_and_sign_opt_follow_the_gradient_in_one_batch():
+    weights = torch.linspace(-1, 1, 10) + 0.05
+    calls = []
+
+    def objective(batch):
+        calls.append(batch.shape[0])
+        return quadratic(weights)(batch)
+
+    generator = torch.Generator().manual_seed(0)
+    sign = signsgd_estimate(objective, torch.zeros(10), queries=400, mu=1e-3, generator=generator)
+    assert calls == [400] and set(sign.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    assert float((sign == weights.sign()).float().mean()) >= 0.9
+    estimate = sign_opt_estimate(objective, torch.zeros(10), queries=400, generator=generator)
+    assert calls == [400, 400]
+    assert float(torch.nn.functional.cosine_similarity(estimate, weights, dim=0)) > 0.8
+    with pytest.raises(ValueError, match="queries"):
+        signsgd_estimate(objective, torch.zeros(3), queries=1)
+    with pytest.raises(ValueError, match="epsilon"):
+        sign_opt_estimate(objective, torch.zeros(3), epsilon=0)
+
+
+# ------------------------------------------------------------------ the attack
+
+
+@pytest.mark.parametrize("target", [None, "target"])
+def test_frames_not_selected_carry_exactly_zero_perturbation(toy_model, toy_data, target):
+    videos, labels = toy_data
+    frames = torch.tensor([1, 0, 0, 1, 0, 1, 0, 0], dtype=torch.bool)
+    oracle = ScoreOracle(toy_model, budget=200)
+    goal = None if target is None else int((labels[0] + 1) % 3)
+    starts = videos[labels == goal] if goal is not None else None
+    episode = attack_key_frames(
+        oracle,
+        videos[0],
+        int(labels[0]),
+        frames,
+        target=goal,
+        eps=0.3,
+        population=8,
+        max_queries=150,
+        target_videos=starts,
+        generator=torch.Generator().manual_seed(0),
+    )
+    delta = episode.adversarial - videos[0]
+    assert bool((delta[~frames] == 0).all())
+    assert float(delta.abs().max()) > 0 and float(delta.abs().max()) <= 0.3 + 1e-6
+    assert episode.queries == oracle.used(0) <= 150
+    assert bool((episode.adversarial >= 0).all() and (episode.adversarial <= 1).all())
+
+
+def test_sva_respects_budget_masks_and_seed(toy_model, toy_data):
+    videos, labels = toy_data
+    videos, labels = videos[:2], labels[:2]
+    before = videos.clone()
+    runs = []
+    for _ in range(2):
+        oracle = ScoreOracle(toy_model, budget=400)
+        result = sva(
+            oracle,
+            videos,
+            labels,
+            eps=0.2,
+            backbone=flat,
+            epochs=3,
+            episodes=2,
+            population=8,
+            hidden=8,
+            lr=1e-3,
+            generator=torch.Generator().manual_seed(0),
+        )
+        assert all(oracle.used(i) <= 400 for i in range(2))
+        assert result.queries.tolist() == [oracle.used(0), oracle.used(1)]
+        runs.append(result)
+    assert torch.equal(videos, before)
+    assert torch.equal(runs[0].adversarial, runs[1].adversarial)
+    result = runs[0]
+    keys = result.extras["key_frames"]
+    delta = result.adversarial - videos
+    assert bool((delta[~keys] == 0).all())
+    assert len(result.extras["reward_curve"]) == 2 and len(result.extras["reward_curve"][0]) >= 1
+    assert float(delta.abs().max()) <= 0.2 + 1e-6
+
+
+def test_sva_untargeted_succeeds_on_the_toy_model(toy_model, toy_data):
+    videos, labels = toy_data
+    oracle = ScoreOracle(toy_model, budget=1500)
+    result = sva(
+        oracle,
+        videos[:2],
+        labels[:2],
+        eps=0.3,
+        backbone=flat,
+        epochs=3,
+        episodes=3,
+        population=8,
+        hidden=8,
+        step_size=0.1,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert bool(result.success.any())
+    with torch.no_grad():
+        pred = toy_model(result.adversarial).argmax(1)
+    assert torch.equal(pred[result.success], result.adv_label[result.success])
+    assert bool((pred[result.success] != labels[:2][result.success]).all())
+
+
+def test_baselines_and_sval_frame_counts(toy_model, toy_data):
+    videos, labels = toy_data
+    videos, labels = videos[:1], labels[:1]
+    generator = torch.Generator().manual_seed(0)
+    norl = sva_norl(
+        ScoreOracle(toy_model, budget=100), videos, labels, eps=0.2, population=8, generator=generator
+    )
+    assert norl.extras["num_key_frames"] == [8]
+    rand = sva_random(
+        ScoreOracle(toy_model, budget=100),
+        videos,
+        labels,
+        eps=0.2,
+        num_frames=3,
+        trials=2,
+        population=8,
+        generator=generator,
+    )
+    assert rand.extras["num_key_frames"] == [3]
+    assert int(((rand.adversarial - videos).abs().flatten(2).amax(2) > 0).sum()) <= 3
+    chosen = sval(
+        ScoreOracle(toy_model, budget=100),
+        videos,
+        labels,
+        eps=0.2,
+        train_videos=videos,
+        backbone=flat,
+        sparsity=0.75,
+        train_epochs=2,
+        hidden=8,
+        population=8,
+        generator=generator,
+    )
+    assert chosen.extras["num_key_frames"] == [2] and len(chosen.extras["sval_reward_curve"]) == 2
+
+
+def test_sva_rejects_bad_input(toy_model, toy_data):
+    videos, labels = toy_data
+    with pytest.raises(ValueError, match="ScoreOracle"):
+        sva(LabelOracle(toy_model), videos[:1], labels[:1], backbone=flat)
+    with pytest.raises(ValueError, match="eps"):
+        sva(ScoreOracle(toy_model), videos[:1], labels[:1], eps=0, backbone=flat)
+    with pytest.raises(ValueError, match="estimator"):
+        sva(ScoreOracle(toy_model), videos[:1], labels[:1], estimator="fd", backbone=flat)
+    with pytest.raises(ValueError, match="videos"):
+        sva(ScoreOracle(toy_model), videos[:1] * 3, labels[:1], backbone=flat)
+    with pytest.raises(ValueError, match="num_frames"):
+        sva_random(ScoreOracle(toy_model), videos[:1], labels[:1], num_frames=99)
+    with pytest.raises(ValueError, match="trained agent"):
+        sval(ScoreOracle(toy_model), videos[:1], labels[:1], backbone=flat)
+
+
+def test_registry_entries():
+    names = registry.names()
+    for name in (
+        "sva",
+        "sval",
+        "sva-norl",
+        "sva-random",
+        "sva-signsgd",
+        "sva-signopt",
+        "sva-rattack",
+        "sva-rattack-rep",
+    ):
+        assert name in names
+    assert registry.get("sva-signsgd").preset == (("estimator", "signsgd"),)
+    assert "agent_path" in registry.parameters("sval") and "agent" not in registry.parameters("sval")
+    assert "estimator" not in registry.parameters("sva-signopt")
+    assert registry.parse_param("sva", "reward_terms=attack,rep") == ("reward_terms", ("attack", "rep"))
+
+
+def test_registry_runs_sva_norl_within_budget(toy_model, toy_data):
+    videos, labels = toy_data
+    result = registry.run(
+        "sva-norl", toy_model, videos[:1], labels[:1], eps=0.2, budget=60, params={"population": 8}
+    )
+    assert result.method == "sva-norl" and int(result.queries[0]) <= 60
+
+
+def test_agent_type_is_exported():
+    assert issubclass(KeyFrameAgent, torch.nn.Module)

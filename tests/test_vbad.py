@@ -1,0 +1,239 @@
+"""Tests of V-BAD (core, presets, registry), the reusable black-box PGD loops and the Table 5 diagnostic."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidattack import ScoreOracle, WhiteBox
+from vidattack.attacks import registry
+from vidattack.attacks.blackbox_pgd import targeted_blackbox_pgd, untargeted_blackbox_pgd
+from vidattack.attacks.vbad import VBADEstimator, vbad
+from vidattack.diagnostics import gradient_cosine, true_adversarial_gradient, vbad_gradient_quality
+from vidattack.models.image import ImageBackbone, SmallImageCNN
+
+# Toy settings that make one step cheap: 4x4 patches per frame on the 16x16 toy frames.
+FAST = {"tentative": "static", "partition": "uniform", "patches": 4}
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _easy(toy_data):
+    """The toy videos of class 2 ("still"), which V-BAD fools within a few hundred queries."""
+    videos, labels = toy_data
+    keep = labels == 2
+    return videos[keep][:1], labels[keep][:1]
+
+
+def _image_model() -> ImageBackbone:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return ImageBackbone(SmallImageCNN(10, channels=(8, 16))).eval()
+
+
+def test_untargeted_vbad_fools_a_toy_video_within_budget(toy_model, toy_data) -> None:
+    video, label = _easy(toy_data)
+    oracle = ScoreOracle(toy_model, budget=2000)
+    result = vbad(oracle, video, label, generator=_gen(), **FAST)
+    assert bool(result.success[0]), result.extras
+    assert int(result.queries[0]) == oracle.used(0) <= 2000
+    assert result.extras["stop"] == "success"
+    with torch.no_grad():
+        assert int(toy_model(result.adversarial).argmax(1)[0]) != int(label[0]) == int(result.label[0])
+    assert int(result.adv_label[0]) == int(toy_model(result.adversarial).argmax(1)[0])
+    assert result.trace[0][-1][0] == int(result.queries[0]) and result.trace[0][-1][2]
+
+
+def test_bounds_inputs_and_determinism(toy_model, toy_data) -> None:
+    videos, labels = toy_data[0][:2], toy_data[1][:2]
+    before = videos.clone()
+    runs = [
+        vbad(ScoreOracle(toy_model, budget=300), videos, labels, generator=_gen(5), **FAST) for _ in range(2)
+    ]
+    assert torch.equal(videos, before)
+    delta = runs[0].adversarial - videos
+    assert float(delta.abs().max()) <= 0.05 + 1e-6
+    assert float(runs[0].adversarial.min()) >= 0 and float(runs[0].adversarial.max()) <= 1
+    assert torch.equal(runs[0].adversarial, runs[1].adversarial)
+    assert torch.equal(runs[0].queries, runs[1].queries)
+
+
+@pytest.mark.parametrize(
+    "budget, params", [(100, FAST), (150, {"tentative": "static", "partition": "pixel", "population": 96})]
+)
+def test_budget_is_never_exceeded(toy_model, toy_data, budget, params) -> None:
+    videos, labels = toy_data[0][:2], toy_data[1][:2]
+    oracle = ScoreOracle(toy_model, budget=budget)
+    result = vbad(oracle, videos, labels, generator=_gen(), **params)
+    for i in range(2):
+        assert int(result.queries[i]) == oracle.used(i) <= budget
+        assert result.extras["stops"][i] in ("budget", "success")
+    assert float((result.adversarial - videos).abs().max()) <= 0.05 + 1e-6
+
+
+def test_estimator_spends_exactly_one_population_per_step(toy_model, toy_data) -> None:
+    video, label = toy_data[0][:1], int(toy_data[1][0])
+    for partition, population in (("uniform", 48), ("random", 24), ("pixel", 96)):
+        oracle = ScoreOracle(toy_model, batch_size=32)
+        estimate = VBADEstimator(
+            oracle, tuple(video.shape[1:]), label, targeted=False, tentative="random", image_models=None,
+            feature_layer=None, mask_prob=0.5, reference_video=None, partition=partition, patches=4,
+            num_parts=None, estimator="nes", population=population, sigma=1e-3, generator=_gen(),
+        )  # fmt: skip
+        g = estimate(video, 0)
+        assert oracle.queries == population and g.shape == video.shape and bool(g.abs().sum() > 0)
+    oracle = ScoreOracle(toy_model)
+    fd = VBADEstimator(
+        oracle, tuple(video.shape[1:]), label, targeted=False, tentative="static", image_models=None,
+        feature_layer=None, mask_prob=0.5, reference_video=None, partition="uniform", patches=4,
+        num_parts=None, estimator="fd", population=48, sigma=1e-3, generator=_gen(),
+    )  # fmt: skip
+    g = fd(video, 0)
+    assert oracle.queries == 48
+    # FD estimates 24 of the 8*16 parts: the rest of the video gets no rectification
+    assert 0 < float((g != 0).float().mean()) <= 24 / 128 + 1e-6
+
+
+def test_rectified_estimate_is_aligned_with_the_true_gradient(toy_model, toy_data) -> None:
+    videos, labels = toy_data[0][:2], toy_data[1][:2]
+    quality = vbad_gradient_quality(
+        toy_model, videos, labels, tentatives=("static", "random"), variants=("pbad", "srbad"), patches=4,
+        repeats=2, generator=_gen(),
+    )  # fmt: skip
+    assert set(quality["rectified"]) == {"pbad", "srbad"} and quality["queries"] == 2 * 2 * (96 + 48)
+    for name in ("pbad", "srbad"):
+        assert quality["rectified"][name] > 0.05, quality
+    assert abs(quality["tentative"]["random"]) < 0.05  # a random sign vector is ~orthogonal
+
+
+def test_gradient_cosine() -> None:
+    a = torch.randn(3, 2, 3, 4, 4)
+    assert torch.allclose(gradient_cosine(a, 2 * a), torch.ones(3))
+    assert torch.allclose(gradient_cosine(a, -a), -torch.ones(3))
+    assert float(gradient_cosine(a, torch.zeros_like(a))[0]) == 0.0
+    with pytest.raises(ValueError, match="same shape"):
+        gradient_cosine(a, a[:2])
+
+
+def test_untargeted_loop_with_true_gradient_and_frame_mask(toy_model, toy_data) -> None:
+    video, label = _easy(toy_data)
+    white = WhiteBox(toy_model)
+    oracle = ScoreOracle(toy_model, budget=200)
+    frames = torch.tensor([0, 1, 1, 0, 1, 1, 0, 1])
+    outcome = untargeted_blackbox_pgd(
+        oracle, video, int(label[0]), lambda x, owner: true_adversarial_gradient(white, x, label),
+        eps=0.1, frame_mask=frames,
+    )  # fmt: skip
+    assert outcome.success and outcome.stop == "success" and outcome.queries == oracle.used(0) <= 20
+    delta = outcome.adversarial - video
+    assert torch.count_nonzero(delta[:, frames == 0]) == 0  # masked-out frames exactly untouched
+    assert float(delta.abs().max()) <= 0.1 + 1e-6
+    assert outcome.adv_label == int(toy_model(outcome.adversarial).argmax(1)[0]) != int(label[0])
+
+
+def test_untargeted_loop_pixel_mask_and_budget(toy_model, toy_data) -> None:
+    video, label = toy_data[0][:1], toy_data[1][:1]
+    oracle = ScoreOracle(toy_model, budget=7)
+    pixels = torch.zeros(16, 16)
+    pixels[4:12, 4:12] = 1
+    outcome = untargeted_blackbox_pgd(
+        oracle, video, int(label[0]), lambda x, owner: torch.ones_like(x), eps=0.05, pixel_mask=pixels
+    )
+    assert oracle.used(0) == outcome.queries <= 7 and outcome.iterations <= 7
+    delta = outcome.adversarial - video
+    assert torch.count_nonzero(delta[..., pixels == 0]) == 0 and torch.count_nonzero(delta) > 0
+
+
+def test_targeted_loop_shrinks_from_a_target_video(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    video, label = videos[:1], int(labels[0])
+    target = (label + 1) % 3
+    start = videos[labels == target][:1]
+    white = WhiteBox(toy_model)
+    oracle = ScoreOracle(toy_model, budget=150)
+    goal = torch.tensor([target])
+    outcome = targeted_blackbox_pgd(
+        oracle, video, target, start, lambda x, owner: true_adversarial_gradient(white, x, goal, goal),
+        eps=0.05, eps_decay=0.2, step_size=0.01,
+    )  # fmt: skip
+    assert outcome.queries == oracle.used(0) <= 150
+    assert float((outcome.adversarial - video).abs().max()) <= 0.05 + 1e-6
+    if outcome.success:
+        with torch.no_grad():
+            assert int(toy_model(outcome.adversarial).argmax(1)[0]) == target
+    assert outcome.final_eps < float((start - video).abs().max())  # it made progress towards the ball
+
+
+def test_targeted_vbad_respects_bound_budget_and_counts_start_checks(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    video, label = videos[:1], labels[:1]
+    target = (int(label[0]) + 1) % 3
+    # the first candidate is of the wrong class: its check costs one query, then the second is used
+    candidates = torch.cat([videos[labels == label[0]][:1], videos[labels == target][:1]])
+    oracle = ScoreOracle(toy_model, budget=500)
+    result = vbad(
+        oracle, video, label, target=target, start_video=[candidates], eps_decay=0.2, generator=_gen(), **FAST
+    )
+    assert int(result.queries[0]) == oracle.used(0) <= 500
+    assert result.trace[0][0][0] == 3  # two start checks, then the loop's first read
+    assert float((result.adversarial - video).abs().max()) <= 0.05 + 1e-6
+    assert result.extras["sigma"] == 1e-6 and result.target.tolist() == [target]
+    assert bool(result.success[0]) == (int(result.adv_label[0]) == target)
+
+
+def test_targeted_without_a_usable_start_video_fails_cleanly(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    video, label = videos[:1], labels[:1]
+    target = (int(label[0]) + 1) % 3
+    oracle = ScoreOracle(toy_model, budget=100)
+    result = vbad(oracle, video, label, target=target, start_video=video.clone(), generator=_gen(), **FAST)
+    assert not bool(result.success[0]) and result.extras["stop"] == "no-start-video"
+    assert int(result.queries[0]) == 1 and torch.equal(result.adversarial, video)
+
+
+def test_transferred_tentative_runs_inside_vbad(toy_model, toy_data) -> None:
+    video, label = _easy(toy_data)
+    oracle = ScoreOracle(toy_model, budget=400)
+    result = vbad(oracle, video, label, image_models=(_image_model(),), patches=4, generator=_gen())
+    assert int(result.queries[0]) <= 400 and result.extras["tentative"] == "transferred"
+    assert result.extras["seconds_tentative"] > 0
+
+
+def test_bad_arguments_raise_clear_errors(toy_model, toy_data) -> None:
+    videos, labels = toy_data[0][:1], toy_data[1][:1]
+    oracle = ScoreOracle(toy_model)
+    with pytest.raises(ValueError, match="ScoreOracle"):
+        vbad(WhiteBox(toy_model), videos, labels)
+    with pytest.raises(ValueError, match="tentative"):
+        vbad(oracle, videos, labels, tentative="semantic")
+    with pytest.raises(ValueError, match="partition"):
+        vbad(oracle, videos, labels, partition="semantic")
+    with pytest.raises(ValueError, match="estimator"):
+        vbad(oracle, videos, labels, estimator="rgf")
+    with pytest.raises(ValueError, match="population"):
+        vbad(oracle, videos, labels, population=47)
+    with pytest.raises(ValueError, match="start_video"):
+        vbad(oracle, videos, labels, target=(int(labels[0]) + 1) % 3)
+    with pytest.raises(ValueError, match="target must differ"):
+        vbad(oracle, videos, labels, target=int(labels[0]), start_video=videos)
+    with pytest.raises(ValueError, match="videos"):
+        vbad(oracle, videos * 2, labels)
+    assert oracle.queries == 0
+
+
+def test_registry_entries_and_presets(toy_model, toy_data) -> None:
+    assert {"vbad", "pbad", "srbad"} <= set(registry.names())
+    assert dict(registry.get("pbad").preset) == {
+        "tentative": "static",
+        "partition": "pixel",
+        "population": 96,
+    }
+    assert dict(registry.get("srbad").preset) == {"tentative": "static", "partition": "random"}
+    assert "tentative" not in registry.parameters("pbad") and "image_models" in registry.parameters("vbad")
+    assert registry.parse_param("vbad", "image_models=a,b") == ("image_models", ("a", "b"))
+    video, label = _easy(toy_data)
+    result = registry.run("srbad", toy_model, video, label, budget=150, seed=0, params={"patches": 4})
+    assert result.method == "srbad" and int(result.queries[0]) <= 150
+    assert result.extras["partition"] == "random" and result.extras["tentative"] == "static"
