@@ -7,8 +7,6 @@ boundary to cross without depending on the shipped zoo.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from torch import nn

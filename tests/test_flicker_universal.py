@@ -67,19 +67,21 @@ def test_universal_training_respects_bound_and_beats_random(toy_model) -> None:
     videos, labels = videos[keep], labels[keep]
     generator = torch.Generator().manual_seed(0)
     trained = U.train_universal_flicker(
-        toy_model, videos, labels, eps=0.15, epochs=3, lr=1e-2, generator=generator
+        toy_model, videos, labels, eps=0.3, epochs=3, lr=3e-2, generator=generator
     )
     assert trained.offsets.shape == (videos.shape[1], 3)
-    assert float(trained.offsets.abs().max()) <= 0.15 + 1e-7
+    assert float(trained.offsets.abs().max()) <= 0.3 + 1e-7
     assert len(trained.history) == 3 and trained.steps == 3 * ((videos.shape[0] + 7) // 8)
     scores = U.evaluate_flicker(toy_model, trained.offsets, videos, labels)
     assert scores["fooling_ratio"] > 0
     assert scores["thickness"] == pytest.approx(trained.thickness)
     baselines = U.baseline_fooling(toy_model, trained.offsets, videos, labels, repeats=2, generator=generator)
     assert set(baselines) == set(U.BASELINES)
+    # the trained delta fools more than random deltas of the same l-inf (scores are in %: baselines too)
+    assert all(100 * scores["fooling_ratio"] > row["mean"] for row in baselines.values())
     # same seed, same delta
     again = U.train_universal_flicker(
-        toy_model, videos, labels, eps=0.15, epochs=3, lr=1e-2, generator=torch.Generator().manual_seed(0)
+        toy_model, videos, labels, eps=0.3, epochs=3, lr=3e-2, generator=torch.Generator().manual_seed(0)
     )
     assert torch.equal(again.offsets, trained.offsets)
 

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vidattack.attacks.common import white_box_adapter
 from vidattack.attacks.registry import AttackSpec, register
 from vidattack.result import AttackResult, TracePoint, is_adversarial
 from vidattack.threat import WhiteBox
@@ -431,20 +432,7 @@ def flicker(
     )
 
 
-def _run_flicker(
-    model: Any,
-    videos: Tensor,
-    label: Tensor,
-    *,
-    target: Tensor | None,
-    eps: float | None,
-    budget: int | None,
-    generator: torch.Generator,
-    batch_size: int,
-    **params: Any,
-) -> AttackResult:
-    del budget, batch_size  # white-box: no queries to budget
-    return flicker(WhiteBox(model), videos, label, target=target, eps=eps, generator=generator, **params)
+_run_flicker = white_box_adapter(flicker)
 
 
 FLICKER = register(

@@ -44,7 +44,6 @@ success = adversarial and MAP <= ``map_target`` (see :mod:`vidattack.attacks.opt
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -52,6 +51,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from vidattack.attacks.common import testbed_clips
 from vidattack.attacks.opt_attack import (
     DirectionState,
     RaySearch,
@@ -409,14 +409,10 @@ def heuristic(
 POOL_PER_CLASS = 3
 
 
-@functools.lru_cache(maxsize=4)
 def _training_pool(frames: int, size: int) -> tuple[Tensor, Tensor]:
-    from vidattack.data.synthetic import MOTION_CLASSES, SynthConfig, generate
+    from vidattack.data.synthetic import MOTION_CLASSES
 
-    clips = generate(
-        "train", SynthConfig(frames=frames, size=size), indices=range(POOL_PER_CLASS * len(MOTION_CLASSES))
-    )
-    return clips.videos, clips.labels
+    return testbed_clips(frames, size, "train", POOL_PER_CLASS * len(MOTION_CLASSES))
 
 
 def training_candidates(videos: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -441,56 +437,42 @@ def _map_target(eps: float | None, params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _run_opt(
-    model: Any,
-    videos: Tensor,
-    label: Tensor,
-    *,
-    target: Tensor | None,
-    eps: float | None,
-    budget: int | None,
-    generator: torch.Generator,
-    batch_size: int,
-    **params: Any,
-) -> AttackResult:
-    oracle = LabelOracle(model, budget=budget, batch_size=batch_size)
-    init_videos, init_labels = training_candidates(videos)
-    return opt_attack(
-        oracle,
-        videos,
-        label,
-        init_videos,
-        init_labels,
-        target=target,
-        generator=generator,
-        **_map_target(eps, params),
-    )
+def _direction_adapter(
+    core: Callable[..., AttackResult], make_oracle: Callable[..., Any]
+) -> Callable[..., AttackResult]:
+    """Registry adapter: ``make_oracle(model, budget=, batch_size=)``, the test bed's training clips as
+    initial-direction candidates (:func:`training_candidates`) and ``eps`` read as the MAP target."""
+
+    def run(
+        model: Any,
+        videos: Tensor,
+        label: Tensor,
+        *,
+        target: Tensor | None,
+        eps: float | None,
+        budget: int | None,
+        generator: torch.Generator,
+        batch_size: int,
+        **params: Any,
+    ) -> AttackResult:
+        oracle = make_oracle(model, budget=budget, batch_size=batch_size)
+        init_videos, init_labels = training_candidates(videos)
+        return core(
+            oracle,
+            videos,
+            label,
+            init_videos,
+            init_labels,
+            target=target,
+            generator=generator,
+            **_map_target(eps, params),
+        )
+
+    return run
 
 
-def _run_heuristic(
-    model: Any,
-    videos: Tensor,
-    label: Tensor,
-    *,
-    target: Tensor | None,
-    eps: float | None,
-    budget: int | None,
-    generator: torch.Generator,
-    batch_size: int,
-    **params: Any,
-) -> AttackResult:
-    oracles = shared_budget_oracles(model, budget=budget, batch_size=batch_size)
-    init_videos, init_labels = training_candidates(videos)
-    return heuristic(
-        oracles,
-        videos,
-        label,
-        init_videos,
-        init_labels,
-        target=target,
-        generator=generator,
-        **_map_target(eps, params),
-    )
+_run_opt = _direction_adapter(opt_attack, LabelOracle)
+_run_heuristic = _direction_adapter(heuristic, shared_budget_oracles)
 
 
 OPT = register(

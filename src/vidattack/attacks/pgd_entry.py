@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
-from torch import Tensor
-
+from vidattack.attacks.common import white_box_adapter
 from vidattack.attacks.pgd import pgd
 from vidattack.attacks.registry import AttackSpec, register
-from vidattack.result import AttackResult
-from vidattack.threat import WhiteBox
 
-
-def _run_pgd(
-    model: Any,
-    videos: Tensor,
-    label: Tensor,
-    *,
-    target: Tensor | None,
-    eps: float | None,
-    budget: int | None,
-    generator: torch.Generator,
-    batch_size: int,
-    **params: Any,
-) -> AttackResult:
-    del budget, batch_size  # white-box: no queries to budget
-    return pgd(WhiteBox(model), videos, label, target=target, eps=0.05 if eps is None else eps,
-               generator=generator, **params)
+_run_pgd = white_box_adapter(pgd, default_eps=0.05)
 
 
 PGD = register(

@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vidattack.attacks.common import white_box_adapter
 from vidattack.attacks.registry import AttackSpec, register
 from vidattack.perturbation import build_mask, clip_to_valid, frame_mask_from_indices
 from vidattack.result import AttackResult, TracePoint, is_adversarial
@@ -393,20 +394,7 @@ def _mask_text(spec: MaskSpec, frame_mask: Tensor) -> str:
     return "frames:" + ",".join(str(i) for i in frame_mask.nonzero().flatten().tolist())
 
 
-def _run_sparse(
-    model: Any,
-    videos: Tensor,
-    label: Tensor,
-    *,
-    target: Tensor | None,
-    eps: float | None,
-    budget: int | None,
-    generator: torch.Generator,
-    batch_size: int,
-    **params: Any,
-) -> AttackResult:
-    del budget, batch_size  # white-box: no queries to budget
-    return sparse_l21(WhiteBox(model), videos, label, target=target, eps=eps, generator=generator, **params)
+_run_sparse = white_box_adapter(sparse_l21)
 
 
 SPARSE = register(

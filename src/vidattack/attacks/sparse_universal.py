@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vidattack.attacks.common import white_box_adapter
 from vidattack.attacks.registry import AttackSpec, register
 from vidattack.attacks.sparse_l21 import (
     DEFAULT_LAMBDA,
@@ -433,22 +434,7 @@ def plot_propagation(
     )  # fmt: skip
 
 
-def _run_propagation(
-    model: Any,
-    videos: Tensor,
-    label: Tensor,
-    *,
-    target: Tensor | None,
-    eps: float | None,
-    budget: int | None,
-    generator: torch.Generator,
-    batch_size: int,
-    **params: Any,
-) -> AttackResult:
-    del budget, batch_size  # white-box: no queries to budget
-    return propagation_attack(
-        WhiteBox(model), videos, label, target=target, eps=eps, generator=generator, **params
-    )
+_run_propagation = white_box_adapter(propagation_attack)
 
 
 SPARSE_PROPAGATION = register(

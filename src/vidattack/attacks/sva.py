@@ -49,6 +49,7 @@ from vidattack.attacks.blackbox_pgd import (
     targeted_blackbox_pgd,
     untargeted_blackbox_pgd,
 )
+from vidattack.attacks.common import testbed_clips
 from vidattack.attacks.registry import AttackSpec, register
 from vidattack.attacks.sva_agent import (
     KeyFrameAgent,
@@ -592,6 +593,9 @@ def _fixed_frames(
     labels: Tensor,
     targets: Tensor | None,
     choose: Callable[[int, int], list[Tensor]],
+    start: float,
+    method: str,
+    extras: dict[str, Any],
     *,
     eps: float,
     population: int,
@@ -600,8 +604,11 @@ def _fixed_frames(
     estimator: str,
     target_videos: Tensor | None,
     generator: torch.Generator | None,
-) -> tuple[list[Episode], list[int], list[int], list[list[TracePoint]]]:
-    """Attack each video with the frame sets ``choose(i, T)`` (budget split evenly); keep the best."""
+) -> AttackResult:
+    """Attack each video with the frame sets ``choose(i, T)`` (budget split evenly); keep the best.
+
+    Returns the :func:`_result` of the kept episodes (``start``: ``perf_counter`` at the call's start).
+    """
     found, queries, iterations, traces = [], [], [], []
     for i in range(clean.shape[0]):
         first = oracle.used(i)
@@ -633,7 +640,7 @@ def _fixed_frames(
         queries.append(oracle.used(i) - first)
         iterations.append(len(trials))
         traces.append(trace_i)
-    return found, queries, iterations, traces
+    return _result(clean, labels, targets, found, queries, iterations, traces, start, method, extras)
 
 
 def sva_norl(
@@ -657,12 +664,15 @@ def sva_norl(
     start = time.perf_counter()
     clean, labels, targets = _prepare(oracle, videos, label, target, "sva_norl")
     _check_common(eps, population, estimator)
-    found, queries, iterations, traces = _fixed_frames(
+    return _fixed_frames(
         oracle,
         clean,
         labels,
         targets,
         lambda i, t: [torch.ones(t, dtype=torch.bool)],
+        start,
+        "sva-norl",
+        {"eps": eps, "estimator": estimator},
         eps=eps,
         population=population,
         sigma=sigma,
@@ -670,18 +680,6 @@ def sva_norl(
         estimator=estimator,
         target_videos=target_videos,
         generator=generator,
-    )
-    return _result(
-        clean,
-        labels,
-        targets,
-        found,
-        queries,
-        iterations,
-        traces,
-        start,
-        "sva-norl",
-        {"eps": eps, "estimator": estimator},
     )
 
 
@@ -730,12 +728,15 @@ def sva_random(
             sets.append(mask)
         return sets
 
-    found, queries, iterations, traces = _fixed_frames(
+    return _fixed_frames(
         oracle,
         clean,
         labels,
         targets,
         choose,
+        start,
+        "sva-random",
+        {"eps": eps, "trials": trials, "estimator": estimator},
         eps=eps,
         population=population,
         sigma=sigma,
@@ -743,18 +744,6 @@ def sva_random(
         estimator=estimator,
         target_videos=target_videos,
         generator=generator,
-    )
-    return _result(
-        clean,
-        labels,
-        targets,
-        found,
-        queries,
-        iterations,
-        traces,
-        start,
-        "sva-random",
-        {"eps": eps, "trials": trials, "estimator": estimator},
     )
 
 
@@ -833,12 +822,15 @@ def sval(
         mask = torch.zeros(clean.shape[1], dtype=torch.bool)
         mask[probs.topk(keep).indices] = True
         chosen.append(mask)
-    found, queries, iterations, traces = _fixed_frames(
+    return _fixed_frames(
         oracle,
         clean,
         labels,
         targets,
         lambda i, t: [chosen[i]],
+        start,
+        "sval",
+        extras,
         eps=eps,
         population=population,
         sigma=sigma,
@@ -847,7 +839,6 @@ def sval(
         target_videos=target_videos,
         generator=generator,
     )
-    return _result(clean, labels, targets, found, queries, iterations, traces, start, "sval", extras)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -855,19 +846,11 @@ def sval(
 # ----------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _testbed_clips(frames: int, size: int, split: str, count: int) -> tuple[Tensor, Tensor]:
-    from vidattack.data.synthetic import SynthConfig, generate
-
-    clips = generate(split, SynthConfig(frames=frames, size=size), indices=range(count))
-    return clips.videos, clips.labels
-
-
 def _testbed_targets(videos: Tensor, target: Tensor | None, pool: int = 60) -> Tensor | None:
     """Training clips of the test bed whose true class is the target (the attacker's own data)."""
     if target is None or videos.shape[2] != 3 or videos.shape[3] != videos.shape[4]:
         return None
-    clips, labels = _testbed_clips(videos.shape[1], videos.shape[3], "train", pool)
+    clips, labels = testbed_clips(videos.shape[1], videos.shape[3], "train", pool)
     chosen = clips[labels == int(target.reshape(-1)[0])]
     return chosen.to(videos.device) if len(chosen) else None
 
@@ -875,6 +858,16 @@ def _testbed_targets(videos: Tensor, target: Tensor | None, pool: int = 60) -> T
 def _oracle(model: Any, budget: int | None, batch_size: int, target: Tensor | None) -> ScoreOracle:
     limit = budget if budget is not None else (TARGETED_LIMIT if target is not None else UNTARGETED_LIMIT)
     return ScoreOracle(model, top_k=1, budget=limit, batch_size=batch_size)
+
+
+def _adapter_oracle(
+    model: Any, videos: Tensor, target: Tensor | None, budget: int | None, batch_size: int, params: dict
+) -> ScoreOracle:
+    """The adapters' oracle; a single target without ``target_videos`` gets the test bed's (in ``params``)."""
+    oracle = _oracle(model, budget, batch_size, target)
+    if target is not None and params.get("target_videos") is None and target.numel() == 1:
+        params["target_videos"] = _testbed_targets(videos, target)
+    return oracle
 
 
 def _adapter(core: Callable[..., AttackResult]) -> Callable[..., AttackResult]:
@@ -890,9 +883,7 @@ def _adapter(core: Callable[..., AttackResult]) -> Callable[..., AttackResult]:
         batch_size: int,
         **params: Any,
     ) -> AttackResult:
-        oracle = _oracle(model, budget, batch_size, target)
-        if target is not None and params.get("target_videos") is None and target.numel() == 1:
-            params["target_videos"] = _testbed_targets(videos, target)
+        oracle = _adapter_oracle(model, videos, target, budget, batch_size, params)
         return core(
             oracle,
             videos,
@@ -920,14 +911,12 @@ def _run_sval(
     train_count: int = 50,
     **params: Any,
 ) -> AttackResult:
-    oracle = _oracle(model, budget, batch_size, target)
-    if target is not None and params.get("target_videos") is None and target.numel() == 1:
-        params["target_videos"] = _testbed_targets(videos, target)
+    oracle = _adapter_oracle(model, videos, target, budget, batch_size, params)
     if agent_path:
         params["agent"] = agent_path
     else:
         # the training share: test-bed training clips, never the attacked videos (Sec. 4.3)
-        params["train_videos"] = _testbed_clips(videos.shape[1], videos.shape[3], "train", train_count)[0]
+        params["train_videos"] = testbed_clips(videos.shape[1], videos.shape[3], "train", train_count)[0]
     return sval(
         oracle, videos, label, target=target, eps=0.05 if eps is None else eps, generator=generator, **params
     )

@@ -104,7 +104,7 @@ def list_attacks(
     if method is None:
         for name in registry.names():
             spec = registry.get(name)
-            typer.echo(f"{name:<12} {spec.threat:<10} {spec.summary}")
+            typer.echo(f"{name:<16} {spec.threat:<10} {spec.summary}")
         return
     spec = registry.get(method)
     typer.echo(f"{method} ({spec.threat}): {spec.summary}")

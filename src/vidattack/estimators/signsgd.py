@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from vidattack.estimators._probe import check_queries, probe_unit_directions
+
 __all__ = ["signsgd_estimate"]
 
 
@@ -39,27 +41,11 @@ def signsgd_estimate(
     Returns:
         ``float [D]`` with entries in {-1, 0, 1} (same dtype and device as ``center``).
     """
-    if not isinstance(queries, int) or queries < (1 if value_at_center is not None else 2):
-        raise ValueError(f"queries must be an int >= 2 (>= 1 with value_at_center), got {queries!r}")
+    check_queries(queries, value_at_center)
     if not mu > 0:
         raise ValueError(f"mu must be > 0, got {mu}")
-    dim = center.numel()
-    count = queries if value_at_center is not None else queries - 1
-    directions = torch.randn(count, dim, generator=generator, dtype=torch.float32).to(
-        center.device, center.dtype
+    differences, directions = probe_unit_directions(
+        objective, center, queries=queries, step=mu, value_at_center=value_at_center, generator=generator
     )
-    directions = directions / directions.norm(dim=1, keepdim=True).clamp(min=1e-12)
-    candidates = center.reshape(1, dim) + mu * directions
-    if value_at_center is None:
-        candidates = torch.cat([center.reshape(1, dim), candidates])
-    values = objective(candidates).reshape(-1).to(center.dtype)
-    if values.numel() != candidates.shape[0]:
-        raise ValueError(
-            f"objective must return one value per candidate ({candidates.shape[0]}), got {values.numel()}"
-        )
-    if value_at_center is None:
-        base, values = values[0], values[1:]
-    else:
-        base = torch.as_tensor(value_at_center, dtype=center.dtype, device=center.device)
-    estimate = ((values - base) / mu).reshape(-1, 1).mul(directions).mean(dim=0) * dim
+    estimate = (differences / mu).reshape(-1, 1).mul(directions).mean(dim=0) * center.numel()
     return estimate.sign()
