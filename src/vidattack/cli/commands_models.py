@@ -124,7 +124,9 @@ def train_command(
         help="Architecture keyword KEY=VALUE (JSON value), repeatable, e.g. -p fc_dim=256 -p head=gru.",
     ),
     clips: int | None = typer.Option(
-        None, "--clips", help="Clips per split (train, val and test) of the synthetic data (default: 3000/500/500)."
+        None,
+        "--clips",
+        help="Clips per split (train, val and test) of the synthetic data (default: 3000/500/500).",
     ),
     augment: bool = typer.Option(
         True, "--augment/--no-augment", help="Random shifts and brightness (never flips)."

@@ -114,6 +114,8 @@ def save(model: Model, path_stem: str | Path, metadata: dict[str, Any] | None = 
     weights_path, json_path = _with(stem, ".safetensors"), _with(stem, ".json")
     save_file(tensors, str(weights_path), metadata={_HEADER_KEY: json.dumps(document, sort_keys=True)})
     json_path.write_text(text + "\n", encoding="utf-8")
+    # safetensors creates its file owner-only; give it the permissions the JSON got from the umask.
+    weights_path.chmod(json_path.stat().st_mode & 0o777)
     return weights_path, json_path
 
 

@@ -254,19 +254,20 @@ class ImageBackbone(nn.Module):
         std = self.std.to(images.dtype).view(1, channels, 1, 1)
         return (images - mean) / std
 
-    def _run(self, images: Tensor, until: str | None) -> Tensor:
+    def _run(self, images: Tensor, until: str | None) -> tuple[Tensor, Callable[[Tensor], Tensor]]:
+        """The output of stage ``until`` (None: the last stage) and the head that maps the last to logits."""
         x = self.prepare(images)
-        stages, _ = _stages_and_head(self.net, self.family)
+        stages, head = _stages_and_head(self.net, self.family)
         for name, stage in stages:
             x = stage(x)
             if name == until:
                 break
-        return x
+        return x, head
 
     def forward(self, images: Tensor) -> Tensor:
         """Logits ``[B, K]`` of ``images [B, C, H, W]`` (float, values in [0, 1])."""
-        _, head = _stages_and_head(self.net, self.family)
-        return head(self._run(images, None))
+        features, head = self._run(images, None)
+        return head(features)
 
     def features(self, images: Tensor, layer: str | None = None) -> Tensor:
         """The feature map ``[B, C', H', W']`` after stage ``layer`` (default: the last conv block).
@@ -277,11 +278,11 @@ class ImageBackbone(nn.Module):
         layer = self.default_layer if layer is None else layer
         if layer not in self.feature_layers:
             raise ValueError(f"layer must be one of {list(self.feature_layers)}, got {layer!r}")
-        return self._run(images, layer)
+        return self._run(images, layer)[0]
 
     def embed(self, images: Tensor) -> Tensor:
         """Globally average-pooled last-block features ``[B, D]`` of ``images [B, C, H, W]`` in [0, 1]."""
-        return self._run(images, None).mean(dim=(2, 3))
+        return self._run(images, None)[0].mean(dim=(2, 3))
 
     def extra_repr(self) -> str:
         return f"arch={self.arch!r}, family={self.family!r}, default_layer={self.default_layer!r}"

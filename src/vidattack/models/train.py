@@ -170,6 +170,7 @@ def train(
     weight_decay: float = 0.0,
     augment: Augment | None = None,
     cosine: bool = True,
+    grad_clip: float | None = None,
     eval_batch_size: int = 128,
 ) -> TrainReport:
     """Train ``model`` with Adam and cross-entropy; keep the weights of the best validation epoch.
@@ -189,6 +190,7 @@ def train(
         augment: ``augment(batch, generator) -> batch`` applied to each training batch (e.g.
             :func:`translate_augment`), or None.
         cosine: cosine learning-rate annealing over all steps.
+        grad_clip: clip the gradient's global L2 norm to this value (helps vanilla RNNs), or None.
         eval_batch_size: batch size for validation.
 
     Returns:
@@ -241,6 +243,8 @@ def train(
                 loss = F.cross_entropy(logits, labels)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
@@ -285,14 +289,18 @@ def train(
 def _batches(data: Data, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
     """Consecutive ``(inputs, labels)`` batches of ``data``, which may also be an iterable of pairs."""
     is_pairs = isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], Tensor)
-    indexable = is_pairs or hasattr(data, "videos") or (hasattr(data, "__getitem__") and hasattr(data, "__len__"))
+    indexable = (
+        is_pairs or hasattr(data, "videos") or (hasattr(data, "__getitem__") and hasattr(data, "__len__"))
+    )
     if indexable:
         source = _Batches(data, "data")
         for start in range(0, source.size, batch_size):
             yield source.get(torch.arange(start, min(start + batch_size, source.size)))
         return
     if not isinstance(data, Iterable):
-        raise ValueError(f"data must be tensors, a Dataset or an iterable of (input, label), got {type(data).__name__}")
+        raise ValueError(
+            f"data must be tensors, a Dataset or an iterable of (input, label), got {type(data).__name__}"
+        )
     # A stream such as VideoFolderDataset.iter_valid(): decoded one item at a time, never all in memory.
     inputs: list[Tensor] = []
     labels: list[int] = []

@@ -14,7 +14,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["VideoClassifier", "to_channels_last", "KINETICS_MEAN", "KINETICS_STD", "IMAGENET_MEAN", "IMAGENET_STD", "LAYOUTS"]
+__all__ = [
+    "VideoClassifier",
+    "to_channels_last",
+    "KINETICS_MEAN",
+    "KINETICS_STD",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "LAYOUTS",
+]
 
 # Normalisation statistics of the torchvision reference recipes (Kinetics-400 video models,
 # ImageNet image models). Models trained from scratch here use them too, so that a checkpoint
