@@ -37,13 +37,14 @@ __all__ = [
     "UnsafeCheckpointError",
     "FORMAT",
     "exists",
+    "RESERVED_FIELDS",
 ]
 
 FORMAT = "vidattack-model"
 FORMAT_VERSION = 1
 _HEADER_KEY = "vidattack"
 # Fields of the JSON that describe the model itself; user metadata may not override them.
-_RESERVED = (
+RESERVED_FIELDS = (
     "format",
     "format_version",
     "kind",
@@ -94,7 +95,7 @@ def save(model: Model, path_stem: str | Path, metadata: dict[str, Any] | None = 
     if not isinstance(model, (VideoClassifier, ImageBackbone)):
         raise ValueError(f"model must be a VideoClassifier or ImageBackbone, got {type(model).__name__}")
     extra = dict(metadata or {})
-    clashes = sorted(set(extra) & set(_RESERVED))
+    clashes = sorted(set(extra) & set(RESERVED_FIELDS))
     if clashes:
         raise ValueError(f"metadata may not set the model's own fields {clashes}")
     document: dict[str, Any] = {
