@@ -27,7 +27,9 @@ def write_attack_outputs(out: str | Path, clean: Tensor, result: AttackResult | 
 
     Files: ``adversarial.mkv`` (lossless FFV1, bit-exact 8-bit frames), ``adversarial.npz`` (exact float
     tensors: clean, adversarial), ``preview.mp4`` (lossy H.264 for viewing), ``grid.png`` (clean /
-    adversarial / amplified perturbation) and, for flicker attacks, ``flicker.png``.
+    adversarial / amplified perturbation), ``trace.png`` (the attack's loss or top-1 probability
+    against queries or iterations, the same data as the campaign report's curves) and, for flicker
+    attacks, ``flicker.png``.
 
     Args:
         clean: ``[1,T,C,H,W]`` clean video.
@@ -46,6 +48,10 @@ def write_attack_outputs(out: str | Path, clean: Tensor, result: AttackResult | 
         title = f"{record.get('method')}: label {record.get('label')} -> {record.get('adv_label')}"
         viz.frame_grid(clean[0], adversarial, safe_child(directory, "grid.png"), title=title)
         written.update(lossless="adversarial.mkv", tensors="adversarial.npz", preview="preview.mp4", grid="grid.png")
+        if result.trace and len(result.trace[0]) > 1:
+            xlabel = "iterations" if int(result.queries[0]) == 0 else "queries"
+            viz.trace_curve(result.trace[0], safe_child(directory, "trace.png"), xlabel=xlabel, title=title)
+            written["trace"] = "trace.png"
         offsets = result.extras.get("offsets")
         if isinstance(offsets, Tensor) and offsets.dim() == 2:
             viz.flicker_curves(offsets, safe_child(directory, "flicker.png"))

@@ -21,7 +21,7 @@ from torch import Tensor  # noqa: E402
 
 from vidattack.result import TracePoint  # noqa: E402
 
-__all__ = ["frame_grid", "success_vs_queries", "flicker_curves", "frame_profile", "amplify"]
+__all__ = ["frame_grid", "success_vs_queries", "trace_curve", "flicker_curves", "frame_profile", "amplify"]
 
 
 def amplify(delta: Tensor) -> Tensor:
@@ -117,6 +117,34 @@ def success_vs_queries(
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def trace_curve(
+    trace: Sequence[TracePoint], path: str | Path, *, xlabel: str = "queries", title: str = "Attack trace"
+) -> Path:
+    """Plot one video's attack trace: the attack's loss or top-1 probability against queries (or iterations).
+
+    Args:
+        trace: ``(queries or iterations, loss or probability, success)`` points, as in
+            :attr:`vidattack.result.AttackResult.trace`; the first successful point is marked.
+        xlabel: ``"queries"`` (black-box) or ``"iterations"`` (white-box).
+    """
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    xs = [point[0] for point in trace]
+    axis.plot(xs, [point[1] for point in trace], color="tab:blue", lw=1.2)
+    first = next((point for point in trace if point[2]), None)
+    if first is not None:
+        axis.axvline(first[0], color="tab:red", ls="--", lw=1, label=f"adversarial at {first[0]:g}")
+        axis.legend(loc="best", fontsize=8)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel("loss / top-1 probability")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
     figure.tight_layout()
     path = Path(path)
     figure.savefig(path, dpi=110)

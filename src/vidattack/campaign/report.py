@@ -270,7 +270,7 @@ def _curves(
         else:
             right = longest or None
             title = f"{dataset} / {model}: SR vs. iterations (white-box)"
-        viz.success_vs_queries(curves, out / name, max_queries=right, title=title)
+        viz.success_vs_queries(curves, out / name, max_queries=right, title=title, xlabel=axis)
         written.append((dataset, f"{model} ({axis})", out / name))
     return written
 
