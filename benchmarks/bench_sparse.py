@@ -67,7 +67,7 @@ def one_per_class(nets: list, split: str = "test", frames: int = 16, classes: in
     for start in range(0, limit, 50):
         clips = _generate(split, config, range(start, start + 50))
         with torch.no_grad():
-            ok = torch.ones(len(clips), dtype=torch.bool)
+            ok = torch.ones(len(clips.labels), dtype=torch.bool)
             for net in nets:
                 ok &= net(clips.videos).argmax(1) == clips.labels
         for i in range(len(clips.labels)):
@@ -115,7 +115,7 @@ def cmd_lambda(args) -> None:
     net = models.load(args.model)
     videos, labels = correct_clips(net, "train", 10)
     best, rows = tune_lambda(
-        WhiteBox(net), videos, labels, grid=(1.0, 0.3, 0.1, 0.03, 0.01), steps=args.steps
+        WhiteBox(net), videos, labels, grid=tuple(float(v) for v in args.grid.split(",")), steps=args.steps
     )
     print(
         f"| lambda | training fooling ratio | MAP (0-255) |   [{args.model}, 10 train clips, {args.steps} steps]"
@@ -418,6 +418,9 @@ def main() -> None:
     parser.add_argument("--model", default="lrcn-synth")
     parser.add_argument("--lam", type=float, default=DEFAULT_LAMBDA)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument(
+        "--grid", default="1.0,0.3,0.1,0.03,0.01", help="lambda values for `lambda`, comma-separated"
+    )
     parser.add_argument("--keep", default="last")
     parser.add_argument("--method", default="sparse", choices=("sparse", "prop"))
     parser.add_argument("--epochs", type=int, default=20)

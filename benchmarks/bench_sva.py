@@ -30,6 +30,8 @@ p.add_argument("--targeted", action="store_true")
 p.add_argument("--extra", default="{}")
 p.add_argument("--out", default="sva_bench.json")
 p.add_argument("--png", default="")
+p.add_argument("--counts-from", default="", help="JSON of an earlier run: sva-random uses its SVA frame counts")
+p.add_argument("--curves-from", default="", help="JSON files (comma-separated) whose SVA curves are plotted too")
 args = p.parse_args()
 
 model = load(args.model).eval()
@@ -45,6 +47,10 @@ chosen = chosen[: args.videos]
 print("videos", chosen, flush=True)
 extra = json.loads(args.extra)
 rows, sva_counts, curves = {}, {}, []
+if args.counts_from:
+    sva_counts = {r["video"]: max(1, r["frames"]) for r in json.load(open(args.counts_from))["sva"]}
+for extra_json in filter(None, args.curves_from.split(",")):
+    curves += [r["curve"] for r in json.load(open(extra_json)).get("sva", []) if "curve" in r]
 for method in args.methods.split(","):
     rows[method] = []
     for vi, i in enumerate(chosen):

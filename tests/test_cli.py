@@ -73,7 +73,7 @@ def test_attack_out_writes_outputs_inside_the_directory(assets, capsys, tmp_path
                          "--out", str(out)], capsys)
     assert code == 0 and "wrote" in text
     names = {path.name for path in out.iterdir()}
-    assert {"result.json", "adversarial.mkv", "adversarial.npz", "preview.mp4", "grid.png"} <= names
+    assert {"result.json", "adversarial.mkv", "adversarial.npz", "preview.mp4", "grid.png", "trace.png"} <= names
     assert json.loads((out / "result.json").read_text())["method"] == "pgd"
     assert {path.name for path in tmp_path.iterdir()} == {"run"}
 

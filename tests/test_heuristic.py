@@ -177,3 +177,35 @@ def test_registry_entries() -> None:
     assert registry.parse_param("heuristic", "spatial=false") == ("spatial", False)
     assert registry.parse_param("heuristic", "omega=inf")[1] == float("inf")
     assert registry.get("opt").threat == "labels"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_name,video_index", [("c3d-synth", 3), ("lrcn-synth", 3)])
+def test_untargeted_heuristic_on_the_zoo(model_name: str, video_index: int) -> None:
+    """Temp. + Spat. on a shipped zoo model (benchmarks/results_heuristic.md protocol, one video):
+    success within 20,000 queries at MAP <= 3, verified on the model; queries are the shared
+    (score + label) oracle count; perturbation only inside the returned mask."""
+    from vidattack import metrics, models
+    from vidattack.attacks.heuristic import training_candidates
+    from vidattack.data.synthetic import SynthConfig, generate
+
+    net = models.load(model_name)
+    clips = generate("test", SynthConfig(frames=16, size=32), indices=[video_index])
+    videos, labels = clips.videos, clips.labels
+    with torch.no_grad():
+        assert int(net(videos).argmax(1)[0]) == int(labels[0])  # a correctly classified clip
+    oracles = shared_budget_oracles(net, budget=20_000)
+    result = heuristic(
+        oracles, videos, labels, *training_candidates(videos), map_target=3.0,
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert bool(result.success[0])
+    assert int(result.queries[0]) == oracles.label.used(0) <= 20_000
+    assert int(result.extras["importance_queries"][0]) == 10 * 16  # 10 candidates x 16 frames
+    with torch.no_grad():
+        assert int(net(result.adversarial).argmax(1)[0]) != int(labels[0])
+    assert float(metrics.map_255(videos, result.adversarial)[0]) <= 3.0
+    delta = result.adversarial - videos
+    outside = (result.extras["mask"] == 0).expand_as(delta)
+    assert bool((delta[outside] == 0).all())
+    assert float(metrics.pixel_sparsity(videos, result.adversarial)[0]) >= 0.4

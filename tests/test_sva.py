@@ -216,6 +216,50 @@ def test_frames_not_selected_carry_exactly_zero_perturbation(toy_model, toy_data
     assert bool((episode.adversarial >= 0).all() and (episode.adversarial <= 1).all())
 
 
+def test_warm_start_keeps_only_the_key_frames_of_the_start(toy_model, toy_data):
+    """A start perturbation on every frame: the episode still perturbs only its key frames, within eps."""
+    videos, labels = toy_data
+    frames = torch.tensor([0, 1, 1, 0, 0, 0, 1, 0], dtype=torch.bool)
+    start = torch.full_like(videos[0], 0.5) * torch.where(torch.rand_like(videos[0]) > 0.5, 1.0, -1.0)
+    oracle = ScoreOracle(toy_model, budget=1)  # one query: only the start point is read
+    episode = attack_key_frames(
+        oracle, videos[0], int(labels[0]), frames, eps=0.1, population=8, start_perturbation=start
+    )
+    delta = episode.adversarial - videos[0]
+    assert bool((delta[~frames] == 0).all())
+    expected = (videos[0] + start.clamp(-0.1, 0.1)).clamp(0, 1) - videos[0]
+    assert torch.allclose(delta[frames], expected[frames], atol=1e-6)
+    assert episode.queries == 1
+
+
+def test_sva_warm_start_continues_from_earlier_episodes(toy_model, toy_data):
+    """With warm_start, later episodes start from the memory: fewer queries per success than cold."""
+    videos, labels = toy_data
+    runs = {}
+    for warm in (True, False):
+        oracle = ScoreOracle(toy_model, budget=1200)
+        runs[warm] = sva(
+            oracle,
+            videos[2:3],
+            labels[2:3],
+            eps=0.3,
+            backbone=flat,
+            epochs=4,
+            episodes=3,
+            population=8,
+            hidden=8,
+            episode_queries=50,
+            step_size=0.05,
+            warm_start=warm,
+            generator=torch.Generator().manual_seed(1),
+        )
+    warm_hits = sum(runs[True].extras["episode_success"][0])
+    cold_hits = sum(runs[False].extras["episode_success"][0])
+    assert warm_hits > cold_hits
+    keys = runs[True].extras["key_frames"]
+    assert bool(((runs[True].adversarial - videos[2:3])[~keys] == 0).all())
+
+
 def test_sva_respects_budget_masks_and_seed(toy_model, toy_data):
     videos, labels = toy_data
     videos, labels = videos[:2], labels[:2]

@@ -119,6 +119,7 @@ def untargeted_blackbox_pgd(
     mask: Tensor | None = None,
     owner: int = 0,
     max_iterations: int | None = None,
+    start: Tensor | None = None,
 ) -> BlackBoxPGDOutcome:
     """Untargeted black-box PGD (V-BAD Eq. 2) on one video ``[1,T,C,H,W]`` in [0, 1], L-inf ball ``eps``.
 
@@ -141,6 +142,9 @@ def untargeted_blackbox_pgd(
         frame_mask, pixel_mask, mask: where the perturbation may live (see module docstring).
         owner: the oracle owner charged (the index of this video in the attacked batch).
         max_iterations: optional cap on gradient estimates.
+        start: optional starting point ``[1,T,C,H,W]`` (default: the clean video); its perturbation is
+            masked, projected on the eps-ball and clipped to [0, 1] first, so a warm start from an
+            earlier run (SVA's episodes) keeps every bound.
     """
     clean, region = _prepare(oracle, video, frame_mask, pixel_mask, mask)
     if not eps > 0:
@@ -153,6 +157,11 @@ def untargeted_blackbox_pgd(
         raise ValueError(f"plateau must be >= 1, got {plateau}")
     base = oracle.used(owner)
     adv = clean.clone()
+    if start is not None:
+        offset = start.detach().to(clean.device, clean.dtype).reshape(clean.shape) - clean
+        if region is not None:
+            offset = offset * region
+        adv = clean + clip_to_valid(clean, project(offset, eps, "linf"))
     trace: list[TracePoint] = []
     iterations, stop = 0, "budget"
     try:
