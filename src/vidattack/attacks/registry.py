@@ -144,6 +144,11 @@ def run(
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(f"attack {name!r} has no parameter(s) {', '.join(unknown)}; parameters: {', '.join(sorted(known))}")
+    if spec.threat == "white-box" and getattr(model, "black_box_only", False):
+        raise ValueError(
+            f"attack {name!r} is white-box (needs gradients) and this model is black-box only (a remote "
+            "service); use a scores or labels method (`vidattack attacks`)"
+        )
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
     result = spec.run(
         model, videos, label, target=target, eps=eps, budget=budget, generator=generator,

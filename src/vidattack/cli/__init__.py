@@ -50,7 +50,7 @@ def _register_all() -> None:
 
     for module in (commands_attack,):
         module.register(app)
-    for optional in ("commands_models", "commands_data", "commands_campaign", "commands_flicker", "commands_sparse"):
+    for optional in ("commands_models", "commands_data", "commands_campaign", "commands_flicker", "commands_sparse", "commands_serve"):
         try:
             module = __import__(f"vidattack.cli.{optional}", fromlist=["register"])
         except ModuleNotFoundError as error:

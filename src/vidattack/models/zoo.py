@@ -15,6 +15,7 @@ import torch
 from vidattack.models.checkpoint import Model
 from vidattack.models.checkpoint import exists as checkpoint_exists
 from vidattack.models.checkpoint import load as load_checkpoint
+from vidattack.remote import RemoteModel, is_remote
 
 __all__ = ["ZOO_DIR", "load", "list_models", "model_names"]
 
@@ -64,6 +65,8 @@ def list_models(zoo_dir: str | Path | None = None) -> list[dict[str, Any]]:
 def load(name_or_path: str | Path, device: str | torch.device | None = None, **kwargs: Any) -> Model:
     """Load a shipped model by name (e.g. ``"c3d-synth"``) or a checkpoint by path, in eval mode.
 
+    An ``http://`` / ``https://`` URL gives a :class:`vidattack.remote.RemoteModel` (black-box only).
+
     Args:
         name_or_path: a zoo name, or a path accepted by :func:`vidattack.models.checkpoint.load`.
         device: where to put the model (default CPU).
@@ -73,6 +76,8 @@ def load(name_or_path: str | Path, device: str | torch.device | None = None, **k
         ValueError: neither an existing path nor a zoo name; the message lists the zoo's names.
     """
     text = str(name_or_path)
+    if is_remote(text):
+        return RemoteModel(text)  # type: ignore[return-value]
     if checkpoint_exists(name_or_path):
         return load_checkpoint(name_or_path, device=device, **kwargs)
     names = model_names()
