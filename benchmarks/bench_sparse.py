@@ -10,6 +10,7 @@ Each sub-command prints a Markdown table (recorded in ``benchmarks/results_spars
     python benchmarks/bench_sparse.py transfer    # Table 3: 4 x 4 transfer between RNN/LSTM/GRU/pool heads
     python benchmarks/bench_sparse.py universal   # Table 4: universal perturbation, train / test fooling
     python benchmarks/bench_sparse.py frames40    # the 40-frame variant (models trained at 16 frames)
+    python benchmarks/bench_sparse.py figure      # docs/sparse_propagation.png (Fig. 1/4 style)
 
 Videos: one correctly classified test clip per class (10 per model; for ``transfer`` clips every model
 classifies correctly). Run with ``OMP_NUM_THREADS=1``.
@@ -134,15 +135,7 @@ def cmd_sparsity(args) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {}
-    rows = [
-        ("l21", "all"),
-        ("l2", "all"),
-        ("l21", "first:4"),
-        ("l21", "first:2"),
-        ("l21", "first:1"),
-        ("l21", "random:4"),
-        ("l21", "last:4"),
-    ]
+    rows = [tuple(item.strip().split(":", 1)) for item in args.rows.split(",") if item.strip()]
     for norm, mask in rows:
         start = time.perf_counter()
         result = sparse_l21(
@@ -206,7 +199,7 @@ def cmd_sparsity(args) -> None:
                 }
             ),
         )
-    (out / "sparsity.json").write_text(json.dumps(results, indent=1))
+    (out / f"sparsity_lam{args.lam:g}.json").write_text(json.dumps(results, indent=1))
     print(
         "\n| regulariser | mask | perturbed frames | fooling ratio F | P = MAP (0-255) | MAP on perturbed frames | near-zero frames / video (mean) | frame labels wrong outside mask: clean -> adv |"
     )
@@ -407,13 +400,85 @@ def cmd_frames40(args) -> None:
         print(f"| {mask} | {1 - k / 40:.1%} | {fooling:.0%} | {mean_map:.3f} | {near:.1f} |")
 
 
+def cmd_figure(args) -> None:
+    """Fig. 1/4-style propagation figure: per-frame MAP of l2,1 and l2 (all frames) and of l2,1 on the first
+    4 frames, with the per-frame labels of the clean and the adversarial videos, for ``--figure-videos``
+    clips (one per class, the first ones of ``one_per_class``). Writes ``--figure`` (PNG) and JSON."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vidattack.attacks.sparse_universal import propagation_profile
+
+    net = models.load(args.model)
+    wb = WhiteBox(net)
+    videos, labels, indices = one_per_class([net])
+    count = args.figure_videos
+    videos, labels, indices = videos[:count], labels[:count], indices[:count]
+    variants = (("l21", "all"), ("l2", "all"), ("l21", "first:4"))
+    profiles, verdicts = {}, {}
+    for norm, mask in variants:
+        result = sparse_l21(wb, videos, labels, lam=args.lam, norm=norm, mask=mask, steps=args.steps)
+        profiles[(norm, mask)] = propagation_profile(wb, videos, result.adversarial)
+        verdicts[(norm, mask)] = result.adv_label.tolist()
+    fig, axes = plt.subplots(count, len(variants), figsize=(4.2 * len(variants), 2.9 * count), squeeze=False)
+    frames = torch.arange(videos.shape[1])
+    record = []
+    for row in range(count):
+        for col, key in enumerate(variants):
+            profile = profiles[key]
+            ax = axes[row][col]
+            ax.bar(frames, profile["frame_map"][row], color="tab:blue", alpha=0.7, label="MAP per frame")
+            ax.set_xlabel("frame")
+            ax.set_ylabel("MAP (0-255)")
+            twin = ax.twinx()
+            twin.plot(
+                frames, profile["clean_frame_labels"][row], "r:o", markersize=3, label="clean frame label"
+            )
+            twin.plot(
+                frames, profile["adv_frame_labels"][row], "k--x", markersize=4, label="adv. frame label"
+            )
+            twin.set_ylim(-0.5, 9.5)
+            twin.set_ylabel("frame label")
+            ax.set_title(
+                f"clip {indices[row]}: {key[0]} mask {key[1]}, video {int(labels[row])} -> {verdicts[key][row]}",
+                fontsize=9,
+            )
+            if row == 0 and col == 0:
+                ax.legend(loc="upper center", fontsize=7)
+                twin.legend(loc="center right", fontsize=7)
+            record.append(
+                {
+                    "clip": indices[row],
+                    "norm": key[0],
+                    "mask": key[1],
+                    "label": int(labels[row]),
+                    "adv_label": verdicts[key][row],
+                    "frame_map": [round(float(v), 4) for v in profile["frame_map"][row]],
+                    "clean_frame_labels": profile["clean_frame_labels"][row].tolist(),
+                    "adv_frame_labels": profile["adv_frame_labels"][row].tolist(),
+                }
+            )
+    fig.suptitle(f"{args.model}, lambda {args.lam}, {args.steps} Adam steps (bench_sparse.py figure)")
+    fig.tight_layout()
+    Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.figure, dpi=90)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "figure.json").write_text(json.dumps(record, indent=1))
+    for item in record:
+        print(json.dumps(item))
+
+
 def main() -> None:
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "command", choices=("lambda", "sparsity", "propagation", "transfer", "universal", "frames40")
+        "command",
+        choices=("lambda", "sparsity", "propagation", "transfer", "universal", "frames40", "figure"),
     )
     parser.add_argument("--model", default="lrcn-synth")
     parser.add_argument("--lam", type=float, default=DEFAULT_LAMBDA)
@@ -429,6 +494,13 @@ def main() -> None:
     parser.add_argument("--eval", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", default="/tmp/sparse_bench")
+    parser.add_argument("--figure", default="docs/sparse_propagation.png", help="PNG written by `figure`")
+    parser.add_argument(
+        "--rows",
+        default="l21:all,l2:all,l21:first:4,l21:first:2,l21:first:1,l21:random:4,l21:last:4",
+        help="`sparsity` rows, comma-separated NORM:MASK",
+    )
+    parser.add_argument("--figure-videos", type=int, default=2)
     args = parser.parse_args()
     {
         "lambda": cmd_lambda,
@@ -437,6 +509,7 @@ def main() -> None:
         "transfer": cmd_transfer,
         "universal": cmd_universal,
         "frames40": cmd_frames40,
+        "figure": cmd_figure,
     }[args.command](args)
 
 

@@ -26,6 +26,7 @@ p.add_argument("--lr", type=float, default=1e-5)
 p.add_argument("--epochs", type=int, default=20)
 p.add_argument("--budget", type=int, default=30000)
 p.add_argument("--videos", type=int, default=10)
+p.add_argument("--skip", type=int, default=0, help="skip the first SKIP selected videos (to split a run)")
 p.add_argument("--targeted", action="store_true")
 p.add_argument("--extra", default="{}")
 p.add_argument("--out", default="sva_bench.json")
@@ -43,7 +44,7 @@ for c in range(10):
     hits = [i for i in range(60) if int(clips.labels[i]) == c and int(pred[i]) == c]
     if hits:
         chosen.append(hits[0])
-chosen = chosen[: args.videos]
+chosen = chosen[args.skip : args.skip + args.videos]
 print("videos", chosen, flush=True)
 extra = json.loads(args.extra)
 rows, sva_counts, curves = {}, {}, []

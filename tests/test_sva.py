@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from vidattack.attacks import registry
-from vidattack.attacks.sva import attack_key_frames, sva, sva_norl, sva_random, sval
+from vidattack.attacks.sva import attack_key_frames, key_frame_estimate, sva, sva_norl, sva_random, sval
 from vidattack.attacks.sva_agent import (
     KeyFrameAgent,
     MovingAverageBaseline,
@@ -258,6 +258,23 @@ def test_sva_warm_start_continues_from_earlier_episodes(toy_model, toy_data):
     assert warm_hits > cold_hits
     keys = runs[True].extras["key_frames"]
     assert bool(((runs[True].adversarial - videos[2:3])[~keys] == 0).all())
+
+
+def test_tiled_key_frame_estimate_is_blockwise_and_masked(toy_model, toy_data):
+    videos, labels = toy_data
+    frames = torch.tensor([1, 0, 0, 0, 1, 0, 0, 0], dtype=torch.bool)
+    oracle = ScoreOracle(toy_model, budget=100)
+    estimate = key_frame_estimate(
+        oracle, frames, int(labels[0]), targeted=False, population=8, tile=4,
+        generator=torch.Generator().manual_seed(0),
+    )
+    gradient = estimate(videos[:1], 0)[0]
+    assert oracle.used(0) == 8
+    assert bool((gradient[~frames] == 0).all()) and bool((gradient[frames] != 0).any())
+    blocks = gradient[frames].unflatten(-1, (4, 4)).unflatten(-3, (4, 4))  # [k, C, 4, 4, 4, 4]
+    assert torch.equal(blocks, blocks[:, :, :, :1, :, :1].expand_as(blocks))
+    with pytest.raises(ValueError, match="tile"):
+        key_frame_estimate(oracle, frames, 0, targeted=False, tile=3)(videos[:1], 0)
 
 
 def test_sva_respects_budget_masks_and_seed(toy_model, toy_data):

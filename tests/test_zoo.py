@@ -25,11 +25,9 @@ def test_clips():
 
 
 def test_every_zoo_model_loads_and_runs() -> None:
-    names = model_names()
-    assert {"c3d-synth", "i3d-synth", "lrcn-synth", "cnnrnn-rnn-synth", "cnnrnn-gru-synth",
-            "cnnrnn-pool-synth", "r2plus1d-synth", "image-small-synth", "image-small2-synth"} <= set(names)
-    for name in names:
+    for name in model_names():  # test_checkpoint checks that every expected model is shipped
         model = models.load(name)
+        assert not model.training
         document = models.read_metadata(ZOO_DIR / name)
         assert 0.0 < document["accuracy"]["test"] <= 1.0
         frames, height, width = document["input"].get("frames"), document["input"]["height"], document["input"]["width"]

@@ -99,6 +99,31 @@ def _prepare(
     return video.detach().clone(), built
 
 
+class _Momentum:
+    """Exponential average of scale-normalised gradient estimates (``momentum`` 0: the raw estimate).
+
+    Each estimate is divided by its mean absolute value first, so that every step weighs the same in
+    the average whatever the estimator's scale (rank-fitness NES estimates scale with ``1 / sigma``).
+    """
+
+    def __init__(self, momentum: float) -> None:
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+        self.average: Tensor | None = None
+
+    def __call__(self, estimate: Tensor) -> Tensor:
+        if self.momentum == 0.0:
+            return estimate
+        scale = estimate.abs().mean()
+        normalised = estimate / scale if float(scale) > 0 else estimate
+        if self.average is None:
+            self.average = normalised
+        else:
+            self.average = self.momentum * self.average + (1.0 - self.momentum) * normalised
+        return self.average
+
+
 def _read(oracle: ScoreOracle, video: Tensor, owner: int) -> tuple[int, float]:
     answer = oracle.query(video, owner=owner)
     return int(answer.labels[0, 0]), float(answer.probs[0, 0])
@@ -114,6 +139,7 @@ def untargeted_blackbox_pgd(
     step_size: float | None = None,
     min_step_size: float | None = None,
     plateau: int = 5,
+    momentum: float = 0.0,
     frame_mask: Tensor | None = None,
     pixel_mask: Tensor | None = None,
     mask: Tensor | None = None,
@@ -139,6 +165,9 @@ def untargeted_blackbox_pgd(
         step_size: initial ``alpha`` (default ``eps / 4``).
         min_step_size: floor of ``alpha`` (default ``eps / 50``).
         plateau: steps without improvement before ``alpha`` is halved.
+        momentum: the step follows ``sign(m)``, ``m <- momentum * m + (1 - momentum) * g / mean|g|``
+            (0: the raw estimate, V-BAD's Eq. 2 as written). The NES attack V-BAD builds on uses 0.9
+            in its public implementation (Ilyas et al. 2018, ref. [19]).
         frame_mask, pixel_mask, mask: where the perturbation may live (see module docstring).
         owner: the oracle owner charged (the index of this video in the attacked batch).
         max_iterations: optional cap on gradient estimates.
@@ -155,6 +184,7 @@ def untargeted_blackbox_pgd(
         raise ValueError(f"step_size and min_step_size must be > 0, got {alpha}, {floor}")
     if plateau < 1:
         raise ValueError(f"plateau must be >= 1, got {plateau}")
+    smooth = _Momentum(momentum)
     base = oracle.used(owner)
     adv = clean.clone()
     if start is not None:
@@ -181,6 +211,7 @@ def untargeted_blackbox_pgd(
             iterations += 1
             if region is not None:
                 direction = direction * region
+            direction = smooth(direction)
             delta = adv - clean + alpha * direction.sign()
             if region is not None:
                 delta = delta * region
@@ -221,6 +252,7 @@ def targeted_blackbox_pgd(
     decay_patience: int = 100,
     loss_window: int = 10,
     step_on_failure: bool = False,
+    momentum: float = 0.0,
     frame_mask: Tensor | None = None,
     pixel_mask: Tensor | None = None,
     mask: Tensor | None = None,
@@ -255,6 +287,8 @@ def targeted_blackbox_pgd(
         loss_window: number of recent second steps over which the loss ratio is judged.
         step_on_failure: also take the ``alpha`` step within the current ``eps`` when shrinking fails
             (not in Alg. 1, which then discards the estimate; off by default).
+        momentum: average of normalised estimates the steps follow, as in
+            :func:`untargeted_blackbox_pgd` (0: Alg. 1 as written).
         frame_mask, pixel_mask, mask, owner, max_iterations: as in :func:`untargeted_blackbox_pgd`.
     """
     clean, region = _prepare(oracle, video, frame_mask, pixel_mask, mask)
@@ -274,6 +308,7 @@ def targeted_blackbox_pgd(
     alpha_floor = eps / 500 if min_step_size is None else float(min_step_size)
     decay = float(eps_decay)
     decay_floor = decay / 1000 if min_eps_decay is None else float(min_eps_decay)
+    smooth = _Momentum(momentum)
 
     def constrain(candidate: Tensor, bound: float) -> Tensor:
         delta = candidate - clean
@@ -332,7 +367,7 @@ def targeted_blackbox_pgd(
             iterations += 1
             if region is not None:
                 direction = direction * region
-            step = alpha * direction.sign()
+            step = alpha * smooth(direction).sign()
             proposed_eps = max(current_eps - decay, eps)
             proposal = constrain(adv + step, proposed_eps)
             new_top, new_prob = _read(oracle, proposal, owner)

@@ -104,6 +104,7 @@ class Episode:
         adv_label: the oracle's top-1 label of ``adversarial`` (from the episode's last check query).
         frames: ``bool [T]`` the key frames attacked.
         trace: ``(owner's cumulative queries, objective, success)`` after each step.
+        step_size: the FGSM step size alpha at the end of the episode (after the dynamic halving).
     """
 
     adversarial: Tensor
@@ -113,6 +114,7 @@ class Episode:
     adv_label: int
     frames: Tensor
     trace: list[TracePoint] = field(default_factory=list)
+    step_size: float | None = None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -153,6 +155,7 @@ def key_frame_estimate(
     estimator: str = "nes",
     population: int = 48,
     sigma: float = 1e-3,
+    tile: int = 1,
     generator: torch.Generator | None = None,
 ) -> GradientEstimate:
     """A :data:`~vidattack.attacks.blackbox_pgd.GradientEstimate` whose samples touch only the key frames.
@@ -162,7 +165,14 @@ def key_frame_estimate(
     estimate is scattered back into a zero video. The objective is the top-1 probability of
     ``reference`` read through the oracle: ascended when ``targeted``, descended otherwise (Sec. 3.1).
     Costs ``population`` queries per call, charged to the owner the loop passes.
+
+    ``tile`` > 1 (not in the paper; default 1 = the paper's per-pixel NES): the search samples one value
+    per ``tile x tile`` block of each key frame's channels, upsampled by repetition, which divides the
+    search dimension by ``tile**2`` (the tiling prior of Ilyas et al. 2019's bandit attack). H and W
+    must be multiples of ``tile``.
     """
+    if not isinstance(tile, int) or tile < 1:
+        raise ValueError(f"tile must be a positive int, got {tile!r}")
     index = torch.as_tensor(frames).reshape(-1).bool().nonzero().reshape(-1)
 
     def estimate(adversarial: Tensor, owner: int) -> Tensor:
@@ -171,17 +181,26 @@ def key_frame_estimate(
         key = current[where]
         classes = torch.tensor([reference], device=current.device)
 
+        k, c, h, w = key.shape
+        if h % tile or w % tile:
+            raise ValueError(f"tile ({tile}) must divide the frame size {h}x{w}")
+        coarse = (k, c, h // tile, w // tile)
+
+        def expand(values: Tensor) -> Tensor:
+            return values.repeat_interleave(tile, dim=-2).repeat_interleave(tile, dim=-1)
+
         def objective(candidates: Tensor) -> Tensor:
-            values = (key.unsqueeze(0) + candidates.reshape(-1, *key.shape)).clamp(0.0, 1.0)
+            offsets = expand(candidates.reshape(-1, *coarse))
+            values = (key.unsqueeze(0) + offsets).clamp(0.0, 1.0)
             probs = oracle.prob_of(
                 _compose(current, where, values), classes.expand(values.shape[0]), owner=owner
             )
             return probs if targeted else -probs
 
-        center = torch.zeros(key.numel(), dtype=key.dtype, device=key.device)
+        center = torch.zeros(k * c * (h // tile) * (w // tile), dtype=key.dtype, device=key.device)
         gradient = _estimate(estimator, objective, center, population, sigma, generator)
         full = torch.zeros_like(adversarial)
-        full[0, where] = gradient.reshape(key.shape)
+        full[0, where] = expand(gradient.reshape(coarse))
         return full
 
     return estimate
@@ -202,6 +221,7 @@ def attack_key_frames(
     step_size: float | None = None,
     estimator: str = "nes",
     target_videos: Tensor | None = None,
+    tile: int = 1,
     eps_decay: float = 0.05,
     decay_patience: int = 20,
     start_perturbation: Tensor | None = None,
@@ -234,6 +254,7 @@ def attack_key_frames(
         start_perturbation: untargeted only: ``[T,C,H,W]`` perturbation to start from (restricted to
             the key frames, projected on the eps-ball); ``None`` starts from the clean video. SVA uses
             it to continue, episode after episode, from the perturbation built so far (see :func:`sva`).
+        tile: search-space tiling of :func:`key_frame_estimate` (1 = the paper's per-pixel NES).
 
     Returns:
         An :class:`Episode`; a refused query (:class:`QueryBudgetExceeded`) ends it cleanly.
@@ -254,6 +275,7 @@ def attack_key_frames(
         estimator=estimator,
         population=population,
         sigma=sigma,
+        tile=tile,
         generator=generator,
     )
     outcome: BlackBoxPGDOutcome | None = None
@@ -307,6 +329,7 @@ def attack_key_frames(
         episode.success = bool(outcome.success)
         episode.adv_label = outcome.adv_label
         episode.trace = [(call_base + q, value, hit) for q, value, hit in outcome.trace]
+        episode.step_size = outcome.step_size
     episode.queries = oracle.used(owner) - start_queries
     episode.mean_perturbation = float((episode.adversarial - clean).abs().mean())
     return episode
@@ -425,6 +448,7 @@ def sva(
     step_size: float | None = None,
     estimator: str = "nes",
     target_videos: Tensor | None = None,
+    tile: int = 1,
     normalize_features: bool = True,
     warm_start: bool = True,
     generator: torch.Generator | None = None,
@@ -454,12 +478,12 @@ def sva(
             least one estimator step).
         query_soft, query_hard: Eq. 8's thresholds (default: half the episode share and the share;
             the paper's 15,000 / 30,000 for a 30,000-query episode).
-        population, sigma, step_size, estimator, target_videos: see :func:`attack_key_frames`.
+        population, sigma, step_size, estimator, target_videos, tile: see :func:`attack_key_frames`.
         normalize_features: L2-normalise the frame features before the rewards.
         warm_start: untargeted: Alg. 1 is "a continuous-learning algorithm" (Sec. 3.3); each episode
             starts from the per-frame perturbation memory left by the earlier episodes, restricted to
             its own key frames (frames it does not select are clean), and writes its key frames'
-            result back to the memory. Without it (``False``) every episode starts from the clean
+            result back to the memory; the FGSM step size (halved on plateaus) carries over as well. Without it (``False``) every episode starts from the clean
             video, and with a 3 x 10^4 budget shared by all episodes (a few NES steps each) almost no
             episode succeeds on the test bed (``benchmarks/results_sva.md``). Targeted episodes always
             start from a target-class video (Alg. 2).
@@ -502,6 +526,7 @@ def sva(
         count = 0
         # the perturbation built so far, per frame (warm_start): episodes continue from it
         memory = torch.zeros_like(clean[i]) if warm_start and not targeted else None
+        alpha = step_size  # with warm_start the FGSM step size carries over too (its halving goes on)
         for _epoch in range(epochs):
             with torch.no_grad():
                 probs = policy(features)
@@ -522,15 +547,17 @@ def sva(
                     max_queries=share if remaining is None else min(share, remaining),
                     population=population,
                     sigma=sigma,
-                    step_size=step_size,
+                    step_size=alpha,
                     estimator=estimator,
                     target_videos=target_videos,
+                    tile=tile,
                     start_perturbation=memory,
                     generator=generator,
                 )
                 if memory is not None:
                     where = action.to(memory.device)
                     memory[where] = (episode.adversarial - clean[i])[where]
+                    alpha = episode.step_size if episode.step_size is not None else alpha
                 count += 1
                 trace_i += episode.trace
                 r_attack = attack_reward(
@@ -623,6 +650,7 @@ def _fixed_frames(
     step_size: float | None,
     estimator: str,
     target_videos: Tensor | None,
+    tile: int = 1,
     generator: torch.Generator | None,
 ) -> AttackResult:
     """Attack each video with the frame sets ``choose(i, T)`` (budget split evenly); keep the best.
@@ -651,6 +679,7 @@ def _fixed_frames(
                 step_size=step_size,
                 estimator=estimator,
                 target_videos=target_videos,
+                tile=tile,
                 generator=generator,
             )
             trace_i += episode.trace
@@ -675,6 +704,7 @@ def sva_norl(
     step_size: float | None = None,
     estimator: str = "nes",
     target_videos: Tensor | None = None,
+    tile: int = 1,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
     """ "No RL" (Table 5): FGSM + NES on *all* frames, one run with the whole budget (Sec. 3.1).
@@ -699,6 +729,7 @@ def sva_norl(
         step_size=step_size,
         estimator=estimator,
         target_videos=target_videos,
+        tile=tile,
         generator=generator,
     )
 
@@ -717,6 +748,7 @@ def sva_random(
     step_size: float | None = None,
     estimator: str = "nes",
     target_videos: Tensor | None = None,
+    tile: int = 1,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
     """Random key frames (Fig. 7): ``num_frames`` frames drawn uniformly, best of ``trials`` = 5 draws.
@@ -763,6 +795,7 @@ def sva_random(
         step_size=step_size,
         estimator=estimator,
         target_videos=target_videos,
+        tile=tile,
         generator=generator,
     )
 
@@ -789,6 +822,7 @@ def sval(
     step_size: float | None = None,
     estimator: str = "nes",
     target_videos: Tensor | None = None,
+    tile: int = 1,
     normalize_features: bool = True,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
@@ -857,6 +891,7 @@ def sval(
         step_size=step_size,
         estimator=estimator,
         target_videos=target_videos,
+        tile=tile,
         generator=generator,
     )
 

@@ -16,7 +16,8 @@ recomputed for the current adversarial video before every rectification. Three k
   call), ``R_t`` the target feature map: for an untargeted attack the features of a Gaussian-noise frame,
   for a targeted one the features of frame ``t`` of a video of the target class. With an ensemble the
   per-model signs are averaged ("we average the perturbation extracted from the three image models",
-  Sec. 4.1), so values lie in [-1, 1].
+  Sec. 4.1), so values lie in [-1, 1]; ties of an even ensemble (a 0 average) are broken by the sign
+  of the models' summed, per-model normalised gradients, so that no pixel is frozen.
 
 Only the image models are accessed white-box: the target video model is never touched here. The sign of
 ``h`` does not matter to V-BAD, whose rectification factors may be negative.
@@ -187,13 +188,21 @@ class TransferredTentative:
         if self._references is None:
             self._references = self._build_references(frames)
         total = torch.zeros_like(frames)
+        pooled = torch.zeros_like(frames)
         for model, reference in zip(self.models, self._references, strict=True):
             if self.mask_prob < 1.0:
                 mask = torch.rand(reference.shape, generator=self.generator) < self.mask_prob
                 mask = mask.to(device=reference.device, dtype=reference.dtype)
             else:
                 mask = torch.ones_like(reference)
-            total += feature_loss_gradient(model, frames, reference, mask, self.layer).sign()
+            gradient = feature_loss_gradient(model, frames, reference, mask, self.layer)
+            total += gradient.sign()
+            scale = gradient.abs().mean()
+            pooled += gradient / scale if float(scale) > 0 else gradient
+        # An even ensemble ties wherever its models disagree (about half the pixels for two models), and
+        # a 0 there would freeze those pixels for the step: break ties by the sign of the ensemble's
+        # pooled (per-model normalised) gradient, at the weight of one model's vote.
+        total = torch.where(total == 0, pooled.sign(), total)
         return (total / len(self.models)).reshape(video.shape)
 
 
