@@ -20,7 +20,8 @@ app = typer.Typer(
         "Evaluate the adversarial robustness of video recognition models.\n\n"
         "Run an attack on one video (`vidattack attack`), train and evaluate models "
         "(`vidattack train`, `vidattack eval`, `vidattack models`), and run campaigns of attacks x "
-        "models x videos (`vidattack campaign`). Videos are files (mp4/avi/mkv/webm), .npz tensors, or "
+        "models x videos (`vidattack campaign`), and attack a model behind an HTTP API (`vidattack serve`, "
+        "`--model http://...`). Videos are files (mp4/avi/mkv/webm), .npz tensors, or "
         "synthetic test-bed clips (`synth:SPLIT:INDEX`)."
     ),
     no_args_is_help=True,

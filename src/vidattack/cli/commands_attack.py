@@ -18,7 +18,8 @@ def register(app: typer.Typer) -> None:
 
 def attack(
     method: str = typer.Argument(..., help="Attack method (see `vidattack attacks`), e.g. pgd, vbad, heuristic."),
-    model: str = typer.Option(..., "--model", "-m", help="Zoo name (see `vidattack models`) or checkpoint path."),
+    model: str = typer.Option(..., "--model", "-m", help="Zoo name (see `vidattack models`), checkpoint path, or http://HOST:PORT of a model service "
+        "(`vidattack serve`; black-box methods only)."),
     video: str = typer.Option(
         ..., "--video", "-v", help="Video file (mp4/avi/mkv/webm), .npz tensor, or synth:SPLIT:INDEX."
     ),
