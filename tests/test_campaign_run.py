@@ -377,3 +377,28 @@ params = {{ steps = 4 }}
         rows[0]["label"],
         rows[2]["label"],
     ] == clips.labels.tolist()  # the layout's labels are the test bed's
+
+
+def test_campaign_against_a_remote_model(workdir: Path) -> None:
+    import threading
+
+    from vidattack import models
+    from vidattack.remote import RemoteModel, make_server
+
+    server = make_server(models.load(workdir / "lrcn-t"), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = "http://{}:{}".format(*server.server_address[:2])
+        attack = '[[attacks]]\nname = "opt"\nlabel = "Opt"\nbudget = 150'
+        config = load_config(_config(workdir, "remote", models=f'["{url}"]', attacks=attack, target="untargeted"))
+        summary = run_campaign(config, workdir / "remote.sqlite", progress=False)
+        assert summary.errors == 0 and summary.ran == 3
+        with Store(workdir / "remote.sqlite", readonly=True) as store:
+            rows = store.rows()
+        attacked = [row for row in rows if row["status"] in ("success", "failure")]
+        assert attacked and {row["model"] for row in rows} == {url}
+        assert all(0 < row["queries"] <= 150 for row in attacked)
+        assert RemoteModel(url).info()["videos"] >= sum(row["queries"] for row in attacked)
+    finally:
+        server.shutdown()
+        server.server_close()

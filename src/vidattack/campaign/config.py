@@ -458,9 +458,12 @@ def _parse_models(reader: _Reader, value: Any, base: Path) -> tuple[tuple[str, .
 
 
 def _resolve_model(reader: _Reader, field_name: str, item: str, base: Path) -> str:
-    """A zoo name stays a name; a checkpoint path is resolved against the config's directory."""
+    """A zoo name or a model service URL stays as given; a checkpoint path is resolved against the config's directory."""
     from vidattack.models import checkpoint, zoo
+    from vidattack.remote import is_remote
 
+    if is_remote(item):
+        return item
     candidate = Path(item).expanduser()
     if not candidate.is_absolute():
         candidate = base / candidate

@@ -154,9 +154,15 @@ def select_one_per_class(
     return [chosen[label] for label in sorted(chosen)]
 
 
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """A hash of every tensor of ``model``'s state dict: keys cached predictions to the exact weights."""
+def model_fingerprint(model: Any) -> str:
+    """A hash of every tensor of ``model``'s state dict: keys cached predictions to the exact weights.
+
+    A remote model has no weights to hash; its URL and its class list stand for it.
+    """
     digest = hashlib.sha256()
+    if not isinstance(model, torch.nn.Module):
+        digest.update(f"{getattr(model, 'url', repr(model))}|{getattr(model, 'class_names', '')}".encode())
+        return digest.hexdigest()[:16]
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(str(tuple(tensor.shape)).encode())
@@ -183,7 +189,8 @@ def _load_model(path: str, device: str) -> Any:
         from vidattack import models
 
         model = models.load(path, device=device)
-        model.eval()
+        if isinstance(model, torch.nn.Module):
+            model.eval()
         _MODELS[key] = model
     return _MODELS[key]
 
