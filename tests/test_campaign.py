@@ -255,10 +255,10 @@ def test_store_keeps_one_row_per_item_and_reports_progress(tmp_path: Path) -> No
 
 def test_summary_follows_the_papers_conventions() -> None:
     rows = [
-        _row("A", 0, "success", True, 100),
-        _row("A", 1, "success", True, 300),
-        _row("A", 2, "success", True, 1000),
-        _row("A", 3, "failure", False, 5000),
+        _row("A", 0, "success", True, 100, record='{"success_h264": true}'),
+        _row("A", 1, "success", True, 300, record={"success_h264": False}),
+        _row("A", 2, "success", True, 1000, record={"success_h264": False}),
+        _row("A", 3, "failure", False, 5000, record={"success_h264": False}),
         _row("A", 4, "clean-misclassified"),
         _row("A", 5, "error", error="RuntimeError: x"),
         _row("B", 0, "failure", False, 5000, threat="white-box"),
@@ -272,5 +272,5 @@ def test_summary_follows_the_papers_conventions() -> None:
     table = markdown_table([a, b])
     lines = table.strip().splitlines()
     assert lines[0].startswith("| model | method | n | SR |") and len(lines) == 4
-    assert "| m | A | 4 | 75.0% | 75.0% | 467 | 300 |" in table
-    assert "| m | B | 1 | 0.0% |" in table
+    assert "| m | A | 4 | 75.0% | 75.0% | 25.0% | 467 | 300 |" in table  # H.264 SR from the records
+    assert "| m | B | 1 | 0.0% | 0.0% | – |" in table  # rows without an H.264 check: not a number

@@ -57,6 +57,7 @@ def test_attack_json_reports_every_field(assets, capsys):
     assert record["label"] == int(assets["pred"]) and record["label_source"] == "prediction"
     assert record["success"] is True and record["adv_label"] != record["label"]
     assert record["linf"] <= 0.3 + 1e-6 and record["queries"] == 0
+    assert isinstance(record["success_h264"], bool) and 0 <= record["clean_h264_pred"] < 5
 
 
 def test_clean_misclassified_video_is_not_an_attack_success(assets, capsys):

@@ -9,6 +9,7 @@ import torch
 from vidattack.data.synthetic import SynthConfig, generate
 from vidattack.io import (
     decode_video,
+    h264_round_trip,
     load_npz,
     load_video_any,
     read_video,
@@ -207,3 +208,19 @@ def test_load_video_any_bad_refs(ref, message):
 def test_load_video_any_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="absent.avi"):
         load_video_any(tmp_path / "absent.avi")
+
+
+def test_h264_round_trip_in_memory_keeps_shape_and_smooth_content(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ramp = torch.linspace(0.2, 0.8, 16).view(1, 1, 1, 16).expand(4, 3, 16, 16).contiguous()
+    batch = torch.stack([ramp, 1 - ramp])
+    decoded = h264_round_trip(batch)
+    assert decoded.shape == batch.shape and decoded.dtype == torch.float32
+    assert 0 <= float(decoded.min()) and float(decoded.max()) <= 1
+    assert float((decoded - batch).abs().mean()) < 3 / 255  # a smooth ramp survives compression
+    noise = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert float((h264_round_trip(noise) - noise).abs().mean()) > 10 / 255  # pixel noise does not
+    assert h264_round_trip(torch.rand(3, 1, 15, 17)).shape == (3, 1, 15, 17)  # grey, odd sizes
+    assert list(tmp_path.iterdir()) == []  # nothing written to disk
+    with pytest.raises(ValueError, match="shape"):
+        h264_round_trip(torch.rand(3, 16, 16))

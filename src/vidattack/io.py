@@ -15,6 +15,7 @@ Writers never touch anything but the path they are given (creating its missing p
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import tempfile
@@ -38,6 +39,7 @@ __all__ = [
     "decode_video",
     "resize_video",
     "write_video",
+    "h264_round_trip",
     "write_lossless",
     "write_preview",
     "save_npz",
@@ -79,12 +81,18 @@ def decode_video(path: PathLike) -> Tensor:
         ValueError: the file is not a decodable video, has no video stream or no frames.
     """
     path = _check_readable(path)
+    return _decode(str(path), f"'{path}'")
+
+
+def _decode(source: str | io.BytesIO, name: str) -> Tensor:
+    """``[T, 3, H, W]`` uint8 frames of the first video stream of ``source`` (a path or an open buffer)."""
+    path = name  # the messages name the file (or buffer) as the caller knows it
     av = _av()
     frames: list[np.ndarray] = []
     try:
-        with av.open(str(path), mode="r") as container:
+        with av.open(source, mode="r") as container:
             if not container.streams.video:
-                raise ValueError(f"cannot decode video '{path}': the file has no video stream")
+                raise ValueError(f"cannot decode video {path}: the file has no video stream")
             stream = container.streams.video[0]
             # One reformatter for the whole stream: frame.to_ndarray(format=...) sets up a new
             # conversion context per frame, which costs more than decoding a small frame.
@@ -94,15 +102,15 @@ def decode_video(path: PathLike) -> Tensor:
     except ValueError as error:
         if str(error).startswith("cannot decode video"):
             raise
-        raise ValueError(f"cannot decode video '{path}': {error}") from error
+        raise ValueError(f"cannot decode video {path}: {error}") from error
     except (av.FFmpegError, OSError, RuntimeError, EOFError) as error:
-        raise ValueError(f"cannot decode video '{path}': {error}") from error
+        raise ValueError(f"cannot decode video {path}: {error}") from error
     if not frames:
-        raise ValueError(f"cannot decode video '{path}': no frames could be decoded")
+        raise ValueError(f"cannot decode video {path}: no frames could be decoded")
     shapes = {frame.shape for frame in frames}
     if len(shapes) != 1:
         raise ValueError(
-            f"cannot decode video '{path}': frame size changes within the stream {sorted(shapes)}"
+            f"cannot decode video {path}: frame size changes within the stream {sorted(shapes)}"
         )
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
 
@@ -249,10 +257,20 @@ def write_video(
         raise ValueError(f"codec must be one of {', '.join(_CODECS)}, got {codec!r}")
     if not (isinstance(fps, (int, float)) and fps > 0):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
-    encoder, pix_fmt, extensions = _CODECS[codec]
+    extensions = _CODECS[codec][2]
     path = Path(path)
     if path.suffix.lower() not in extensions:
         raise ValueError(f"codec {codec!r} is written to {', '.join(extensions)} files, got '{path}'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _encode(str(path), f"'{path}'", video, codec=codec, fps=fps, crf=crf)
+    return path
+
+
+def _encode(
+    target: str | io.BytesIO, name: str, video: Tensor, *, codec: str, fps: float, crf: int, format: str | None = None
+) -> None:
+    """Encode ``video [T,C,H,W]`` into ``target`` (a path, or a buffer with its container ``format``)."""
+    encoder, pix_fmt, _ = _CODECS[codec]
     frames = _frames_rgb24(video)
     if codec == "h264":
         pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
@@ -261,11 +279,10 @@ def write_video(
     av = _av()
     from fractions import Fraction
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
     options = {"crf": str(int(crf)), "preset": "medium"} if codec == "h264" else {}
     try:
-        with av.open(str(path), mode="w") as container:
+        with av.open(target, mode="w", format=format) as container:
             stream = container.add_stream(encoder, rate=rate, options=options)
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = pix_fmt
@@ -275,8 +292,38 @@ def write_video(
             for packet in stream.encode():
                 container.mux(packet)
     except av.FFmpegError as error:
-        raise ValueError(f"cannot encode video '{path}' with {codec}: {error}") from error
-    return path
+        raise ValueError(f"cannot encode video {name} with {codec}: {error}") from error
+
+
+def h264_round_trip(video: Tensor, *, crf: int = 23, fps: float = 25.0) -> Tensor:
+    """What ``video`` becomes after H.264 encoding and decoding (in memory; nothing is written to disk).
+
+    Adversarial videos are rarely seen by a model as the exact floats an attack produced: uploads are
+    re-encoded by the platform. This gives the frames a viewer (or a model behind a video service)
+    would decode, to check whether a perturbation survives lossy compression.
+
+    Args:
+        video: ``[T, C, H, W]`` or ``[N, T, C, H, W]`` float in [0, 1].
+        crf: H.264 quality (0-51; 23 is libx264's default, 18 visually lossless).
+        fps: frame rate of the stream (it affects the encoder's rate control little at fixed crf).
+
+    Returns:
+        The decoded video, float32 in [0, 1], with the input's shape (odd sizes are cropped back).
+    """
+    if video.dim() == 5:
+        return torch.stack([h264_round_trip(clip, crf=crf, fps=fps) for clip in video])
+    if video.dim() != 4:
+        raise ValueError(f"video must be [T,C,H,W] or [N,T,C,H,W], got shape {tuple(video.shape)}")
+    buffer = io.BytesIO()
+    _encode(buffer, "(in memory)", video, codec="h264", fps=fps, crf=crf, format="mp4")
+    buffer.seek(0)
+    frames = _decode(buffer, "(in memory)")[:, :, : video.shape[2], : video.shape[3]]
+    if frames.shape[0] != video.shape[0]:
+        raise ValueError(f"H.264 round trip returned {frames.shape[0]} frames for {video.shape[0]}")
+    decoded = frames.to(torch.float32).div_(255.0)
+    if video.shape[1] == 1:  # grey was written as RGB with equal channels
+        decoded = decoded[:, :1]
+    return decoded.to(video.device)
 
 
 def write_lossless(path: PathLike, video: Tensor, *, fps: float = 25.0) -> Path:

@@ -6,7 +6,12 @@ queries, iterations, time and every perturbation metric. Two honesty rules live 
 * an untargeted attack on a video the model already misclassifies is not run and not counted as a
   success (``status = "clean-misclassified"``);
 * the adversarial video is also checked after rounding to 8-bit frames (what a saved video file holds):
-  ``success_uint8`` says whether it stays adversarial once written to disk.
+  ``success_uint8`` says whether it stays adversarial once written to disk;
+* and after H.264 compression at libx264's default quality (``success_h264``, with the clean video's
+  prediction after the same compression in ``clean_h264_pred``): whether it survives re-encoding.
+
+These checks call the model directly (evaluation, not attack queries): a remote service sees them
+as 4 extra clips per attacked video (the clean prediction, the 8-bit copy, the two H.264 copies).
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ from torch import Tensor
 
 from vidattack import __version__, metrics
 from vidattack.attacks import registry
+from vidattack.io import h264_round_trip
 from vidattack.result import AttackResult, is_adversarial
 from vidattack.video import to_float, to_uint8, validate_video
 
-__all__ = ["attack_video", "clean_prediction", "scalar_extras"]
+__all__ = ["attack_video", "clean_prediction", "scalar_extras", "H264_CRF"]
+
+# libx264's default quality: what an upload re-encoded with default settings goes through.
+H264_CRF = 23
 
 
 def clean_prediction(model: Callable[[Tensor], Tensor], video: Tensor) -> tuple[int, int]:
@@ -101,12 +110,18 @@ def attack_video(
         # MAP* is defined on the region the attack was allowed to perturb (Heuristic Sec. 5.1), when known.
         summary["map_star"] = float(metrics.map_star_255(video, result.adversarial, region.to(video.device))[0])
     stored = to_float(to_uint8(result.adversarial))
+    # What a video platform would show the model after re-encoding the upload (and the clean video
+    # after the same, since lossy compression alone can change a prediction on small clips).
+    compressed = h264_round_trip(torch.cat([video, result.adversarial]).cpu(), crf=H264_CRF).to(video.device)
     with torch.no_grad():
         stored_pred = model(stored).argmax(1)
+        compressed_pred = model(compressed).argmax(1)
     record.update(
         status="success" if bool(result.success[0]) else "failure",
         success=bool(result.success[0]),
         success_uint8=bool(is_adversarial(stored_pred, label_tensor, target_tensor)[0]),
+        success_h264=bool(is_adversarial(compressed_pred[1:], label_tensor, target_tensor)[0]),
+        clean_h264_pred=int(compressed_pred[0]),
         adv_label=int(result.adv_label[0]),
         queries=int(result.queries[0]),
         iterations=int(result.iterations[0]),

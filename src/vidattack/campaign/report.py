@@ -50,6 +50,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("n", "n", "d"),
     ("SR", "success_rate", "pct"),
     ("SR 8-bit", "success_rate_uint8", "pct"),
+    ("SR H.264", "success_rate_h264", "pct"),
     ("ANQ", "anq", "q"),
     ("MQ", "mq", "q"),
     ("iters", "mean_iterations", "f1"),
@@ -72,6 +73,8 @@ class Summary:
     Attributes:
         n: attacked videos (success or failure); ``items`` counts every row including errors.
         success_rate, success_rate_uint8: SR in [0, 1], before and after rounding to 8-bit frames.
+        success_rate_h264: SR after H.264 compression at libx264's default quality (``nan`` for rows
+            recorded before vidattack measured it).
         anq, mq: mean / median queries of successful attacks (``nan`` for white-box or no success).
         mean_iterations: mean iterations of successful attacks.
         map, map_star, frame_sparsity, pixel_sparsity, thickness, roughness: means over successful attacks.
@@ -91,6 +94,7 @@ class Summary:
     n: int
     success_rate: float
     success_rate_uint8: float
+    success_rate_h264: float
     anq: float
     mq: float
     mean_iterations: float
@@ -136,6 +140,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[Summary]:
                 n=len(attacked),
                 success_rate=metrics.success_rate(success),
                 success_rate_uint8=metrics.success_rate([bool(row["success_uint8"]) for row in attacked]),
+                success_rate_h264=_h264_success_rate(attacked),
                 anq=metrics.anq(queries, success) if black_box else math.nan,
                 mq=metrics.mq(queries, success) if black_box else math.nan,
                 mean_iterations=_mean([row["iterations"] for row in wins]),
@@ -157,6 +162,23 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[Summary]:
             )
         )
     return summaries
+
+
+def _h264_success_rate(attacked: Sequence[dict[str, Any]]) -> float:
+    """SR after H.264 re-encoding, read from each row's record (absent in rows from older versions)."""
+    flags = [_record(row).get("success_h264") for row in attacked]
+    known = [bool(flag) for flag in flags if flag is not None]
+    return metrics.success_rate(known) if known and len(known) == len(flags) else math.nan
+
+
+def _record(row: dict[str, Any]) -> dict[str, Any]:
+    record = row.get("record")
+    if isinstance(record, str):
+        try:
+            record = json.loads(record)
+        except json.JSONDecodeError:
+            return {}
+    return record if isinstance(record, dict) else {}
 
 
 def _format(value: Any, kind: str) -> str:
@@ -361,7 +383,8 @@ def write_report(
         "Campaigns: " + ", ".join(f"`{name}` (config {hashes.get(name, '?')})" for name in names) + ".",
     ]
     legend = (
-        "n: attacked videos; SR: success rate (SR 8-bit: still adversarial once rounded to 8-bit frames); "
+        "n: attacked videos; SR: success rate (SR 8-bit: still adversarial once rounded to 8-bit frames; "
+        "SR H.264: still adversarial after H.264 compression at crf 23, as a video platform re-encodes); "
         "ANQ / MQ: mean / median queries of successful attacks (black-box only); iters: mean iterations of "
         "successful attacks; MAP / MAP*: mean absolute perturbation (0-255) over all / perturbed pixels; "
         "frame S / pixel S: share of frames / pixels left unperturbed; thick. / rough.: thickness and "

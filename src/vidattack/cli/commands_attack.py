@@ -42,7 +42,8 @@ def attack(
     """Attack one video with METHOD and report success, queries and perturbation metrics.
 
     An untargeted attack on a video the model already gets wrong is reported as `clean-misclassified`
-    and not run. `success_uint8` tells whether the result stays adversarial once rounded to 8-bit frames.
+    and not run. `success_uint8` tells whether the result stays adversarial once rounded to 8-bit frames,
+    `success_h264` whether it survives H.264 re-encoding (as on a video platform).
     """
     import torch
 
@@ -88,7 +89,10 @@ def _summary(record: dict) -> str:
             f"frame sparsity {record['frame_sparsity']:.2f}  pixel sparsity {record['pixel_sparsity']:.2f}  "
             f"thickness {record['thickness']:.2f}%  roughness {record['roughness']:.2f}%"
         )
-        lines.append(f"  still adversarial after 8-bit rounding: {record['success_uint8']}")
+        lines.append(
+            f"  still adversarial after 8-bit rounding: {record['success_uint8']}, after H.264 (crf 23): "
+            f"{record['success_h264']} (clean video after H.264: class {record['clean_h264_pred']})"
+        )
     for kind, path in record.get("files", {}).items():
         lines.append(f"  wrote {kind}: {path}")
     return "\n".join(lines)
