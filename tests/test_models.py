@@ -39,7 +39,7 @@ def test_tiny_video_architectures_forward_and_backward(arch: str) -> None:
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
-@pytest.mark.parametrize("arch", ["r3d_18", "mc3_18", "r2plus1d_18"])
+@pytest.mark.parametrize("arch", ["r3d_18", "mc3_18", "r2plus1d_18", "swin3d_t"])
 def test_torchvision_video_models_small_input(arch: str) -> None:
     model = build(arch, num_classes=K, seed=0).eval()
     with torch.no_grad():
@@ -202,6 +202,14 @@ def test_full_size_video_models_at_112(arch: str, kwargs: dict) -> None:
     model = build(arch, num_classes=101, seed=0, **kwargs).eval()
     with torch.no_grad():
         assert model(_seeded_videos(1, 16, 3, 112, 112)).shape == (1, 101)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["s3d", "mvit_v2_s"])
+def test_torchvision_models_at_224(arch: str) -> None:
+    model = build(arch, num_classes=K, seed=0).eval()
+    with torch.no_grad():
+        assert model(_seeded_videos(1, 16, 3, 224, 224)).shape == (1, K)
 
 
 @pytest.mark.slow

@@ -12,7 +12,9 @@ i3d             :class:`~vidattack.models.i3d.I3D` (Carreira & Zisserman 2017)  
 lrcn / cnn_rnn  :class:`~vidattack.models.cnn_rnn.CNNRNN` (Donahue et al.; LSTM head)  ntchw
 r2plus1d        :class:`~vidattack.models.r2plus1d.R2Plus1D` (width-configurable)      ncthw
 r3d_18, mc3_18, torchvision.models.video (``weights=None``; ``weights_path`` to load)  ncthw
-r2plus1d_18
+r2plus1d_18,
+s3d, mvit_v2_s,
+swin3d_t
 image_small     :class:`~vidattack.models.image.SmallImageCNN`                         nchw
 resnet18, resnet50, densenet121, densenet169, inception_v3: torchvision (``weights=None``)
 =============== ===================================================================== ========
