@@ -15,7 +15,10 @@ target-video search -- goes through one oracle and counts against one per-video 
 untargeted, 6 x 10^4 targeted, Sec. 3.4). Each episode therefore gets a share of the budget
 (``episode_queries``, default ``budget // (epochs * episodes)``) and R_attack's thresholds scale with
 it (hard limit = the share, soft limit = half of it, the paper's 15,000 / 30,000 ratio); with
-``episode_queries=30000`` they are the paper's numbers.
+``episode_queries=30000`` they are the paper's numbers. Because a share is only a few NES steps,
+untargeted episodes continue from the perturbation the earlier episodes built (``warm_start``, Alg. 1
+being "a continuous-learning algorithm", Sec. 3.3): each starts from that memory restricted to its own
+key frames. ``tile`` (default 1, the paper's per-pixel NES) lets NES search 2x2 or larger blocks.
 
 Functions (all take a :class:`ScoreOracle`, ``videos [N,T,C,H,W]`` in [0, 1] and labels ``[N]``):
 
