@@ -21,9 +21,11 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
-## make demo: install, then attack a test-bed clip with the shipped C3D model, outputs in $(DEMO_OUT)/
+## make demo: install, then attack a test-bed clip with the shipped C3D model, white-box (PGD) and
+## black-box from top-1 labels only (Heuristic: 1-3 minutes on 2 cores); outputs in $(DEMO_OUT)/
 demo: install
 	$(BIN)/vidattack attack pgd --model c3d-synth --video synth:test:0 --eps 0.05 --out $(DEMO_OUT)/pgd
+	$(BIN)/vidattack attack heuristic --model c3d-synth --video synth:test:0 --max-queries 20000 --out $(DEMO_OUT)/heuristic
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks scripts
