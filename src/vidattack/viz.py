@@ -24,6 +24,15 @@ from vidattack.result import TracePoint  # noqa: E402
 __all__ = ["frame_grid", "success_vs_queries", "trace_curve", "flicker_curves", "frame_profile", "amplify"]
 
 
+def _save(figure: plt.Figure, path: str | Path) -> Path:
+    """Lay out, write as PNG and close ``figure``; return the path."""
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def amplify(delta: Tensor) -> Tensor:
     """Map a perturbation ``[T,C,H,W]`` to a viewable image in [0, 1]: 0.5 + delta scaled to fill the range."""
     scale = float(delta.abs().max())
@@ -70,11 +79,7 @@ def frame_grid(
                 axis.set_ylabel(name, fontsize=8)
     if title:
         figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def _gain(delta: Tensor) -> float:
@@ -117,11 +122,7 @@ def success_vs_queries(
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def trace_curve(
@@ -145,11 +146,7 @@ def trace_curve(
     axis.set_ylabel("loss / top-1 probability")
     axis.set_title(title)
     axis.grid(alpha=0.3)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def flicker_curves(offsets: Tensor, path: str | Path, *, title: str = "Flicker RGB offsets") -> Path:
@@ -163,11 +160,7 @@ def flicker_curves(offsets: Tensor, path: str | Path, *, title: str = "Flicker R
     axis.set_ylabel("offset [% of range]")
     axis.set_title(title)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def frame_profile(
@@ -190,8 +183,4 @@ def frame_profile(
             colour = "red" if before != after else "black"
             axis.annotate(f"{before}>{after}", (index, 0), xytext=(0, -24), textcoords="offset points",
                           ha="center", fontsize=6, color=colour, rotation=90)
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
