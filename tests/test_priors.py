@@ -131,7 +131,8 @@ def test_transferred_tentative_signs_ensemble_mean_and_determinism() -> None:
     full = TransferredTentative(models, mask_prob=1.0, generator=torch.Generator().manual_seed(3))
     h = full(video)[0]
     grads = [
-        feature_loss_gradient(m, video[0], ref, torch.ones_like(ref)) for m, ref in zip(models, full._references)
+        feature_loss_gradient(m, video[0], ref, torch.ones_like(ref))
+        for m, ref in zip(models, full._references, strict=True)
     ]
     signs = grads[0].sign() + grads[1].sign()
     pooled = (grads[0] / grads[0].abs().mean() + grads[1] / grads[1].abs().mean()).sign()

@@ -133,6 +133,37 @@ def test_untargeted_loop_with_true_gradient_and_frame_mask(toy_model, toy_data) 
     assert outcome.adv_label == int(toy_model(outcome.adversarial).argmax(1)[0]) != int(label[0])
 
 
+def test_momentum_steps_follow_the_average_of_estimates(toy_model, toy_data) -> None:
+    video, label = toy_data[0][:1], int(toy_data[1][0])
+
+    def flipping_estimate():
+        calls = []
+
+        def estimate(x, owner):  # +1 on the first call, then -0.5: a reversal of the raw sign
+            calls.append(owner)
+            return torch.ones_like(x) if len(calls) == 1 else -0.5 * torch.ones_like(x)
+
+        return estimate
+
+    deltas = {}
+    for momentum in (0.0, 0.9):
+        flipping = flipping_estimate()
+        outcome = untargeted_blackbox_pgd(
+            ScoreOracle(toy_model), video, label, flipping, eps=0.05, step_size=0.001, plateau=100,
+            momentum=momentum, max_iterations=3,
+        )  # fmt: skip
+        assert outcome.iterations == 3 and not outcome.success
+        deltas[momentum] = outcome.adversarial - video
+    inside = (video > 0.01) & (video < 0.99)  # away from the [0, 1] clip
+    # raw estimates: +1, -1, -1 steps; momentum 0.9: the average stays positive (1, 0.8, 0.62)
+    assert torch.allclose(deltas[0.0][inside], torch.full_like(deltas[0.0][inside], -0.001), atol=1e-6)
+    assert torch.allclose(deltas[0.9][inside], torch.full_like(deltas[0.9][inside], 0.003), atol=1e-6)
+    with pytest.raises(ValueError, match="momentum"):
+        untargeted_blackbox_pgd(ScoreOracle(toy_model), video, label, flipping_estimate(), momentum=1.0)
+    with pytest.raises(ValueError, match="momentum"):
+        vbad(ScoreOracle(toy_model), video, torch.tensor([label]), momentum=-0.1)
+
+
 def test_untargeted_loop_pixel_mask_and_budget(toy_model, toy_data) -> None:
     video, label = toy_data[0][:1], toy_data[1][:1]
     oracle = ScoreOracle(toy_model, budget=7)

@@ -270,7 +270,8 @@ def targeted_blackbox_pgd(
 
     Adaptive rules (Sec. 4.1): if more than half of the last ``loss_window`` second steps lost the
     target, ``alpha`` is halved; after ``decay_patience`` consecutive failures to shrink ``eps``,
-    ``delta_eps`` is halved (the paper: 100).
+    ``delta_eps`` is halved (the paper: 100). (Counting the shrinking proposals too was tried on the
+    zoo and did worse: see benchmarks/results_vbad.md, "Targeted".)
 
     Args:
         oracle: top-1 score oracle.

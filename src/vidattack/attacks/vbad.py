@@ -316,7 +316,7 @@ def vbad(
         start_eps: ``epsilon_0`` of Alg. 1 (default: the start video's L-inf distance to the clean one).
         eps_decay: initial ``delta_eps`` of Alg. 1 (not given in the paper).
         decay_patience: failures to shrink ``eps`` before ``delta_eps`` is halved (100, Sec. 4.1).
-        loss_window: recent steps over which "lost the target more than half the time" is judged
+        loss_window: recent second steps over which "lost the target more than half the time" is judged
             (Sec. 4.1 gives the 50% threshold, not the window).
         step_on_failure: targeted: still step within the current bound when shrinking fails (not Alg. 1).
         frame_mask, pixel_mask: restrict the perturbation (see :func:`vidattack.perturbation.build_mask`).

@@ -142,7 +142,8 @@ class TransferredTentative:
         generator: randomness for masks and noise frames.
 
     Calling it with the current video ``[T,C,H,W]`` or ``[1,T,C,H,W]`` returns the mean over models of
-    the signed gradients (values in [-1, 1]), same shape.
+    the signed gradients (values in [-1, 1]), same shape; where an even ensemble ties (mean 0), the sign
+    of the pooled per-model normalised gradients divided by the number of models.
     """
 
     def __init__(
