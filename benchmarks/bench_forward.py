@@ -21,7 +21,6 @@ import torch
 
 from vidattack import models
 
-
 FULL_SIZE = ("c3d", "i3d", "r2plus1d_18", "r3d_18", "mc3_18")
 
 
