@@ -12,6 +12,9 @@ the SVA reward curves.
     ... --methods sva-random --counts-from runs/sva_0.json,runs/sva_5.json --extra '{"sva-random": {"tile": 2}}'
     # merge the JSON files of several runs into one table and plot the reward curves
     .venv/bin/python benchmarks/bench_sva.py --merge runs/sva_0.json,runs/sva_5.json,... --png docs/sva_reward_curve.png
+    # targeted, random seeded target (the campaign runner's rule), 6e4 budget; per-video table of merged runs
+    ... --methods sva --budget 60000 --targeted --target-seed 0 --skip 5 --videos 1 --out runs/sva/tgt_5.json
+    .venv/bin/python benchmarks/bench_sva.py --merge A.json,B.json --per-video --only 3,9,1
 """
 import argparse
 import json
@@ -31,10 +34,15 @@ p.add_argument("--budget", type=int, default=30000)
 p.add_argument("--videos", type=int, default=10)
 p.add_argument("--skip", type=int, default=0, help="skip the first SKIP selected videos (to split a run)")
 p.add_argument("--targeted", action="store_true")
+p.add_argument("--target-seed", type=int, default=None,
+               help="targeted: a random target != label per video (campaign.runner.resolve_target with this "
+               "seed, data set 'synth:test'); default: (label + 1) %% 10")
 p.add_argument("--extra", default="{}", help='JSON {method: {param: value}} passed to the attacks')
 p.add_argument("--out", default="sva_bench.json")
 p.add_argument("--png", default="")
 p.add_argument("--counts-from", default="", help="JSON files (comma-separated): sva-random uses their SVA frame counts")
+p.add_argument("--per-video", action="store_true", help="also print a per-video table")
+p.add_argument("--only", default="", help="with --merge: keep only these videos (comma-separated indices)")
 p.add_argument("--merge", default="", help="JSON files (comma-separated) to merge and summarise; runs nothing")
 args = p.parse_args()
 
@@ -56,11 +64,33 @@ def summary(rs):
     return len(ok) / len(rs), mean("queries"), mean("map"), mean("sparsity")
 
 
+def per_video(rows: dict) -> None:
+    """Markdown table, one row per video: 'MAP / key frames / queries' (or 'fail (frames, queries)')."""
+    methods = list(rows)
+    videos = sorted({r["video"] for rs in rows.values() for r in rs}, key=lambda v: [
+        r["video"] for rs in rows.values() for r in rs].index(v))
+    print("\n| video | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods))
+    for v in videos:
+        cells = []
+        for m in methods:
+            r = next((r for r in rows[m] if r["video"] == v), None)
+            if r is None:
+                cells.append("-")
+            elif r["success"]:
+                cells.append(f"{r['map']:.2f} / {r['frames']} fr / {r['queries']}")
+            else:
+                cells.append(f"fail ({r['frames']} fr, {r['queries']} q)")
+        tgt = next((r.get("target") for rs in rows.values() for r in rs if r["video"] == v), None)
+        print(f"| {v}" + ("" if tgt is None else f" (-> {tgt})") + " | " + " | ".join(cells) + " |")
+
+
 def report(rows: dict) -> None:
     print("\n| method | videos | FR | Q | MAP | S |\n|---|---|---|---|---|---|")
     for m, rs in rows.items():
         fr, q, mp, s = summary(rs)
         print(f"| {m} | {len(rs)} | {fr*100:.0f}% | {q:.0f} | {mp:.3f} | {s*100:.1f}% |")
+    if args.per_video:
+        per_video(rows)
     curves = [r["curve"] for r in rows.get("sva", []) if r.get("curve")]
     if not curves:
         return
@@ -91,11 +121,16 @@ def report(rows: dict) -> None:
 
 
 if args.merge:
-    report(load_rows(args.merge))
+    merged = load_rows(args.merge)
+    if args.only:
+        keep = {int(v) for v in args.only.split(",")}
+        merged = {m: [r for r in rs if r["video"] in keep] for m, rs in merged.items()}
+    report(merged)
     raise SystemExit(0)
 
 from vidattack import metrics  # noqa: E402
 from vidattack.attacks import registry  # noqa: E402
+from vidattack.campaign.runner import resolve_target  # noqa: E402
 from vidattack.data.synthetic import SynthConfig, generate  # noqa: E402
 from vidattack.models import load  # noqa: E402
 
@@ -117,7 +152,10 @@ for method in args.methods.split(","):
     rows[method] = []
     for i in chosen:
         video, label = clips.videos[i : i + 1], int(clips.labels[i])
-        target = (label + 1) % 10 if args.targeted else None
+        target = None
+        if args.targeted:
+            target = ((label + 1) % 10 if args.target_seed is None
+                      else resolve_target("random", args.target_seed, "synth:test", i, label, 10))
         params = dict(extra.get(method, {}))
         if method.startswith("sva") and method not in ("sva-norl", "sva-random"):
             params.setdefault("lr", args.lr)
@@ -132,6 +170,8 @@ for method in args.methods.split(","):
                "map": float(metrics.map_255(video, res.adversarial)[0]),
                "sparsity": float(metrics.frame_sparsity(video, res.adversarial)[0]),
                "frames": int(res.extras["num_key_frames"][0]), "seconds": round(time.time() - t, 1)}
+        if target is not None:
+            row["target"] = target
         if "reward_curve" in res.extras:
             row["curve"] = res.extras["reward_curve"][0]
             row["queries_at_best"] = res.extras["queries_at_best"][0]
