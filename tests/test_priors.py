@@ -15,6 +15,7 @@ from vidattack.priors import (
     partition_pixel,
     partition_random,
     partition_uniform,
+    random_grid_offset,
     tentative_random,
     tentative_static,
 )
@@ -39,6 +40,35 @@ def test_uniform_partition_handles_sizes_not_divisible() -> None:
     sizes = part.part_sizes() // 3
     assert part.num_parts == 18 and int(sizes.sum()) == 2 * 100
     assert int(sizes.max()) - int(sizes.min()) <= 7  # 3x3 / 3x4 / 4x4 cells
+
+
+def test_shifted_uniform_partition_tiles_each_frame_with_rectangles() -> None:
+    assert torch.equal(partition_uniform(SHAPE, 4, offset=(0, 0)).index, partition_uniform(SHAPE, 4).index)
+    part = partition_uniform(SHAPE, 4, offset=(1, 2))
+    # one more (partial) row and column of patches: 5 x 5 per frame, numbered without gaps
+    assert part.num_parts == 4 * 5 * 5
+    assert torch.equal(part.index.unique(), torch.arange(part.num_parts))
+    index = part.index.reshape(SHAPE)
+    assert torch.equal(index[:, 0], index[:, 1]) and torch.equal(index[:, 0], index[:, 2])
+    for number in range(part.num_parts):
+        t, _, rows, cols = (index == number).nonzero(as_tuple=True)
+        assert t.unique().numel() == 1  # a part never spans two frames
+        height = int(rows.max() - rows.min()) + 1
+        width = int(cols.max() - cols.min()) + 1
+        assert rows.numel() == 3 * height * width  # a full rectangle of adjacent pixels
+    # the borders moved by (1, 2): rows 1-4 and columns 2-5 now make one patch
+    frame = index[0, 0]
+    assert frame[1, 2] == frame[4, 5] != frame[0, 2] and frame[1, 2] != frame[1, 1]
+    assert frame[1, 2] != frame[5, 2] and frame[1, 2] != frame[1, 6]
+    with pytest.raises(ValueError, match="offset"):
+        partition_uniform(SHAPE, 4, offset=(4, 0))
+
+
+def test_random_grid_offset_follows_the_generator_and_stays_in_range() -> None:
+    draws = [random_grid_offset(SHAPE, 4, torch.Generator().manual_seed(s)) for s in range(40)]
+    assert all(0 <= dy < 4 and 0 <= dx < 4 for dy, dx in draws) and len(set(draws)) > 5
+    assert random_grid_offset(SHAPE, 4, torch.Generator().manual_seed(3)) == draws[3]
+    assert random_grid_offset(SHAPE, 16) == (0, 0)  # one-pixel patches cannot shift
 
 
 def test_random_partition_has_balanced_parts_and_follows_generator() -> None:
@@ -140,6 +170,23 @@ def test_transferred_tentative_signs_ensemble_mean_and_determinism() -> None:
     assert torch.equal(h[signs == 0], pooled[signs == 0] / 2)
     # the weights of the image models are not trained by it
     assert all(not p.requires_grad for m in models for p in m.parameters())
+
+
+def test_transferred_tentative_first_layer_is_each_models_first_block() -> None:
+    models = [_image_model(0), ImageBackbone(SmallImageCNN(10, channels=(4, 8, 8)))]
+    video = torch.rand(SHAPE)
+    first = TransferredTentative(models, layer="first", generator=torch.Generator().manual_seed(0))
+    named = TransferredTentative(models, layer="block1", generator=torch.Generator().manual_seed(0))
+    assert first.layers == ["block1", "block1"] and torch.equal(first(video), named(video))
+    # the first block's features keep the frame's resolution: Eq. 3's feature map is 16x16 here
+    assert first._references is not None and first._references[0].shape[-2:] == (16, 16)
+
+    class Bare(nn.Module):
+        def features(self, images, layer=None):
+            return images
+
+    with pytest.raises(ValueError, match="feature_layers"):
+        TransferredTentative([Bare()], layer="first")
 
 
 def test_transferred_tentative_targeted_uses_reference_features() -> None:

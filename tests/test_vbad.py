@@ -96,6 +96,83 @@ def test_estimator_spends_exactly_one_population_per_step(toy_model, toy_data) -
     assert 0 < float((g != 0).float().mean()) <= 24 / 128 + 1e-6
 
 
+def _estimator(model, video, label, **overrides) -> VBADEstimator:
+    settings = dict(
+        targeted=False, tentative="static", image_models=None, feature_layer=None, mask_prob=0.5,
+        reference_video=None, partition="uniform", patches=4, num_parts=None, estimator="nes",
+        population=48, sigma=1e-3, generator=_gen(),
+    )  # fmt: skip
+    settings.update(overrides)
+    return VBADEstimator(ScoreOracle(model), tuple(video.shape[1:]), label, **settings)
+
+
+def test_grid_shift_redraws_the_uniform_grid_at_every_step(toy_model, toy_data) -> None:
+    video, label = toy_data[0][:1], int(toy_data[1][0])
+    fixed = _estimator(toy_model, video, label, grid_shift=False)
+    assert fixed.current_partition() is fixed.current_partition()
+    shifted = _estimator(toy_model, video, label, grid_shift=True)
+    grids = [shifted.current_partition() for _ in range(8)]
+    assert len({tuple(g.index[:64].tolist()) for g in grids}) > 1  # the borders move between steps
+    assert all(g.kind == "uniform" and int(g.index.max()) + 1 == g.num_parts for g in grids)
+    # a shift only applies to the uniform grid
+    assert _estimator(toy_model, video, label, partition="pixel", grid_shift=True).grid_shift is False
+
+
+def test_folded_reads_spend_the_same_queries_per_step(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    hard = labels == 0  # moving squares: not fooled within three steps
+    video, label = videos[hard][:1], int(labels[hard][0])
+    outcomes = {}
+    for fold in (False, True):
+        estimate = _estimator(toy_model, video, label)
+        oracle = estimate.oracle
+        outcomes[fold] = untargeted_blackbox_pgd(
+            oracle, video, label, estimate, max_iterations=3, fold_reads=fold, step_size=0.001
+        )
+        assert outcomes[fold].queries == oracle.used(0)
+    # one read per point (the clean video and three steps) and three populations, either way
+    assert outcomes[False].queries == outcomes[True].queries == 4 + 3 * 48
+    assert [len(o.trace) for o in outcomes.values()] == [4, 4]
+    assert torch.equal(outcomes[False].adversarial, outcomes[True].adversarial)
+    assert outcomes[True].adv_label == outcomes[False].adv_label == label
+    # a success is seen at the population call that reads the point; the budget still holds
+    easy_video, easy_label = _easy(toy_data)
+    for budget in (60, 2000):
+        estimate = _estimator(toy_model, easy_video, int(easy_label[0]))
+        estimate.oracle.budget = budget
+        outcome = untargeted_blackbox_pgd(
+            estimate.oracle, easy_video, int(easy_label[0]), estimate, fold_reads=True
+        )
+        assert outcome.queries == estimate.oracle.used(0) <= budget
+        if outcome.success:
+            with torch.no_grad():
+                predicted = int(toy_model(outcome.adversarial).argmax(1)[0])
+            assert predicted == outcome.adv_label != int(easy_label[0])
+    with pytest.raises(ValueError, match="estimate_and_read"):
+        untargeted_blackbox_pgd(ScoreOracle(toy_model), video, label, lambda x, o: x, fold_reads=True)
+
+
+def test_population_grows_when_the_attack_stalls_at_the_smallest_step(toy_model, toy_data) -> None:
+    video, label = toy_data[0][:1], int(toy_data[1][0])
+    estimate = _estimator(toy_model, video, label, population=6, max_population=20)
+    sizes = []
+    for _ in range(3):
+        estimate.grow_population()
+        sizes.append(estimate.population)
+    assert sizes == [12, 20, 20]  # doubled, capped, always even (antithetic pairs)
+    used = estimate.oracle.queries
+    estimate(video, 0)
+    assert estimate.oracle.queries - used == 20
+    # the loop calls on_stall only once the step size sits at its floor: a zero estimate never improves
+    stalls = []
+    untargeted_blackbox_pgd(
+        ScoreOracle(toy_model), video, label, lambda x, owner: torch.zeros_like(x), eps=0.05, step_size=0.004,
+        min_step_size=0.001, plateau=2, max_iterations=12, on_stall=lambda: stalls.append(1),
+    )  # fmt: skip
+    # plateaus at steps 2, 4, 6 halve 0.004 -> 0.002 -> 0.001 (floor) -> stall; then 8, 10, 12 stall
+    assert len(stalls) == 4
+
+
 def test_rectified_estimate_is_aligned_with_the_true_gradient(toy_model, toy_data) -> None:
     videos, labels = toy_data[0][:2], toy_data[1][:2]
     quality = vbad_gradient_quality(
@@ -195,6 +272,32 @@ def test_targeted_loop_shrinks_from_a_target_video(toy_model, toy_data) -> None:
         with torch.no_grad():
             assert int(toy_model(outcome.adversarial).argmax(1)[0]) == target
     assert outcome.final_eps < float((start - video).abs().max())  # it made progress towards the ball
+
+
+def test_targeted_loop_batched_shrinks_and_adaptive_decay(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    video, label = videos[:1], int(labels[0])
+    target = (label + 1) % 3
+    start = videos[labels == target][:1]
+    white = WhiteBox(toy_model)
+    goal = torch.tensor([target])
+
+    def run(**options):
+        oracle = ScoreOracle(toy_model, budget=120)
+        outcome = targeted_blackbox_pgd(
+            oracle, video, target, start, lambda x, owner: true_adversarial_gradient(white, x, goal, goal),
+            eps=0.05, eps_decay=0.8, step_size=0.01, decay_patience=3, **options,
+        )  # fmt: skip
+        assert outcome.queries == oracle.used(0) <= 120
+        assert float((outcome.adversarial - video).abs().max()) <= 0.05 + 1e-6
+        return outcome
+
+    single, batched = run(), run(shrink_tries=4, adaptive_decay=True)
+    # a decay of 0.8 loses the target: Alg. 1 as written waits 3 failed estimates per halving, while
+    # one call with 0.8, 0.4, 0.2 and 0.1 finds a shrink that works at once (31 vs 10 estimates)
+    assert batched.success and batched.iterations < single.iterations
+    with torch.no_grad():
+        assert int(toy_model(batched.adversarial).argmax(1)[0]) == target
 
 
 def test_targeted_vbad_respects_bound_budget_and_counts_start_checks(toy_model, toy_data) -> None:

@@ -22,11 +22,20 @@ from vidattack.video import validate_label, validate_video
 
 __all__ = ["gradient_cosine", "true_adversarial_gradient", "vbad_gradient_quality", "VARIANTS"]
 
-#: The rectified estimators of Table 5 as V-BAD settings (Sec. 4.3).
+#: The rectified estimators of Table 5 as V-BAD settings (Sec. 4.3); ``vbad`` with vidattack's defaults
+#: (first-block features, masks kept with probability 0.1, a shifted grid), ``vbad-paper`` as written.
 VARIANTS: dict[str, dict[str, Any]] = {
     "srbad": {"tentative": "static", "partition": "random", "population": 48},
     "pbad": {"tentative": "static", "partition": "pixel", "population": 96},
     "vbad": {"tentative": "transferred", "partition": "uniform", "population": 48},
+    "vbad-paper": {
+        "tentative": "transferred",
+        "partition": "uniform",
+        "population": 48,
+        "feature_layer": None,
+        "mask_prob": 0.5,
+        "grid_shift": False,
+    },
 }
 
 
@@ -69,7 +78,8 @@ def vbad_gradient_quality(
         videos: ``[N,T,C,H,W]`` in [0, 1], the points where gradients are compared (the paper uses
             points along attacks; passing clean videos measures the first step).
         label, target: as in :func:`vidattack.attacks.vbad.vbad` (``target=None``: untargeted).
-        tentatives: tentative kinds of row (a).
+        tentatives: tentative kinds of row (a) (the transferred one with V-BAD's default feature layer
+            and masks).
         variants: rectified estimators of row (b), keys of :data:`VARIANTS`.
         image_models: for the transferred tentative (default: V-BAD's default ensemble).
         patches, sigma: as in V-BAD (sigma default 1e-3 untargeted, 1e-6 targeted).
@@ -80,8 +90,10 @@ def vbad_gradient_quality(
         ``{"tentative": {kind: mean cosine}, "rectified": {variant: mean cosine},
         "tentative_std": ..., "rectified_std": ..., "queries": queries spent on estimates}``.
     """
-    from vidattack.attacks.vbad import DEFAULT_IMAGE_MODELS, VBADEstimator
+    from vidattack.attacks.vbad import DEFAULT_IMAGE_MODELS, VBADEstimator, defaults_of_vbad
     from vidattack.priors.tentative import make_tentative
+
+    defaults = defaults_of_vbad("feature_layer", "mask_prob", "grid_shift")
 
     validate_video(videos, "videos")
     n = videos.shape[0]
@@ -102,17 +114,21 @@ def vbad_gradient_quality(
         cls = int(labels[i] if targets is None else targets[i])
         video = videos[i : i + 1]
         for kind in tentatives:
-            tentative = make_tentative(kind, image_models=models, generator=generator)
+            tentative = make_tentative(
+                kind, image_models=models, layer=defaults["feature_layer"], mask_prob=defaults["mask_prob"],
+                generator=generator,
+            )  # fmt: skip
             for _ in range(repeats):
                 score = gradient_cosine(tentative(video[0]).unsqueeze(0), true[i : i + 1])
                 tentative_scores[kind].append(float(score[0]))
         for name in variants:
-            setting = VARIANTS[name]
+            setting = {**defaults, **VARIANTS[name]}
             estimator = VBADEstimator(
                 oracle, shape, cls, targeted=targets is not None, tentative=setting["tentative"],
-                image_models=models, feature_layer=None, mask_prob=0.5, reference_video=None,
-                partition=setting["partition"], patches=patches, num_parts=None, estimator="nes",
-                population=setting["population"], sigma=sigma, generator=generator, device=videos.device,
+                image_models=models, feature_layer=setting["feature_layer"], mask_prob=setting["mask_prob"],
+                reference_video=None, partition=setting["partition"], patches=patches, num_parts=None,
+                grid_shift=setting["grid_shift"], estimator="nes", population=setting["population"],
+                sigma=sigma, generator=generator, device=videos.device,
             )  # fmt: skip
             for _ in range(repeats):
                 rectified_scores[name].append(float(gradient_cosine(estimator(video, 0), true[i : i + 1])[0]))

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -40,10 +41,28 @@ from vidattack.result import TracePoint
 from vidattack.threat import QueryBudgetExceeded, ScoreOracle
 from vidattack.video import validate_video
 
-__all__ = ["GradientEstimate", "BlackBoxPGDOutcome", "untargeted_blackbox_pgd", "targeted_blackbox_pgd"]
+__all__ = [
+    "GradientEstimate",
+    "FoldedEstimate",
+    "BlackBoxPGDOutcome",
+    "untargeted_blackbox_pgd",
+    "targeted_blackbox_pgd",
+]
 
 #: ``estimate(adversarial [1,T,C,H,W], owner) -> [1,T,C,H,W]``: gradient estimate of the ascended objective.
 GradientEstimate = Callable[[Tensor, int], Tensor]
+
+
+class FoldedEstimate(Protocol):
+    """A :data:`GradientEstimate` that can also read the point it estimates at, in the same oracle call.
+
+    ``estimate_and_read(adversarial, owner) -> (estimate, top-1 label, its probability)`` at
+    ``adversarial``; it costs the population plus one query.
+    """
+
+    def __call__(self, adversarial: Tensor, owner: int) -> Tensor: ...
+
+    def estimate_and_read(self, adversarial: Tensor, owner: int) -> tuple[Tensor, int, float]: ...
 
 
 @dataclass
@@ -146,6 +165,8 @@ def untargeted_blackbox_pgd(
     owner: int = 0,
     max_iterations: int | None = None,
     start: Tensor | None = None,
+    fold_reads: bool = False,
+    on_stall: Callable[[], None] | None = None,
 ) -> BlackBoxPGDOutcome:
     """Untargeted black-box PGD (V-BAD Eq. 2) on one video ``[1,T,C,H,W]`` in [0, 1], L-inf ball ``eps``.
 
@@ -174,6 +195,14 @@ def untargeted_blackbox_pgd(
         start: optional starting point ``[1,T,C,H,W]`` (default: the clean video); its perturbation is
             masked, projected on the eps-ball and clipped to [0, 1] first, so a warm start from an
             earlier run (SVA's episodes) keeps every bound.
+        fold_reads: read each new point in the same oracle call as the estimate's population around
+            it (``estimate`` must be a :class:`FoldedEstimate`), instead of alone. The same queries
+            per step, in one batched forward instead of a batch of one; but when the point is already
+            adversarial, the population read with it was not needed: up to one population of extra
+            queries per attacked video. For wall-time-bound runs (a batch of one costs about as
+            much as a whole batch on a GPU); the default favours queries.
+        on_stall: called when the step size is already at ``min_step_size`` and the probability
+            still stalls for ``plateau`` steps (V-BAD uses it to enlarge its NES population).
     """
     clean, region = _prepare(oracle, video, frame_mask, pixel_mask, mask)
     if not eps > 0:
@@ -192,22 +221,48 @@ def untargeted_blackbox_pgd(
         if region is not None:
             offset = offset * region
         adv = clean + clip_to_valid(clean, project(offset, eps, "linf"))
+    if fold_reads and not callable(getattr(estimate, "estimate_and_read", None)):
+        raise ValueError(
+            "fold_reads needs an estimate with an estimate_and_read(video, owner) method "
+            f"(a FoldedEstimate such as VBADEstimator), got {type(estimate).__name__}"
+        )
     trace: list[TracePoint] = []
-    iterations, stop = 0, "budget"
+    iterations, stop, top, success = 0, "budget", -1, False
+    best, since = float("inf"), 0
+    unread = False  # fold_reads: the current point has not been read yet
+
+    def observe(new_top: int, new_prob: float) -> None:
+        # The answer at the current point: success, trace, and the plateau rule of the step size.
+        nonlocal top, success, best, since, alpha
+        top, success = new_top, new_top != label
+        current = 0.0 if success else new_prob
+        trace.append((oracle.used(owner) - base, current, success))
+        if current < best:
+            best, since = current, 0
+        else:
+            since += 1
+            if since >= plateau:
+                if alpha <= floor and on_stall is not None:
+                    on_stall()
+                alpha, since = max(alpha / 2, floor), 0
+
     try:
-        top, prob = _read(oracle, adv, owner)
-    except QueryBudgetExceeded:
-        return BlackBoxPGDOutcome(adv, False, -1, 0, oracle.used(owner) - base, trace, eps, alpha, "budget")
-    success = top != label
-    current = 0.0 if success else prob
-    trace.append((oracle.used(owner) - base, current, success))
-    best, since = current, 0
-    try:
+        if fold_reads:
+            unread = True
+        else:
+            observe(*_read(oracle, adv, owner))
         while not success:
             if max_iterations is not None and iterations >= max_iterations:
                 stop = "max_iterations"
                 break
-            direction = estimate(adv, owner)
+            if fold_reads:
+                direction, new_top, new_prob = estimate.estimate_and_read(adv, owner)  # type: ignore[attr-defined]
+                unread = False
+                observe(new_top, new_prob)
+                if success:
+                    break
+            else:
+                direction = estimate(adv, owner)
             iterations += 1
             if region is not None:
                 direction = direction * region
@@ -215,22 +270,22 @@ def untargeted_blackbox_pgd(
             delta = adv - clean + alpha * direction.sign()
             if region is not None:
                 delta = delta * region
-            proposal = clean + clip_to_valid(clean, project(delta, eps, "linf"))
-            new_top, new_prob = _read(oracle, proposal, owner)
-            adv, top = proposal, new_top
-            success = top != label
-            current = 0.0 if success else new_prob
-            trace.append((oracle.used(owner) - base, current, success))
-            if current < best:
-                best, since = current, 0
+            adv = clean + clip_to_valid(clean, project(delta, eps, "linf"))
+            if fold_reads:
+                unread = True
             else:
-                since += 1
-                if since >= plateau:
-                    alpha, since = max(alpha / 2, floor), 0
-        if success:
-            stop = "success"
+                observe(*_read(oracle, adv, owner))
     except QueryBudgetExceeded:
-        stop = "budget"
+        pass
+    if unread:
+        # The last point was to be read with the next population, which the budget or the iteration
+        # cap stopped: read it alone if a query is left.
+        try:
+            observe(*_read(oracle, adv, owner))
+        except QueryBudgetExceeded:
+            top = -1
+    if success:
+        stop = "success"
     return BlackBoxPGDOutcome(
         adv, success, top, iterations, oracle.used(owner) - base, trace, eps, alpha, stop
     )
@@ -252,12 +307,15 @@ def targeted_blackbox_pgd(
     decay_patience: int = 100,
     loss_window: int = 10,
     step_on_failure: bool = False,
+    shrink_tries: int = 1,
+    adaptive_decay: bool = False,
     momentum: float = 0.0,
     frame_mask: Tensor | None = None,
     pixel_mask: Tensor | None = None,
     mask: Tensor | None = None,
     owner: int = 0,
     max_iterations: int | None = None,
+    on_stall: Callable[[], None] | None = None,
 ) -> BlackBoxPGDOutcome:
     """Targeted black-box PGD by shrinking from a target-class video (V-BAD Alg. 1) on one video.
 
@@ -272,6 +330,14 @@ def targeted_blackbox_pgd(
     target, ``alpha`` is halved; after ``decay_patience`` consecutive failures to shrink ``eps``,
     ``delta_eps`` is halved (the paper: 100). (Counting the shrinking proposals too was tried on the
     zoo and did worse: see benchmarks/results_vbad.md, "Targeted".)
+
+    Two extensions, off by default here: ``shrink_tries`` proposals with ``delta_eps``,
+    ``delta_eps / 2``, ... read in one batched call, of which the largest shrink that keeps the target
+    is taken (Alg. 1 tries one and discards the estimate when it fails); and ``adaptive_decay``, with
+    which ``delta_eps`` follows the shrink that worked (doubled after a full-size one, up to
+    ``eps_decay``), drops below the tried bracket when none worked, and such a total failure also
+    counts as a lost target for the ``alpha`` rule (without it, ``alpha`` only adapts after successful
+    shrinks and a too-large step can stall the attack for good).
 
     Args:
         oracle: top-1 score oracle.
@@ -290,6 +356,9 @@ def targeted_blackbox_pgd(
             (not in Alg. 1, which then discards the estimate; off by default).
         momentum: average of normalised estimates the steps follow, as in
             :func:`untargeted_blackbox_pgd` (0: Alg. 1 as written).
+        shrink_tries, adaptive_decay: see above (1 and False: Alg. 1 as written).
+        on_stall: called when ``alpha`` is already at its floor and the target is still lost more than
+            half the time (V-BAD uses it to enlarge its NES population).
         frame_mask, pixel_mask, mask, owner, max_iterations: as in :func:`untargeted_blackbox_pgd`.
     """
     clean, region = _prepare(oracle, video, frame_mask, pixel_mask, mask)
@@ -305,9 +374,11 @@ def targeted_blackbox_pgd(
         raise ValueError(f"eps and eps_decay must be > 0, got {eps}, {eps_decay}")
     if decay_patience < 1 or loss_window < 1:
         raise ValueError(f"decay_patience and loss_window must be >= 1, got {decay_patience}, {loss_window}")
+    if not isinstance(shrink_tries, int) or shrink_tries < 1:
+        raise ValueError(f"shrink_tries must be an int >= 1, got {shrink_tries!r}")
     alpha = eps / 5 if step_size is None else float(step_size)
     alpha_floor = eps / 500 if min_step_size is None else float(min_step_size)
-    decay = float(eps_decay)
+    decay = initial_decay = float(eps_decay)
     decay_floor = decay / 1000 if min_eps_decay is None else float(min_eps_decay)
     smooth = _Momentum(momentum)
 
@@ -360,6 +431,17 @@ def targeted_blackbox_pgd(
         return finish(False, "start-not-target", top)
     outcomes: deque[bool] = deque(maxlen=loss_window)
     failures = 0
+
+    def record(kept: bool) -> None:
+        # Sec. 4.1: halve alpha when the target was lost in more than half of the recent proposals.
+        nonlocal alpha
+        outcomes.append(kept)
+        if len(outcomes) == outcomes.maxlen and outcomes.count(False) > len(outcomes) / 2:
+            if alpha <= alpha_floor and on_stall is not None:
+                on_stall()
+            alpha = max(alpha / 2, alpha_floor)
+            outcomes.clear()
+
     try:
         while current_eps > eps:
             if max_iterations is not None and iterations >= max_iterations:
@@ -369,9 +451,25 @@ def targeted_blackbox_pgd(
             if region is not None:
                 direction = direction * region
             step = alpha * smooth(direction).sign()
-            proposed_eps = max(current_eps - decay, eps)
-            proposal = constrain(adv + step, proposed_eps)
-            new_top, new_prob = _read(oracle, proposal, owner)
+            # Alg. 1's shrinking proposal with decay delta, and with delta/2, delta/4, ... when
+            # shrink_tries > 1: all read in one batched oracle call; the largest shrink that keeps the
+            # target wins.
+            bounds = sorted({max(current_eps - decay / 2**k, eps) for k in range(shrink_tries)})
+            proposals = torch.cat([constrain(adv + step, bound) for bound in bounds])
+            answer = oracle.query(proposals, owner=owner)
+            kept = (answer.labels[:, 0] == target).nonzero().flatten()
+            new_top = target if kept.numel() else int(answer.labels[0, 0])
+            if kept.numel():
+                chosen = int(kept[0])
+                proposal, proposed_eps = proposals[chosen : chosen + 1], bounds[chosen]
+                new_prob = float(answer.probs[chosen, 0])
+                if adaptive_decay:
+                    # track the shrink that works: grow after a full-size one, else keep the size found
+                    decay = (
+                        min(2 * decay, initial_decay)
+                        if chosen == 0
+                        else max(current_eps - proposed_eps, decay_floor)
+                    )
             if new_top == target:
                 adv, current_eps, top, prob, failures = proposal, proposed_eps, new_top, new_prob, 0
                 trace.append((oracle.used(owner) - base, prob, current_eps <= eps))
@@ -382,18 +480,20 @@ def targeted_blackbox_pgd(
                 failures += 1
                 if failures >= decay_patience:
                     decay, failures = max(decay / 2, decay_floor), 0
+                if adaptive_decay:
+                    # Even the smallest shrink lost the target: look below the bracket next time, and
+                    # count the loss against alpha, whose step alone may be what loses it.
+                    decay = max(decay / 2**shrink_tries, decay_floor)
+                    record(False)
                 second = step_on_failure
             if second:
                 proposal = constrain(adv + step, current_eps)
                 new_top, new_prob = _read(oracle, proposal, owner)
                 kept = new_top == target
-                outcomes.append(kept)
+                record(kept)
                 if kept:
                     adv, top, prob = proposal, new_top, new_prob
                     trace.append((oracle.used(owner) - base, prob, False))
-                if len(outcomes) == outcomes.maxlen and outcomes.count(False) > len(outcomes) / 2:
-                    alpha = max(alpha / 2, alpha_floor)
-                    outcomes.clear()
     except QueryBudgetExceeded:
         return finish(False, "budget", top)
     return BlackBoxPGDOutcome(

@@ -17,6 +17,7 @@ from vidattack.priors.partition import (
     partition_pixel,
     partition_random,
     partition_uniform,
+    random_grid_offset,
 )
 from vidattack.priors.tentative import (
     TENTATIVES,
@@ -34,6 +35,7 @@ __all__ = [
     "partition_pixel",
     "partition_random",
     "partition_uniform",
+    "random_grid_offset",
     "TENTATIVES",
     "TransferredTentative",
     "load_image_models",

@@ -9,7 +9,9 @@ NES population of candidate videos is built with one batched operation.
 Three partitions (Sec. 3.4, "Partitioning Methods"):
 
 * :func:`partition_uniform`: each frame cut into a ``k x k`` grid of patches covering all channels
-  (default ``8 x 8`` per frame, Sec. 4.1 "V-BAD Setting") -- ``T * k * k`` parts;
+  (default ``8 x 8`` per frame, Sec. 4.1 "V-BAD Setting") -- ``T * k * k`` parts; optionally with the
+  grid shifted by an offset (:func:`random_grid_offset`), which V-BAD draws afresh at every step so
+  that patch borders do not stay at the same pixels for the whole attack;
 * :func:`partition_random`: the dimensions split at random into the same number of (equal-sized,
   generally non-adjacent) parts; the SR-BAD baseline (Sec. 4.3) and Table 2's "Random" partition;
 * :func:`partition_pixel`: every input dimension its own part (P-BAD, Sec. 4.3); stored without an
@@ -28,6 +30,7 @@ __all__ = [
     "partition_uniform",
     "partition_random",
     "partition_pixel",
+    "random_grid_offset",
     "make_partition",
     "PARTITIONS",
 ]
@@ -105,6 +108,7 @@ def partition_uniform(
     shape: tuple[int, ...] | torch.Size,
     patches: int | tuple[int, int] = 8,
     *,
+    offset: tuple[int, int] = (0, 0),
     device: torch.device | str | None = None,
 ) -> Partition:
     """Each frame cut into a ``ph x pw`` grid of patches (all channels of a patch in one part).
@@ -114,20 +118,62 @@ def partition_uniform(
         patches: patches per side (``8``: the paper's ``8 x 8`` per frame, Sec. 4.1), or ``(ph, pw)``.
             Patch borders are ``floor(i * H / ph)``, so sizes differ by at most one pixel when ``H`` is
             not a multiple of ``ph``.
+        offset: ``(dy, dx)`` pixels by which the grid is shifted down and right, each in
+            ``[0, H // ph)`` and ``[0, W // pw)``. A shifted grid has one more row and column of
+            (partial) patches along the borders, so up to ``T * (ph + 1) * (pw + 1)`` parts; every part
+            is still a rectangle of adjacent pixels.
 
     Returns:
-        A partition with ``T * ph * pw`` parts, numbered frame-major then row-major.
+        A partition with ``T * ph * pw`` parts (unshifted), numbered frame-major then row-major.
     """
     t, c, h, w = _check_shape(shape)
     ph, pw = (patches, patches) if isinstance(patches, int) else (int(patches[0]), int(patches[1]))
     if not (1 <= ph <= h and 1 <= pw <= w):
         raise ValueError(f"patches must be between 1 and the frame size {h}x{w}, got {ph}x{pw}")
-    rows = torch.arange(h, device=device) * ph // h
-    cols = torch.arange(w, device=device) * pw // w
-    cell = rows.reshape(h, 1) * pw + cols.reshape(1, w)
-    frames = torch.arange(t, device=device).reshape(t, 1, 1, 1) * (ph * pw)
+    dy, dx = (int(o) for o in offset)
+    if not (0 <= dy < max(1, h // ph) and 0 <= dx < max(1, w // pw)):
+        raise ValueError(
+            f"offset must lie in [0, {max(1, h // ph)}) x [0, {max(1, w // pw)}) for a {ph}x{pw} grid "
+            f"on {h}x{w} frames, got {(dy, dx)}"
+        )
+    # A shift of (dy, dx) moves every border by that many pixels; the rows above the first border and
+    # the columns left of it form the partial patches of an extra (0-th) row and column.
+    row_ids = _grid_cells(h, ph, dy, device)
+    col_ids = _grid_cells(w, pw, dx, device)
+    rows_per_frame = int(row_ids.max()) + 1
+    cols_per_frame = int(col_ids.max()) + 1
+    cell = row_ids.reshape(h, 1) * cols_per_frame + col_ids.reshape(1, w)
+    per_frame = rows_per_frame * cols_per_frame
+    frames = torch.arange(t, device=device).reshape(t, 1, 1, 1) * per_frame
     index = (frames + cell.reshape(1, 1, h, w)).expand(t, c, h, w).reshape(-1).contiguous()
-    return Partition((t, c, h, w), t * ph * pw, index, "uniform")
+    return Partition((t, c, h, w), t * per_frame, index, "uniform")
+
+
+def _grid_cells(size: int, parts: int, shift: int, device: torch.device | str | None) -> Tensor:
+    """Cell number of each of ``size`` pixels for ``parts`` cells with borders moved by ``shift``.
+
+    Unshifted, pixel ``i`` is in cell ``floor(i * parts / size)``. Shifted, the borders sit ``shift``
+    pixels further on: pixel ``i`` is in cell ``floor((i - shift) * parts / size) + 1`` (pixels before
+    the first border form cell 0), numbered without gaps.
+    """
+    positions = torch.arange(size, device=device)
+    if shift == 0:
+        return positions * parts // size
+    cells = torch.div((positions - shift) * parts, size, rounding_mode="floor") + 1
+    return cells - cells.min()
+
+
+def random_grid_offset(
+    shape: tuple[int, ...] | torch.Size,
+    patches: int | tuple[int, int],
+    generator: torch.Generator | None = None,
+) -> tuple[int, int]:
+    """A uniformly random grid shift ``(dy, dx)`` for :func:`partition_uniform`, from ``generator``."""
+    _, _, h, w = _check_shape(shape)
+    ph, pw = (patches, patches) if isinstance(patches, int) else (int(patches[0]), int(patches[1]))
+    bounds = (max(1, h // max(1, ph)), max(1, w // max(1, pw)))
+    dy, dx = (int(torch.randint(0, b, (1,), generator=generator)) for b in bounds)
+    return dy, dx
 
 
 def partition_random(
