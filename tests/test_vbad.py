@@ -254,16 +254,21 @@ def test_untargeted_loop_pixel_mask_and_budget(toy_model, toy_data) -> None:
     assert torch.count_nonzero(delta[..., pixels == 0]) == 0 and torch.count_nonzero(delta) > 0
 
 
-def test_targeted_loop_shrinks_from_a_target_video(toy_model, toy_data) -> None:
+def _targeted_case(toy_model, toy_data):
+    """Toy video 0, a target class, a start video of that class and the white-box gradient towards it."""
     videos, labels = toy_data
     video, label = videos[:1], int(labels[0])
     target = (label + 1) % 3
     start = videos[labels == target][:1]
-    white = WhiteBox(toy_model)
+    white, goal = WhiteBox(toy_model), torch.tensor([target])
+    return video, target, start, lambda x, owner: true_adversarial_gradient(white, x, goal, goal)
+
+
+def test_targeted_loop_shrinks_from_a_target_video(toy_model, toy_data) -> None:
+    video, target, start, towards = _targeted_case(toy_model, toy_data)
     oracle = ScoreOracle(toy_model, budget=150)
-    goal = torch.tensor([target])
     outcome = targeted_blackbox_pgd(
-        oracle, video, target, start, lambda x, owner: true_adversarial_gradient(white, x, goal, goal),
+        oracle, video, target, start, towards,
         eps=0.05, eps_decay=0.2, step_size=0.01,
     )  # fmt: skip
     assert outcome.queries == oracle.used(0) <= 150
@@ -275,17 +280,12 @@ def test_targeted_loop_shrinks_from_a_target_video(toy_model, toy_data) -> None:
 
 
 def test_targeted_loop_batched_shrinks_and_adaptive_decay(toy_model, toy_data) -> None:
-    videos, labels = toy_data
-    video, label = videos[:1], int(labels[0])
-    target = (label + 1) % 3
-    start = videos[labels == target][:1]
-    white = WhiteBox(toy_model)
-    goal = torch.tensor([target])
+    video, target, start, towards = _targeted_case(toy_model, toy_data)
 
     def run(**options):
         oracle = ScoreOracle(toy_model, budget=120)
         outcome = targeted_blackbox_pgd(
-            oracle, video, target, start, lambda x, owner: true_adversarial_gradient(white, x, goal, goal),
+            oracle, video, target, start, towards,
             eps=0.05, eps_decay=0.8, step_size=0.01, decay_patience=3, **options,
         )  # fmt: skip
         assert outcome.queries == oracle.used(0) <= 120
@@ -298,6 +298,24 @@ def test_targeted_loop_batched_shrinks_and_adaptive_decay(toy_model, toy_data) -
     assert batched.success and batched.iterations < single.iterations
     with torch.no_grad():
         assert int(toy_model(batched.adversarial).argmax(1)[0]) == target
+
+
+def test_adaptive_decay_counts_a_total_shrink_failure_against_the_step_size(toy_model, toy_data) -> None:
+    video, target, start, towards = _targeted_case(toy_model, toy_data)
+
+    def away(x, owner):  # descends on the target: after the first few steps, every proposal loses it
+        return -towards(x, owner)
+
+    def run(**options):
+        return targeted_blackbox_pgd(
+            ScoreOracle(toy_model, budget=400), video, target, start, away, eps=0.05, step_size=0.2,
+            loss_window=4, max_iterations=12, **options,
+        )  # fmt: skip
+
+    # Alg. 1 as written only judges alpha on second steps, which follow successful shrinks: alpha stays
+    assert run().step_size == pytest.approx(0.2)
+    # with adaptive_decay each total shrink failure is a lost target too: alpha is halved twice
+    assert run(shrink_tries=2, adaptive_decay=True).step_size == pytest.approx(0.05)
 
 
 def test_targeted_vbad_respects_bound_budget_and_counts_start_checks(toy_model, toy_data) -> None:

@@ -28,10 +28,11 @@ batched call and adapts ``delta_eps`` to the one that worked (``shrink_tries=4``
 max_population=None, shrink_tries=1, adaptive_decay=False`` (:data:`PAPER_SETTINGS`, the registry's
 ``vbad-paper``) is V-BAD as written.
 
-Registry entries (``vidattack attack vbad|pbad|srbad``): ``vbad`` (the paper's configuration: transferred
-tentative perturbation from an image-model ensemble, uniform 8x8 partition, NES with population 48),
-and the two baselines of Sec. 4.3 as presets: ``pbad`` (static tentative, pixel partition, population
-96: the NES attack of Ilyas et al. inside V-BAD) and ``srbad`` (static tentative, random partition).
+Registry entries (``vidattack attack vbad|vbad-paper|pbad|srbad``): ``vbad`` (transferred tentative
+perturbation from an image-model ensemble, uniform 8x8 partition, NES with population 48, with the
+extensions above), ``vbad-paper`` (the same, as written), and the two baselines of Sec. 4.3 as
+presets: ``pbad`` (static tentative, pixel partition, population 96: the NES attack of Ilyas et al.
+inside V-BAD) and ``srbad`` (static tentative, random partition).
 """
 
 from __future__ import annotations
@@ -642,7 +643,10 @@ PAPER_SETTINGS = (
 VBAD_PAPER = register(AttackSpec(
     name="vbad-paper",
     threat=_SCORES,
-    summary="V-BAD exactly as written (last-block features, masks 1/2, fixed grid, no momentum, Alg. 1's single shrink).",
+    summary=(
+        "V-BAD exactly as written (last-block features, masks 1/2, fixed grid, no momentum, "
+        "Alg. 1's single shrink)."
+    ),
     core=vbad,
     run=_run_vbad,
     preset=PAPER_SETTINGS,

@@ -127,7 +127,7 @@ def partition_uniform(
         A partition with ``T * ph * pw`` parts (unshifted), numbered frame-major then row-major.
     """
     t, c, h, w = _check_shape(shape)
-    ph, pw = (patches, patches) if isinstance(patches, int) else (int(patches[0]), int(patches[1]))
+    ph, pw = _grid_size(patches)
     if not (1 <= ph <= h and 1 <= pw <= w):
         raise ValueError(f"patches must be between 1 and the frame size {h}x{w}, got {ph}x{pw}")
     dy, dx = (int(o) for o in offset)
@@ -163,6 +163,11 @@ def _grid_cells(size: int, parts: int, shift: int, device: torch.device | str | 
     return cells - cells.min()
 
 
+def _grid_size(patches: int | tuple[int, int]) -> tuple[int, int]:
+    """``(ph, pw)`` from an int (square grid) or a pair."""
+    return (patches, patches) if isinstance(patches, int) else (int(patches[0]), int(patches[1]))
+
+
 def random_grid_offset(
     shape: tuple[int, ...] | torch.Size,
     patches: int | tuple[int, int],
@@ -170,7 +175,7 @@ def random_grid_offset(
 ) -> tuple[int, int]:
     """A uniformly random grid shift ``(dy, dx)`` for :func:`partition_uniform`, from ``generator``."""
     _, _, h, w = _check_shape(shape)
-    ph, pw = (patches, patches) if isinstance(patches, int) else (int(patches[0]), int(patches[1]))
+    ph, pw = _grid_size(patches)
     bounds = (max(1, h // max(1, ph)), max(1, w // max(1, pw)))
     dy, dx = (int(torch.randint(0, b, (1,), generator=generator)) for b in bounds)
     return dy, dx
