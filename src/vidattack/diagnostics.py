@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vidattack.attacks.vbad import DEFAULT_IMAGE_MODELS, PAPER_SETTINGS, VBADEstimator, defaults_of_vbad
 from vidattack.metrics import gradient_cosine
 from vidattack.threat import ScoreOracle, WhiteBox
 from vidattack.video import validate_label, validate_video
@@ -32,9 +33,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "tentative": "transferred",
         "partition": "uniform",
         "population": 48,
-        "feature_layer": None,
-        "mask_prob": 0.5,
-        "grid_shift": False,
+        # the estimator-side settings of V-BAD as written (the loop-side ones play no part in one estimate)
+        **{k: v for k, v in PAPER_SETTINGS if k in ("feature_layer", "mask_prob", "grid_shift")},
     },
 }
 
@@ -90,7 +90,6 @@ def vbad_gradient_quality(
         ``{"tentative": {kind: mean cosine}, "rectified": {variant: mean cosine},
         "tentative_std": ..., "rectified_std": ..., "queries": queries spent on estimates}``.
     """
-    from vidattack.attacks.vbad import DEFAULT_IMAGE_MODELS, VBADEstimator, defaults_of_vbad
     from vidattack.priors.tentative import make_tentative
 
     defaults = defaults_of_vbad("feature_layer", "mask_prob", "grid_shift")
