@@ -173,6 +173,35 @@ def test_population_grows_when_the_attack_stalls_at_the_smallest_step(toy_model,
     assert len(stalls) == 4
 
 
+def test_a_stall_refines_the_grid_before_the_population_grows(toy_model, toy_data) -> None:
+    video, label = toy_data[0][:1], int(toy_data[1][0])  # 16x16 frames
+    for shift in (False, True):
+        estimate = _estimator(
+            toy_model, video, label, population=6, max_population=12, max_patches=64, grid_shift=shift
+        )
+        steps = []
+        for _ in range(4):
+            estimate.on_stall()
+            steps.append((estimate.patches, estimate.population))
+        # 4 -> 8 -> 16 patches per frame (capped at the frame size), then the population doubles
+        assert steps == [(8, 6), (16, 6), (16, 12), (16, 12)]
+        parts = estimate.current_partition().num_parts  # a shifted grid has partial border patches
+        assert parts == video.shape[1] * 16 * 16 if not shift else parts >= video.shape[1] * 16 * 16
+    # a targeted V-BAD refines twice by default, an untargeted one never (the paper's fixed grid)
+    oracle = ScoreOracle(toy_model, budget=10)
+    result = vbad(oracle, video, label, max_iterations=0, generator=_gen(), **FAST)
+    assert result.extras["grid_refinements"] == 0 and result.extras["final_patches"] == 4
+    videos, labels = toy_data
+    target = (label + 1) % 3
+    result = vbad(
+        oracle, video, label, target=target, start_video=videos[labels == target][:1], max_iterations=0,
+        generator=_gen(), **FAST,
+    )  # fmt: skip
+    assert result.extras["grid_refinements"] == 2
+    with pytest.raises(ValueError, match="grid_refinements"):
+        vbad(oracle, video, label, grid_refinements=-1, **FAST)
+
+
 def test_rectified_estimate_is_aligned_with_the_true_gradient(toy_model, toy_data) -> None:
     videos, labels = toy_data[0][:2], toy_data[1][:2]
     quality = vbad_gradient_quality(
@@ -343,6 +372,40 @@ def test_targeted_without_a_usable_start_video_fails_cleanly(toy_model, toy_data
     result = vbad(oracle, video, label, target=target, start_video=video.clone(), generator=_gen(), **FAST)
     assert not bool(result.success[0]) and result.extras["stop"] == "no-start-video"
     assert int(result.queries[0]) == 1 and torch.equal(result.adversarial, video)
+    # with the start search, the candidate is read unprojected and at each radius, in one call
+    oracle = ScoreOracle(toy_model, budget=100)
+    result = vbad(
+        oracle, video, label, target=target, start_video=video.clone(), start_search="2,4", generator=_gen(),
+        **FAST,
+    )  # fmt: skip
+    assert result.extras["stop"] == "no-start-video" and int(result.queries[0]) == 3
+
+
+class _BrightnessModel(torch.nn.Module):
+    """Class 1 when a video's mean value exceeds 0.3, else class 0 (a model whose answers are exact)."""
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        score = 50.0 * (videos.flatten(1).mean(1) - 0.3)
+        return torch.stack([-score, score], dim=1)
+
+
+def test_start_search_starts_from_the_candidate_that_survives_the_smallest_projection() -> None:
+    video = torch.full((1, 2, 3, 4, 4), 0.2)
+    # A is brighter overall, but half of its pixels are darker than the clean video: projected to any
+    # radius up to 0.2 its mean stays 0.2. B's projection to 0.15 (3 eps) already has mean 0.35.
+    a = torch.zeros(2, 3, 4, 4)
+    a[..., :2] = 1.0
+    b = torch.full((2, 3, 4, 4), 0.45)
+    oracle = ScoreOracle(_BrightnessModel(), budget=60)
+    common = {"target": 1, "eps": 0.05, "max_iterations": 0, "generator": _gen(), **FAST}
+    searched = vbad(oracle, video, 0, start_video=[torch.stack([a, b])], start_search=(2, 3, 4, 6), **common)
+    assert searched.trace[0][0][0] == 11  # 2 candidates x (unprojected + 4 radii), then the first read
+    assert searched.extras["final_eps"] == pytest.approx(0.15)
+    first = vbad(oracle, video, 0, start_video=[torch.stack([a, b])], **common)
+    assert first.trace[0][0][0] == 2 and first.extras["final_eps"] == pytest.approx(0.8)
+    assert oracle.used(0) <= 60
+    with pytest.raises(ValueError, match="start_search"):
+        vbad(oracle, video, 0, start_video=[torch.stack([a, b])], start_search=(2, -1), **common)
 
 
 def test_transferred_tentative_runs_inside_vbad(toy_model, toy_data) -> None:

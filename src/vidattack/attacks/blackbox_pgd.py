@@ -47,6 +47,7 @@ __all__ = [
     "BlackBoxPGDOutcome",
     "untargeted_blackbox_pgd",
     "targeted_blackbox_pgd",
+    "project_towards",
 ]
 
 #: ``estimate(adversarial [1,T,C,H,W], owner) -> [1,T,C,H,W]``: gradient estimate of the ascended objective.
@@ -141,6 +142,18 @@ class _Momentum:
         else:
             self.average = self.momentum * self.average + (1.0 - self.momentum) * normalised
         return self.average
+
+
+def project_towards(clean: Tensor, candidate: Tensor, bound: float, region: Tensor | None = None) -> Tensor:
+    """``candidate`` moved into the L-inf ball of radius ``bound`` around ``clean`` and into [0, 1].
+
+    ``candidate - clean`` is zeroed outside ``region`` (a 0/1 mask broadcastable to the videos), then
+    clipped to ``[-bound, bound]``; ``bound=inf`` only applies the mask and the valid range.
+    """
+    delta = candidate - clean
+    if region is not None:
+        delta = delta * region
+    return clean + clip_to_valid(clean, project(delta, bound, "linf"))
 
 
 def _read(oracle: ScoreOracle, video: Tensor, owner: int) -> tuple[int, float]:
@@ -383,10 +396,7 @@ def targeted_blackbox_pgd(
     smooth = _Momentum(momentum)
 
     def constrain(candidate: Tensor, bound: float) -> Tensor:
-        delta = candidate - clean
-        if region is not None:
-            delta = delta * region
-        return clean + clip_to_valid(clean, project(delta, bound, "linf"))
+        return project_towards(clean, candidate, bound, region)
 
     start = start.detach().to(clean.device, clean.dtype)
     adv = constrain(start, float("inf"))
