@@ -22,12 +22,11 @@ benchmarks/results_vbad.md, and each switchable back): the tentative perturbatio
 image models' *first* block with sparse masks (``feature_layer="first"``, ``mask_prob=0.1``); the
 uniform grid is shifted at random at every step (``grid_shift``); steps follow a momentum average of
 the estimates (``momentum=0.9``); the NES population doubles when the attack stalls at its smallest
-step (``max_population=192``), after refining the grid twice when targeted
-(``grid_refinements``); and the targeted loop proposes several shrinks per estimate in one
-batched call and adapts ``delta_eps`` to the one that worked (``shrink_tries=4``,
-``adaptive_decay``). ``feature_layer=None, mask_prob=0.5, grid_shift=False, momentum=0,
-max_population=None, grid_refinements=0, shrink_tries=1, adaptive_decay=False`` (:data:`PAPER_SETTINGS`, the registry's
-``vbad-paper``) is V-BAD as written.
+step (``max_population=192``), after refining the grid twice when targeted (``grid_refinements``);
+and the targeted loop proposes several shrinks per estimate in one batched call and adapts
+``delta_eps`` to the one that worked (``shrink_tries=4``, ``adaptive_decay``). ``feature_layer=None,
+mask_prob=0.5, grid_shift=False, momentum=0, max_population=None, grid_refinements=0, shrink_tries=1,
+adaptive_decay=False`` (:data:`PAPER_SETTINGS`, the registry's ``vbad-paper``) is V-BAD as written.
 
 Registry entries (``vidattack attack vbad|vbad-paper|pbad|srbad``): ``vbad`` (transferred tentative
 perturbation from an image-model ensemble, uniform 8x8 partition, NES with population 48, with the
@@ -439,7 +438,8 @@ def vbad(
         start_video: targeted only: target-class videos to start from (Alg. 1), ``[T,C,H,W]``,
             ``[N,T,C,H,W]`` (one per attacked video) or a list of ``N`` tensors ``[M_i,T,C,H,W]`` of
             candidates. Candidates are checked through the oracle one at a time (each check is a counted
-            query) until one is classified as the target (all at once with ``start_search``). Its frames are also Eq. 3's reference ``R_t``.
+            query) until one is classified as the target (all at once with ``start_search``). Its
+            frames are also Eq. 3's reference ``R_t``.
         start_eps: ``epsilon_0`` of Alg. 1 (default: the radius found by ``start_search``, else the start
             video's L-inf distance to the clean one).
         start_search: targeted: radii, as multiples of ``eps`` (e.g. ``(2, 3, 4, 6)``), at which every
@@ -447,12 +447,12 @@ def vbad(
             (and the unprojected candidates) are read in one batched oracle call, and the attack starts
             from the candidate whose projection keeps the target at the smallest radius (ties: the
             highest target probability), projected to that radius; a string ``"2,3,4,6"`` is read as
-            the same list (the CLI's form). ``None`` (default): Alg. 1 as
-            written, the first candidate classified as the target, unprojected (each check one query).
-            Not in the paper. On the test bed (c3d-synth, 10 videos, 100k, before ``grid_refinements``)
-            it left the success rate at 7/10 and brought the failures closer (final eps 0.085 / 0.062 / 0.067 against 0.090 /
-            0.068 / 0.067) but raised the mean queries of the successes from 8,812 to 13,383, hence
-            off (benchmarks/results_vbad.md).
+            the same list (the CLI's form). ``None`` (default): Alg. 1 as written, the first candidate
+            classified as the target, unprojected (each check one query). Not in the paper. On the
+            test bed (c3d-synth, 10 videos, 100k, before ``grid_refinements``) it left the success
+            rate at 7/10 and brought the failures closer (final eps 0.085 / 0.062 / 0.067 against
+            0.090 / 0.068 / 0.067) but raised the mean queries of the successes from 8,812 to 13,383,
+            hence off (benchmarks/results_vbad.md).
         eps_decay: initial ``delta_eps`` of Alg. 1 (not given in the paper).
         decay_patience: failures to shrink ``eps`` before ``delta_eps`` is halved (100, Sec. 4.1).
         loss_window: recent second steps over which "lost the target more than half the time" is judged
@@ -533,21 +533,26 @@ def vbad(
         before = oracle.used(i)
         video = clean[i : i + 1]
         mask_i = None if region is None else region[i if region.shape[0] == n else 0].unsqueeze(0)
-        start = None
+        start, found_eps = None, None
         if targets is not None:
-            start, found_eps, outcome = _select_start(
+            start, found_eps = _select_start(
                 oracle, _start_candidates(start_video, i, n, clean.shape), int(targets[i]), i, video,
                 search_radii, mask_i,
             )
-        if targets is None or start is not None:
+        if targets is not None and start is None:
+            outcome = BlackBoxPGDOutcome(
+                video, False, -1, 0, oracle.used(i) - before, [], 0.0, 0.0, "no-start-video"
+            )
+            populations.append(population)
+            grids.append(patches)
+        else:
             estimate = VBADEstimator(
                 oracle, shape, int(labels[i] if targets is None else targets[i]),
                 targeted=targets is not None, tentative=tentative, image_models=image_models,
                 feature_layer=feature_layer, mask_prob=mask_prob, reference_video=start, partition=partition,
                 patches=patches, num_parts=num_parts, grid_shift=grid_shift, estimator=estimator,
-                population=population, max_population=max_population, max_patches=patches * 2**grid_refinements,
-                sigma=sigma, generator=generator,
-                device=clean.device,
+                population=population, max_population=max_population,
+                max_patches=patches * 2**grid_refinements, sigma=sigma, generator=generator, device=clean.device,
             )  # fmt: skip
             if targets is None:
                 outcome = untargeted_blackbox_pgd(
@@ -568,9 +573,6 @@ def vbad(
                 seconds[key] += value
             populations.append(estimate.population)
             grids.append(estimate.patches)
-        else:
-            populations.append(population)
-            grids.append(patches)
         adversarial[i] = outcome.adversarial[0]
         success[i] = outcome.success
         adv_label[i] = outcome.adv_label
@@ -642,7 +644,7 @@ def _select_start(
     clean: Tensor,
     radii: Sequence[float] | None = None,
     region: Tensor | None = None,
-) -> tuple[Tensor | None, float | None, BlackBoxPGDOutcome]:
+) -> tuple[Tensor | None, float | None]:
     """The start of Alg. 1 among ``candidates [M,T,C,H,W]`` (every read a counted query).
 
     ``radii=None``: the first candidate the oracle classifies as ``target``, read one at a time.
@@ -651,11 +653,9 @@ def _select_start(
     the smallest radius wins (ties: the higher target probability). Falls back to the first rule when
     the budget cannot pay for the batch.
 
-    Returns ``(start [1,T,C,H,W], radius, _)`` (``radius`` ``None``: unprojected), or
-    ``(None, None, outcome)`` with a failed outcome holding the clean video when no candidate (or no
-    budget) is left.
+    Returns ``(start [1,T,C,H,W], radius)`` (``radius`` ``None``: unprojected), or ``(None, None)``
+    when no candidate (or no budget) is left.
     """
-    base = oracle.used(owner)
     candidates = candidates.to(clean.device, clean.dtype)
     if radii:
         bounds = [float("inf"), *sorted(radii, reverse=True)]
@@ -671,23 +671,16 @@ def _select_start(
                 survivors = kept[rank].nonzero().flatten()
                 if survivors.numel():
                     j = int(survivors[probs[rank, survivors].argmax()])
-                    return candidates[j : j + 1], None if rank == 0 else bounds[rank], _no_outcome(clean)
-            return None, None, _no_outcome(clean, oracle.used(owner) - base)
+                    return candidates[j : j + 1], None if rank == 0 else bounds[rank]
+            return None, None
     for j in range(candidates.shape[0]):
         try:
             answer = oracle.query(candidates[j : j + 1], owner=owner)
         except QueryBudgetExceeded:
             break
         if int(answer.labels[0, 0]) == target:
-            return candidates[j : j + 1], None, _no_outcome(clean)
-    return None, None, _no_outcome(clean, oracle.used(owner) - base)
-
-
-def _no_outcome(clean: Tensor, queries: int | None = None) -> BlackBoxPGDOutcome:
-    """A failed outcome holding ``clean``: a placeholder (``queries=None``) or "no start video found"."""
-    if queries is None:
-        return BlackBoxPGDOutcome(clean, False, -1, 0, 0)
-    return BlackBoxPGDOutcome(clean, False, -1, 0, queries, [], 0.0, 0.0, "no-start-video")
+            return candidates[j : j + 1], None
+    return None, None
 
 
 # --------------------------------------------------------------------------------------------------
