@@ -5,7 +5,7 @@
     python benchmarks/bench_heuristic.py table FILE.jsonl [--by variant|omega|phi] [--model NAME]
 
 ``run``: one correctly classified test video per class (the first in index order among test clips
-0-99 of the 16x32x32 test bed), attacked through ``vidattack.attacks.registry.run`` exactly as the CLI
+0-99 of the 16x32x32 test bed), attacked through ``vidattack.methods.run`` exactly as the CLI
 and the campaign runner do. Per (variant, video) it appends one JSON line: success, the oracles' query
 count, MAP, MAP* over the attack's mask and over the perturbed pixels, pixel sparsity, frames kept,
 the queries spent before the first gradient step, and the trace. Targeted: one target per video,
@@ -48,9 +48,9 @@ def chosen_videos(net: torch.nn.Module, frames: int, size: int, count: int = 100
 
 
 def run(args: argparse.Namespace) -> None:
-    from vidattack import metrics, models
-    from vidattack.attacks import registry
+    from vidattack import methods, metrics, models
     from vidattack.data.synthetic import SynthConfig, generate
+    from vidattack.methods import SyntheticAttackerData
 
     torch.set_num_threads(1)
     net = models.load(args.model)
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> None:
     clips = generate("test", SynthConfig(frames=frames, size=size), indices=range(max(order) + 1))
     extra = {}
     for item in filter(None, args.params.split(",")):
-        key, value = registry.parse_param("heuristic", item)
+        key, value = methods.parse_param("heuristic", item)
         extra[key] = value
     with open(args.out, "a") as out:
         for name in args.variants.split(","):
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
             if args.map_target is not None:
                 params["map_target"] = args.map_target
             if method == "opt":
-                params = {k: v for k, v in params.items() if k in registry.parameters("opt")}
+                params = {k: v for k, v in params.items() if k in methods.parameters("opt")}
             for idx in order:
                 x = clips.videos[idx : idx + 1]
                 y = int(clips.labels[idx])
@@ -79,14 +79,16 @@ def run(args: argparse.Namespace) -> None:
                     g = torch.Generator().manual_seed(1000 + idx)
                     target = int((y + 1 + torch.randint(0, 9, (1,), generator=g)) % 10)
                 t0 = time.time()
-                r = registry.run(
+                r = methods.run(
                     method, net, x, torch.tensor([y]),
                     target=None if target is None else torch.tensor([target]),
                     budget=args.budget, seed=args.seed, params=params,
+                    attacker_data=SyntheticAttackerData(),  # the zoo's own training split
                 )
+                extras = r.extras[0]
                 with torch.no_grad():
                     pred = int(net(r.adversarial).argmax(1)[0])  # independent check, not counted
-                mask = r.extras.get("mask")
+                mask = extras.get("mask")
                 row = dict(
                     model=args.model, variant=name, video=idx, label=y, target=target,
                     success=bool(r.success[0]), queries=int(r.queries[0]), pred=pred,
@@ -96,10 +98,10 @@ def run(args: argparse.Namespace) -> None:
                     map_star_mask=float(metrics.map_star_255(x, r.adversarial, mask)[0]) if mask is not None else None,
                     S=float(metrics.pixel_sparsity(x, r.adversarial)[0]),
                     frame_S=float(metrics.frame_sparsity(x, r.adversarial)[0]),
-                    init_queries=int(r.extras["init_queries"][0]),
-                    importance_queries=int(r.extras["importance_queries"][0]) if "importance_queries" in r.extras else 0,
-                    frames_kept=int(r.extras["frames_kept"][0]) if "frames_kept" in r.extras else frames,
-                    converged=bool(r.extras["converged"][0]), seconds=round(time.time() - t0, 1),
+                    init_queries=int(extras["init_queries"]),
+                    importance_queries=int(extras.get("importance_queries", 0)),
+                    frames_kept=int(extras.get("frames_kept", frames)),
+                    converged=bool(extras["converged"]), stop_reason=extras["stop_reason"], seconds=round(time.time() - t0, 1),
                     params={k: (str(v) if isinstance(v, float) and math.isinf(v) else v) for k, v in params.items()},
                     budget=args.budget, date=time.strftime("%Y-%m-%d"),
                     trace=[(q, round(m, 4)) for q, m, _ in r.trace[0]],

@@ -28,14 +28,14 @@ from types import SimpleNamespace
 import torch
 
 from vidattack import WhiteBox, models
-from vidattack.attacks.sparse_l21 import DEFAULT_LAMBDA, NEAR_ZERO, sparse_l21, tune_lambda
+from vidattack.attacks.sparse_l21 import DEFAULT_LAMBDA, NEAR_ZERO, parse_frame_mask, sparse_l21, tune_lambda
 from vidattack.attacks.sparse_universal import (
     frame_predictions,
-    plot_propagation,
     propagation_attack,
     sparse_universal,
 )
 from vidattack.data.synthetic import SynthConfig, generate
+from vidattack.experiments.propagation_plot import plot_propagation
 
 HEADS = {
     "RNN": "cnnrnn-rnn-synth",
@@ -144,14 +144,14 @@ def cmd_sparsity(args) -> None:
             labels,
             lam=args.lam,
             norm=norm,
-            mask=mask,
+            mask=parse_frame_mask(mask, videos.shape[1], generator=torch.Generator().manual_seed(0)),
             steps=args.steps,
             generator=torch.Generator().manual_seed(0),
         )
         stats = frame_stats(videos, result.adversarial)
         clean_frames = frame_predictions(wb, videos)
         adv_frames = frame_predictions(wb, result.adversarial)
-        allowed = result.extras["frame_mask"]
+        allowed = result.extras[0]["frame_mask"]
         outside = ~allowed
         wrong_clean = float((clean_frames != labels[:, None]).float().mean())
         wrong_adv = float((adv_frames != labels[:, None]).float().mean())
@@ -176,7 +176,7 @@ def cmd_sparsity(args) -> None:
             "frame_label_wrong_adv": wrong_adv,
             "outside_mask_wrong_clean": wrong_clean_outside,
             "outside_mask_wrong_adv": wrong_adv_outside,
-            "l21": result.extras["l21"].tolist(),
+            "l21": [float(entry["l21"]) for entry in result.extras],
             "seconds": time.perf_counter() - start,
             "mask_frames": allowed.nonzero().flatten().tolist(),
         }
@@ -231,19 +231,19 @@ def cmd_propagation(args) -> None:
             result = propagation_attack(
                 wb, videos, labels, num_frames=n, norm=norm, lam=args.lam, steps=args.steps
             )
-            later = result.extras["later_frames_fooled"]
-            later_clean = result.extras["later_frames_wrong_clean"]
+            later = torch.tensor([entry["later_frames_fooled"] for entry in result.extras])
+            later_clean = torch.tensor([entry["later_frames_wrong_clean"] for entry in result.extras])
             results.append(
                 {
                     "N": n,
                     "norm": norm,
                     "fooling": float(result.success.float().mean()),
-                    "short_fooling": float(result.extras["short_success"].float().mean()),
+                    "short_fooling": sum(entry["short_success"] for entry in result.extras) / len(result.extras),
                     "later_wrong_adv": None if torch.isnan(later).all() else float(later.mean()),
                     "later_wrong_clean": None
                     if torch.isnan(later_clean).all()
                     else float(later_clean.mean()),
-                    "seconds_per_iteration_batch10": result.extras["seconds_per_iteration"],
+                    "seconds_per_iteration_batch10": result.extras[0]["seconds_per_iteration"],
                     "map": float((result.adversarial - videos).abs().mean() * 255),
                 }
             )
@@ -333,7 +333,7 @@ def cmd_universal(args) -> None:
             train_l,
             lam=args.lam,
             norm=norm,
-            mask=mask,
+            mask=parse_frame_mask(mask, train_v.shape[1]),
             epochs=args.epochs,
             batch_size=16,
             test_videos=test_v,
@@ -380,7 +380,7 @@ def cmd_frames40(args) -> None:
     print(f"40-frame clips (one per class found: {len(indices)}): {indices}")
     rows = []
     for mask in ("all", "first:8", "first:4", "first:1"):
-        result = sparse_l21(wb, videos, labels, lam=args.lam, mask=mask, steps=args.steps)
+        result = sparse_l21(wb, videos, labels, lam=args.lam, mask=parse_frame_mask(mask, videos.shape[1]), steps=args.steps)
         stats = frame_stats(videos, result.adversarial)
         rows.append(
             (
@@ -419,7 +419,7 @@ def cmd_figure(args) -> None:
     variants = (("l21", "all"), ("l2", "all"), ("l21", "first:4"))
     profiles, verdicts = {}, {}
     for norm, mask in variants:
-        result = sparse_l21(wb, videos, labels, lam=args.lam, norm=norm, mask=mask, steps=args.steps)
+        result = sparse_l21(wb, videos, labels, lam=args.lam, norm=norm, mask=parse_frame_mask(mask, videos.shape[1]), steps=args.steps)
         profiles[(norm, mask)] = propagation_profile(wb, videos, result.adversarial)
         verdicts[(norm, mask)] = result.adv_label.tolist()
     fig, axes = plt.subplots(count, len(variants), figsize=(4.2 * len(variants), 2.9 * count), squeeze=False)

@@ -35,7 +35,7 @@ p.add_argument("--videos", type=int, default=10)
 p.add_argument("--skip", type=int, default=0, help="skip the first SKIP selected videos (to split a run)")
 p.add_argument("--targeted", action="store_true")
 p.add_argument("--target-seed", type=int, default=None,
-               help="targeted: a random target != label per video (campaign.runner.resolve_target with this "
+               help="targeted: a random target != label per video (campaign.execution.resolve_target with this "
                "seed, data set 'synth:test'); default: (label + 1) %% 10")
 p.add_argument("--extra", default="{}", help='JSON {method: {param: value}} passed to the attacks')
 p.add_argument("--out", default="sva_bench.json")
@@ -128,9 +128,8 @@ if args.merge:
     report(merged)
     raise SystemExit(0)
 
-from vidattack import metrics  # noqa: E402
-from vidattack.attacks import registry  # noqa: E402
-from vidattack.campaign.runner import resolve_target  # noqa: E402
+from vidattack import methods, metrics  # noqa: E402
+from vidattack.campaign.execution import resolve_target  # noqa: E402
 from vidattack.data.synthetic import SynthConfig, generate  # noqa: E402
 from vidattack.models import load  # noqa: E402
 
@@ -163,21 +162,24 @@ for method in args.methods.split(","):
         if method == "sva-random":
             params["num_frames"] = sva_counts.get(i, 8)
         t = time.time()
-        res = registry.run(method, model, video, torch.tensor([label]),
+        res = methods.run(method, model, video, torch.tensor([label]),
                            target=None if target is None else torch.tensor([target]),
-                           budget=args.budget, seed=0, params=params)
+                           budget=args.budget, seed=0, params=params,
+                           attacker_data=methods.SyntheticAttackerData())
+        extras = res.extras[0]
         row = {"video": i, "success": bool(res.success[0]), "queries": int(res.queries[0]),
                "map": float(metrics.map_255(video, res.adversarial)[0]),
                "sparsity": float(metrics.frame_sparsity(video, res.adversarial)[0]),
-               "frames": int(res.extras["num_key_frames"][0]), "seconds": round(time.time() - t, 1)}
+               "frames": int(extras["num_key_frames"]), "seconds": round(time.time() - t, 1),
+               "stop_reason": extras.get("stop_reason")}
         if target is not None:
             row["target"] = target
-        if "reward_curve" in res.extras:
-            row["curve"] = res.extras["reward_curve"][0]
-            row["queries_at_best"] = res.extras["queries_at_best"][0]
-            row["episodes_succeeded"] = sum(res.extras["episode_success"][0])
-            row["episodes"] = len(res.extras["episode_success"][0])
-            row["final_p"] = [round(x, 3) for x in res.extras["frame_probs"][0]]
+        if "reward_curve" in extras:
+            row["curve"] = extras["reward_curve"]
+            row["queries_at_best"] = extras["queries_at_best"]
+            row["episodes_succeeded"] = sum(extras["episode_success"])
+            row["episodes"] = len(extras["episode_success"])
+            row["final_p"] = [round(x, 3) for x in extras["frame_probs"]]
         if method == "sva":
             sva_counts[i] = max(1, row["frames"])
         rows[method].append(row)

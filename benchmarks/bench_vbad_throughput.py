@@ -32,9 +32,10 @@ import torch
 
 from vidattack import ScoreOracle
 from vidattack import models as zoo
-from vidattack.attacks.vbad import DEFAULT_IMAGE_MODELS, vbad
+from vidattack.attacks.vbad import vbad
 from vidattack.data.synthetic import SynthConfig, generate
-from vidattack.priors.tentative import load_image_models
+from vidattack.methods import SyntheticAttackerData
+from vidattack.methods.model_refs import load_image_models
 
 VARIANTS = {
     "vbad (transferred ensemble, shifted 8x8 grid, NES 48)": {},
@@ -84,7 +85,7 @@ def main() -> None:
         "tentative | partition | candidates | estimator | 1-query reads (est.) | rest |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    image_models = tuple(load_image_models(DEFAULT_IMAGE_MODELS))
+    image_models = tuple(load_image_models(SyntheticAttackerData.image_models))
     single = raw_throughput(model, video, 1)
     for name, params in VARIANTS.items():
         population = params.get("population", 48)
@@ -106,7 +107,7 @@ def main() -> None:
         )
         wall = time.perf_counter() - start
         qps = oracle.queries / wall
-        extras = result.extras
+        extras = result.extras[0]
         phases = {
             key: extras[f"seconds_{key}"]
             for key in ("oracle", "tentative", "partition", "candidates", "estimator")

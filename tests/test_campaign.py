@@ -16,8 +16,8 @@ from vidattack.campaign import (
     parse_config,
     resolve_target,
 )
+from vidattack.campaign.execution import select_one_per_class
 from vidattack.campaign.report import summarize
-from vidattack.campaign.runner import select_one_per_class
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vidattack.campaign import Store, load_config, run_campaign, write_report
-from vidattack.campaign.runner import plan_campaign
+from vidattack.campaign.execution import plan_campaign
 
 CLI = [sys.executable, "-c", "from vidattack.cli import main; main()"]
 IDENTITY = ("campaign", "dataset", "model", "attack", "video")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vidattack import WhiteBox, metrics
-from vidattack.attacks import registry
+from vidattack import WhiteBox, methods, metrics
 from vidattack.attacks.flicker import (
     MaskedAdam,
     apply_flicker,
@@ -153,9 +152,8 @@ def test_flicker_fools_toy_model_and_keeps_structure(toy_model, toy_data) -> Non
     assert bool(result.success.all())
     with torch.no_grad():
         assert torch.equal(toy_model(result.adversarial).argmax(1), result.adv_label)
-    offsets = result.extras["offsets_batch"]
-    assert offsets.shape == (3, videos.shape[1], 3)
-    assert torch.equal(result.extras["offsets"], offsets[0])
+    offsets = torch.stack([entry["offsets"] for entry in result.extras])
+    assert len(result.extras) == 3 and offsets.shape == (3, videos.shape[1], 3)
     # The adversarial video is exactly clip(clean + delta): constant per frame and channel before clipping.
     assert torch.allclose(result.adversarial, apply_flicker(videos, offsets), atol=1e-6)
     assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1
@@ -165,7 +163,7 @@ def test_flicker_fools_toy_model_and_keeps_structure(toy_model, toy_data) -> Non
 def test_flicker_respects_linf_bound(toy_model, toy_data) -> None:
     videos, labels = toy_data
     result = flicker(WhiteBox(toy_model), videos[:2], labels[:2], eps=0.03, steps=30, lr=1e-2, patience=10)
-    assert float(result.extras["offsets_batch"].abs().max()) <= 0.03 + 1e-7
+    assert max(float(entry["offsets"].abs().max()) for entry in result.extras) <= 0.03 + 1e-7
     assert float((result.adversarial - videos[:2]).abs().max()) <= 0.03 + 1e-6
 
 
@@ -210,11 +208,12 @@ def test_flicker_is_deterministic_and_validates(toy_model, toy_data) -> None:
 
 def test_registry_entry_runs(toy_model, toy_data) -> None:
     videos, labels = toy_data
-    assert "flicker" in registry.names()
-    assert {"steps", "lam", "beta1", "beta2", "margin"} <= set(registry.parameters("flicker"))
-    result = registry.run(
+    assert "flicker" in methods.names()
+    assert {"steps", "lam", "beta1", "beta2", "margin"} <= set(methods.parameters("flicker"))
+    result = methods.run(
         "flicker", toy_model, videos[:1], labels[:1], params={"steps": 100, "lr": 2e-2, "patience": 10}
     )
     assert result.method == "flicker"
-    assert result.extras["offsets"].shape == (videos.shape[1], 3)
-    assert isinstance(result.extras["delta_thickness"], float)
+    assert len(result.extras) == 1  # one entry per video, also for one video
+    assert result.extras[0]["offsets"].shape == (videos.shape[1], 3)
+    assert isinstance(result.extras[0]["delta_thickness"], float)

@@ -24,10 +24,10 @@ def test_flicker_fools_a_zoo_c3d_clip_with_one_offset_per_frame() -> None:
     assert bool(result.success[0])
     with torch.no_grad():
         assert int(net(result.adversarial).argmax(1)[0]) != 9
-    offsets = result.extras["offsets"]
+    offsets = result.extras[0]["offsets"]
     assert offsets.shape == (16, 3)
     # The applied perturbation is the offset of its frame and channel wherever clipping did not bite.
     expected = (video + offsets[None, :, :, None, None]).clamp(0, 1)
     assert torch.allclose(result.adversarial, expected, atol=1e-6)
     thickness = float(metrics.thickness(video, result.adversarial)[0])
-    assert 0 < thickness <= float(result.extras["delta_thickness"]) + 1e-4  # clipping only shrinks it
+    assert 0 < thickness <= float(result.extras[0]["delta_thickness"]) + 1e-4  # clipping only shrinks it

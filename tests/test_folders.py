@@ -9,13 +9,13 @@ import torch
 from typer.testing import CliRunner
 
 from vidattack.data.folders import HMDB51, UCF101, CorruptVideoWarning, Kinetics, MissingVideoWarning
-from vidattack.data.sampling import (
+from vidattack.data.synthetic import MOTION_CLASSES, SynthConfig, generate, layout_class_names, write_layout
+from vidattack.sampling import (
     centre_snippet_indices,
     random_snippet_indices,
     sample_indices,
     uniform_indices,
 )
-from vidattack.data.synthetic import MOTION_CLASSES, SynthConfig, generate, layout_class_names, write_layout
 
 CONFIG = SynthConfig(frames=6, size=16, seed=3)
 LIMIT = 20  # clips per split: two per class

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import make_toy_videos
-from vidattack.attacks import registry
+from vidattack import methods
 from vidattack.attacks.heuristic import heuristic, shared_budget_oracles
 from vidattack.priors.frame_importance import frame_importance, removal_order
 from vidattack.priors.saliency import saliency_mask, spectral_residual_saliency
@@ -89,12 +89,12 @@ def test_removed_frames_and_pixels_carry_exactly_zero_perturbation(
         generator=torch.Generator().manual_seed(0),
     )
     assert torch.equal(videos, before)
-    mask = result.extras["mask"]
+    mask = torch.stack([entry["mask"] for entry in result.extras])
     assert mask.shape == (2, videos.shape[1], 1, *videos.shape[-2:])
     delta = result.adversarial - videos
     outside = (mask == 0).expand_as(delta)
     assert bool((delta[outside] == 0).all())
-    kept = result.extras["frames_kept"]
+    kept = torch.tensor([entry["frames_kept"] for entry in result.extras])
     assert bool((kept < videos.shape[1]).any())  # omega = inf removes every frame it can
     for i in range(2):
         removed = (mask[i].flatten(1) == 0).all(dim=1)
@@ -135,7 +135,7 @@ def test_importance_queries_are_counted(toy_model, toy_data, pool) -> None:
         map_target=200.0,
         generator=torch.Generator().manual_seed(0),
     )
-    assert score.used(0) == int(result.extras["importance_queries"][0]) == 2 * videos.shape[1]
+    assert score.used(0) == int(result.extras[0]["importance_queries"]) == 2 * videos.shape[1]
     assert int(result.queries[0]) == score.used(0) + label.used(0)
 
 
@@ -170,13 +170,13 @@ def test_same_seed_same_result(toy_model, toy_data, pool) -> None:
 
 
 def test_registry_entries() -> None:
-    assert {"opt", "heuristic"} <= set(registry.names())
-    params = registry.parameters("heuristic")
+    assert {"opt", "heuristic"} <= set(methods.names())
+    params = methods.parameters("heuristic")
     assert {"spatial", "temporal", "omega", "phi", "map_target", "num_init"} <= set(params)
-    assert "init_videos" not in params and "init_videos" not in registry.parameters("opt")
-    assert registry.parse_param("heuristic", "spatial=false") == ("spatial", False)
-    assert registry.parse_param("heuristic", "omega=inf")[1] == float("inf")
-    assert registry.get("opt").threat == "labels"
+    assert "init_videos" not in params and "init_videos" not in methods.parameters("opt")
+    assert methods.parse_param("heuristic", "spatial=false") == ("spatial", False)
+    assert methods.parse_param("heuristic", "omega=inf")[1] == float("inf")
+    assert methods.get("opt").threat == "labels"
 
 
 @pytest.mark.slow
@@ -186,8 +186,8 @@ def test_untargeted_heuristic_on_the_zoo(model_name: str, video_index: int) -> N
     success within 20,000 queries at MAP <= 3, verified on the model; queries are the shared
     (score + label) oracle count; perturbation only inside the returned mask."""
     from vidattack import metrics, models
-    from vidattack.attacks.heuristic import training_candidates
     from vidattack.data.synthetic import SynthConfig, generate
+    from vidattack.methods import SyntheticAttackerData
 
     net = models.load(model_name)
     clips = generate("test", SynthConfig(frames=16, size=32), indices=[video_index])
@@ -196,16 +196,16 @@ def test_untargeted_heuristic_on_the_zoo(model_name: str, video_index: int) -> N
         assert int(net(videos).argmax(1)[0]) == int(labels[0])  # a correctly classified clip
     oracles = shared_budget_oracles(net, budget=20_000)
     result = heuristic(
-        oracles, videos, labels, *training_candidates(videos), map_target=3.0,
+        oracles, videos, labels, *SyntheticAttackerData().pool(30, tuple(videos.shape[1:])), map_target=3.0,
         generator=torch.Generator().manual_seed(0),
     )
     assert bool(result.success[0])
     assert int(result.queries[0]) == oracles.label.used(0) <= 20_000
-    assert int(result.extras["importance_queries"][0]) == 10 * 16  # 10 candidates x 16 frames
+    assert int(result.extras[0]["importance_queries"]) == 10 * 16  # 10 candidates x 16 frames
     with torch.no_grad():
         assert int(net(result.adversarial).argmax(1)[0]) != int(labels[0])
     assert float(metrics.map_255(videos, result.adversarial)[0]) <= 3.0
     delta = result.adversarial - videos
-    outside = (result.extras["mask"] == 0).expand_as(delta)
-    assert bool((delta[outside] == 0).all())
+    outside = (result.extras[0]["mask"] == 0).expand_as(delta[0])
+    assert bool((delta[0][outside] == 0).all())
     assert float(metrics.pixel_sparsity(videos, result.adversarial)[0]) >= 0.4

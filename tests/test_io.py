@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from vidattack.data.references import load_video_any
 from vidattack.data.synthetic import SynthConfig, generate
 from vidattack.io import (
     decode_video,
     h264_round_trip,
     load_npz,
-    load_video_any,
     read_video,
     save_npz,
     write_lossless,

@@ -13,8 +13,7 @@ import urllib.request
 import pytest
 import torch
 
-from vidattack import LabelOracle, ScoreOracle
-from vidattack.attacks import registry
+from vidattack import LabelOracle, ScoreOracle, methods
 from vidattack.attacks.vbad import vbad
 from vidattack.remote import RemoteModel, RemoteModelError, make_server
 
@@ -76,7 +75,7 @@ def test_white_box_methods_are_refused_for_remote_models(serve, toy_data) -> Non
     videos, labels = toy_data
     remote = RemoteModel(serve())
     with pytest.raises(ValueError, match="white-box"):
-        registry.run("pgd", remote, videos[:1], labels[:1])
+        methods.run("pgd", remote, videos[:1], labels[:1])
     with pytest.raises(ValueError, match="no gradients"):
         remote(videos[:1].clone().requires_grad_(True))
 

@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from vidattack import WhiteBox
-from vidattack.attacks import registry
+from vidattack import WhiteBox, methods
 from vidattack.attacks.sparse_l21 import (
     NEAR_ZERO,
     frame_l2_norms,
@@ -109,7 +108,7 @@ def test_sparse_fools_toy_model_and_keeps_bounds(toy_model, toy_data):
     with torch.no_grad():
         assert torch.equal(toy_model(result.adversarial).argmax(1), result.adv_label)
     assert result.queries.sum() == 0 and result.method == "sparse"
-    assert torch.allclose(result.extras["l21"], l21_norm(result.adversarial - videos), rtol=1e-5)
+    assert torch.allclose(torch.stack([e["l21"] for e in result.extras]), l21_norm(result.adversarial - videos), rtol=1e-5)
 
 
 def test_targeted_and_keep_modes(linear):
@@ -120,7 +119,7 @@ def test_targeted_and_keep_modes(linear):
     smallest = sparse_l21(WhiteBox(model), videos, labels, target=target, lam=0.01, steps=60, keep="smallest")
     assert bool(smallest.success.all())
     # "smallest" keeps the successful iterate of least l2,1 norm, so it can never be larger than "last"'s.
-    assert (smallest.extras["l21"] <= result.extras["l21"] + 1e-6).all()
+    assert all(s["l21"] <= r["l21"] + 1e-6 for s, r in zip(smallest.extras, result.extras, strict=True))
 
 
 def test_l21_gives_near_zero_frames_where_l2_gives_none(linear):
@@ -132,42 +131,38 @@ def test_l21_gives_near_zero_frames_where_l2_gives_none(linear):
     assert (frame_max(dense) >= NEAR_ZERO).all()  # l2 leaves no frame unperturbed
     assert ((frame_max(sparse) < NEAR_ZERO).sum(dim=1) >= 3).all()  # l2,1 empties frames ...
     assert (frame_max(sparse)[:, 0] > 10 * NEAR_ZERO).all()  # ... and keeps the most influential one
-    assert torch.equal(sparse.extras["near_zero_frames"], (frame_max(sparse) < NEAR_ZERO).sum(dim=1))
+    assert torch.equal(torch.stack([e["near_zero_frames"] for e in sparse.extras]), (frame_max(sparse) < NEAR_ZERO).sum(dim=1))
 
 
 def test_mask_is_respected_exactly(linear):
     model, videos, labels = linear
-    result = sparse_l21(WhiteBox(model), videos, labels, mask="frames:1,4", steps=30)
+    result = sparse_l21(WhiteBox(model), videos, labels, mask=[1, 4], steps=30)
     delta = result.adversarial - videos
     allowed = torch.zeros(8, dtype=torch.bool)
     allowed[[1, 4]] = True
     assert (delta[:, ~allowed] == 0).all()
     assert (delta[:, allowed] != 0).any()
-    assert result.extras["frame_mask"].tolist() == allowed.tolist()
-    assert (result.extras["zero_frames"] >= 6).all()
-    first = sparse_l21(WhiteBox(model), videos, labels, mask="first:3", norm="l2", steps=5, keep="final")
+    assert result.extras[0]["frame_mask"].tolist() == allowed.tolist()
+    assert all(entry["zero_frames"] >= 6 for entry in result.extras)
+    first = sparse_l21(WhiteBox(model), videos, labels, mask=[0, 1, 2], norm="l2", steps=5, keep="final")
     assert ((first.adversarial - videos)[:, 3:] == 0).all()
     assert ((first.adversarial - videos)[:, :3] != 0).any()
 
 
 def test_same_seed_same_result(linear):
+    # A random frame mask ("random:2", the CLI's form) is drawn by the methods layer from the run's seed.
     model, videos, labels = linear
 
     def run(seed: int):
-        return sparse_l21(
-            WhiteBox(model),
-            videos,
-            labels,
-            mask="random:2",
-            steps=10,
-            generator=torch.Generator().manual_seed(seed),
-        )
+        return methods.run("sparse", model, videos, labels, seed=seed, params={"mask": "random:2", "steps": 10})
 
     first, second, other = run(3), run(3), run(11)
     assert torch.equal(first.adversarial, second.adversarial)
-    assert torch.equal(first.extras["frame_mask"], second.extras["frame_mask"])
-    assert not torch.equal(first.extras["frame_mask"], other.extras["frame_mask"])
-    assert ((first.adversarial - videos)[:, ~first.extras["frame_mask"]] == 0).all()
+    assert torch.equal(first.extras[0]["frame_mask"], second.extras[0]["frame_mask"])
+    assert not torch.equal(first.extras[0]["frame_mask"], other.extras[0]["frame_mask"])
+    assert ((first.adversarial - videos)[:, ~first.extras[0]["frame_mask"]] == 0).all()
+    with pytest.raises(ValueError, match="parse_frame_mask"):
+        sparse_l21(WhiteBox(model), videos, labels, mask="random:2", steps=1)  # the core takes typed masks
 
 
 def test_bad_input_raises(linear):
@@ -190,19 +185,19 @@ def test_bad_input_raises(linear):
 
 def test_registry_entries_parse_cli_params(linear):
     model, videos, labels = linear
-    assert registry.parse_param("sparse", "mask=first:2") == ("mask", "first:2")
-    assert registry.parse_param("sparse", "lam=0.5") == ("lam", 0.5)
-    assert registry.parse_param("sparse", "norm=l2") == ("norm", "l2")
-    result = registry.run(
+    assert methods.parse_param("sparse", "mask=first:2") == ("mask", "first:2")
+    assert methods.parse_param("sparse", "lam=0.5") == ("lam", 0.5)
+    assert methods.parse_param("sparse", "norm=l2") == ("norm", "l2")
+    result = methods.run(
         "sparse",
         model,
         videos[:1],
         labels[:1],
         params={"mask": "first:2", "norm": "l2", "steps": 3, "keep": "final"},
     )
-    assert result.method == "sparse" and result.extras["norm"] == "l2"
+    assert result.method == "sparse" and result.extras[0]["norm"] == "l2"
     assert ((result.adversarial - videos[:1])[:, 2:] == 0).all()
-    prop = registry.run("sparse-prop", model, videos[:1], labels[:1], params={"num_frames": 3, "steps": 3})
+    prop = methods.run("sparse-prop", model, videos[:1], labels[:1], params={"num_frames": 3, "steps": 3})
     assert prop.method == "sparse-prop" and ((prop.adversarial - videos[:1])[:, 3:] == 0).all()
 
 
@@ -212,7 +207,7 @@ def test_universal_is_one_tensor_for_every_video(linear):
         WhiteBox(model),
         videos[:3],
         labels[:3],
-        mask="first:3",
+        mask=[0, 1, 2],
         epochs=3,
         batch_size=2,
         test_videos=videos[3:],
@@ -234,7 +229,7 @@ def test_universal_is_one_tensor_for_every_video(linear):
         WhiteBox(model),
         videos[:3],
         labels[:3],
-        mask="first:3",
+        mask=[0, 1, 2],
         epochs=3,
         batch_size=2,
         generator=torch.Generator().manual_seed(0),
@@ -257,16 +252,16 @@ def test_propagation_attack_perturbs_only_first_frames(linear):
     result = propagation_attack(wb, videos, labels, num_frames=3, steps=60, lam=0.01)
     delta = result.adversarial - videos
     assert (delta[:, 3:] == 0).all() and (delta[:, :3] != 0).any()
-    assert result.extras["num_frames"] == 3 and result.extras["later_frames_fooled"].shape == (4,)
+    assert len(result.extras) == 4 and all(entry["num_frames"] == 3 for entry in result.extras)
     # The spliced frames are exactly the shortened video's adversarial frames; success is on the full video.
     with torch.no_grad():
         assert torch.equal(model(result.adversarial).argmax(1), result.adv_label)
-    assert bool(result.extras["short_success"].all())
+    assert all(entry["short_success"] for entry in result.extras)
     profile = propagation_profile(wb, videos, result.adversarial)
     assert profile["frame_map"].shape == (4, 8) and (profile["frame_map"][:, 3:] == 0).all()
     labels_per_frame = frame_predictions(wb, result.adversarial)
     later = (labels_per_frame[:, 3:] != labels.reshape(-1, 1)).float().mean(dim=1)
-    assert torch.allclose(result.extras["later_frames_fooled"], later)
+    assert torch.allclose(torch.tensor([entry["later_frames_fooled"] for entry in result.extras]), later)
     with pytest.raises(ValueError, match="num_frames"):
         propagation_attack(wb, videos, labels, num_frames=9)
 

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from vidattack.attacks import registry
-from vidattack.attacks.sva import attack_key_frames, key_frame_estimate, sva, sva_norl, sva_random, sval
+from vidattack import methods
+from vidattack.attacks.sva import attack_key_frames, key_frame_estimate, sva
 from vidattack.attacks.sva_agent import (
     KeyFrameAgent,
     MovingAverageBaseline,
@@ -22,6 +22,7 @@ from vidattack.attacks.sva_agent import (
     total_reward,
     train_sval_agent,
 )
+from vidattack.attacks.sva_baselines import sva_norl, sva_random, sval
 from vidattack.estimators.sign_opt import sign_opt_estimate
 from vidattack.estimators.signsgd import signsgd_estimate
 from vidattack.threat import LabelOracle, ScoreOracle
@@ -253,11 +254,11 @@ def test_sva_warm_start_continues_from_earlier_episodes(toy_model, toy_data):
             warm_start=warm,
             generator=torch.Generator().manual_seed(1),
         )
-    warm_hits = sum(runs[True].extras["episode_success"][0])
-    cold_hits = sum(runs[False].extras["episode_success"][0])
+    warm_hits = sum(runs[True].extras[0]["episode_success"])
+    cold_hits = sum(runs[False].extras[0]["episode_success"])
     assert warm_hits > cold_hits
-    keys = runs[True].extras["key_frames"]
-    assert bool(((runs[True].adversarial - videos[2:3])[~keys] == 0).all())
+    keys = runs[True].extras[0]["key_frames"]
+    assert bool(((runs[True].adversarial - videos[2:3])[0, ~keys] == 0).all())
 
 
 def test_tiled_key_frame_estimate_is_blockwise_and_masked(toy_model, toy_data):
@@ -308,10 +309,10 @@ def test_sva_respects_budget_masks_and_seed(toy_model, toy_data):
     assert torch.equal(videos, before)
     assert torch.equal(runs[0].adversarial, runs[1].adversarial)
     result = runs[0]
-    keys = result.extras["key_frames"]
+    keys = torch.stack([entry["key_frames"] for entry in result.extras])
     delta = result.adversarial - videos
     assert bool((delta[~keys] == 0).all())
-    assert len(result.extras["reward_curve"]) == 2 and len(result.extras["reward_curve"][0]) >= 1
+    assert len(result.extras) == 2 and len(result.extras[0]["reward_curve"]) >= 1
     assert float(delta.abs().max()) <= 0.2 + 1e-6
 
 
@@ -356,7 +357,7 @@ def test_baselines_and_sval_frame_counts(toy_model, toy_data):
     norl = sva_norl(
         ScoreOracle(toy_model, budget=100), videos, labels, eps=0.2, population=8, generator=generator
     )
-    assert norl.extras["num_key_frames"] == [8]
+    assert [e["num_key_frames"] for e in norl.extras] == [8]
     rand = sva_random(
         ScoreOracle(toy_model, budget=100),
         videos,
@@ -367,7 +368,7 @@ def test_baselines_and_sval_frame_counts(toy_model, toy_data):
         population=8,
         generator=generator,
     )
-    assert rand.extras["num_key_frames"] == [3]
+    assert [e["num_key_frames"] for e in rand.extras] == [3]
     assert int(((rand.adversarial - videos).abs().flatten(2).amax(2) > 0).sum()) <= 3
     chosen = sval(
         ScoreOracle(toy_model, budget=100),
@@ -382,7 +383,7 @@ def test_baselines_and_sval_frame_counts(toy_model, toy_data):
         population=8,
         generator=generator,
     )
-    assert chosen.extras["num_key_frames"] == [2] and len(chosen.extras["sval_reward_curve"]) == 2
+    assert [e["num_key_frames"] for e in chosen.extras] == [2] and len(chosen.extras[0]["sval_reward_curve"]) == 2
 
 
 def test_sva_rejects_bad_input(toy_model, toy_data):
@@ -402,7 +403,7 @@ def test_sva_rejects_bad_input(toy_model, toy_data):
 
 
 def test_registry_entries():
-    names = registry.names()
+    names = methods.names()
     for name in (
         "sva",
         "sval",
@@ -414,18 +415,22 @@ def test_registry_entries():
         "sva-rattack-rep",
     ):
         assert name in names
-    assert registry.get("sva-signsgd").preset == (("estimator", "signsgd"),)
-    assert "agent_path" in registry.parameters("sval") and "agent" not in registry.parameters("sval")
-    assert "estimator" not in registry.parameters("sva-signopt")
-    assert registry.parse_param("sva", "reward_terms=attack,rep") == ("reward_terms", ("attack", "rep"))
+    assert dict(methods.get("sva-signsgd").preset.values) == {"estimator": "signsgd"}
+    assert "agent_path" in methods.parameters("sval") and "agent" not in methods.parameters("sval")
+    assert "estimator" not in methods.parameters("sva-signopt")
+    assert methods.parse_param("sva", "reward_terms=attack,rep") == ("reward_terms", ("attack", "rep"))
 
 
 def test_registry_runs_sva_norl_within_budget(toy_model, toy_data):
     videos, labels = toy_data
-    result = registry.run(
+    result = methods.run(
         "sva-norl", toy_model, videos[:1], labels[:1], eps=0.2, budget=60, params={"population": 8}
     )
     assert result.method == "sva-norl" and int(result.queries[0]) <= 60
+    # SVA without an image model: pixel features, and the result says so
+    agent = methods.run("sva", toy_model, videos[:1], labels[:1], eps=0.2, budget=60,
+                        params={"population": 8, "epochs": 1, "episodes": 2})
+    assert agent.extras[0]["backbone"] == "pixels" and "pixel features" in agent.extras[0]["method_notes"]
 
 
 def test_agent_type_is_exported():

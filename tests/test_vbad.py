@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vidattack import ScoreOracle, WhiteBox
-from vidattack.attacks import registry
+from vidattack import ScoreOracle, WhiteBox, methods
 from vidattack.attacks.blackbox_pgd import targeted_blackbox_pgd, untargeted_blackbox_pgd
 from vidattack.attacks.vbad import VBADEstimator, vbad
-from vidattack.diagnostics import gradient_cosine, true_adversarial_gradient, vbad_gradient_quality
+from vidattack.evaluation.diagnostics import gradient_cosine, true_adversarial_gradient, vbad_gradient_quality
 from vidattack.models.image import ImageBackbone, SmallImageCNN
 
 # Toy settings that make one step cheap: 4x4 patches per frame on the 16x16 toy frames.
@@ -39,7 +38,7 @@ def test_untargeted_vbad_fools_a_toy_video_within_budget(toy_model, toy_data) ->
     result = vbad(oracle, video, label, generator=_gen(), **FAST)
     assert bool(result.success[0]), result.extras
     assert int(result.queries[0]) == oracle.used(0) <= 2000
-    assert result.extras["stop"] == "success"
+    assert result.extras[0]["stop_reason"] == "success"
     with torch.no_grad():
         assert int(toy_model(result.adversarial).argmax(1)[0]) != int(label[0]) == int(result.label[0])
     assert int(result.adv_label[0]) == int(toy_model(result.adversarial).argmax(1)[0])
@@ -69,7 +68,7 @@ def test_budget_is_never_exceeded(toy_model, toy_data, budget, params) -> None:
     result = vbad(oracle, videos, labels, generator=_gen(), **params)
     for i in range(2):
         assert int(result.queries[i]) == oracle.used(i) <= budget
-        assert result.extras["stops"][i] in ("budget", "success")
+        assert result.extras[i]["stop_reason"] in ("budget", "success")
     assert float((result.adversarial - videos).abs().max()) <= 0.05 + 1e-6
 
 
@@ -190,14 +189,14 @@ def test_a_stall_refines_the_grid_before_the_population_grows(toy_model, toy_dat
     # a targeted V-BAD refines twice by default, an untargeted one never (the paper's fixed grid)
     oracle = ScoreOracle(toy_model, budget=10)
     result = vbad(oracle, video, label, max_iterations=0, generator=_gen(), **FAST)
-    assert result.extras["grid_refinements"] == 0 and result.extras["final_patches"] == 4
+    assert result.extras[0]["grid_refinements"] == 0 and result.extras[0]["final_patches"] == 4
     videos, labels = toy_data
     target = (label + 1) % 3
     result = vbad(
         oracle, video, label, target=target, start_video=videos[labels == target][:1], max_iterations=0,
         generator=_gen(), **FAST,
     )  # fmt: skip
-    assert result.extras["grid_refinements"] == 2
+    assert result.extras[0]["grid_refinements"] == 2
     with pytest.raises(ValueError, match="grid_refinements"):
         vbad(oracle, video, label, grid_refinements=-1, **FAST)
 
@@ -360,7 +359,7 @@ def test_targeted_vbad_respects_bound_budget_and_counts_start_checks(toy_model, 
     assert int(result.queries[0]) == oracle.used(0) <= 500
     assert result.trace[0][0][0] == 3  # two start checks, then the loop's first read
     assert float((result.adversarial - video).abs().max()) <= 0.05 + 1e-6
-    assert result.extras["sigma"] == 1e-6 and result.target.tolist() == [target]
+    assert result.extras[0]["sigma"] == 1e-6 and result.target.tolist() == [target]
     assert bool(result.success[0]) == (int(result.adv_label[0]) == target)
 
 
@@ -370,15 +369,15 @@ def test_targeted_without_a_usable_start_video_fails_cleanly(toy_model, toy_data
     target = (int(label[0]) + 1) % 3
     oracle = ScoreOracle(toy_model, budget=100)
     result = vbad(oracle, video, label, target=target, start_video=video.clone(), generator=_gen(), **FAST)
-    assert not bool(result.success[0]) and result.extras["stop"] == "no-start-video"
+    assert not bool(result.success[0]) and result.extras[0]["stop_reason"] == "no-start-video"
     assert int(result.queries[0]) == 1 and torch.equal(result.adversarial, video)
     # with the start search, the candidate is read unprojected and at each radius, in one call
     oracle = ScoreOracle(toy_model, budget=100)
     result = vbad(
-        oracle, video, label, target=target, start_video=video.clone(), start_search="2,4", generator=_gen(),
+        oracle, video, label, target=target, start_video=video.clone(), start_search=(2, 4), generator=_gen(),
         **FAST,
     )  # fmt: skip
-    assert result.extras["stop"] == "no-start-video" and int(result.queries[0]) == 3
+    assert result.extras[0]["stop_reason"] == "no-start-video" and int(result.queries[0]) == 3
 
 
 class _BrightnessModel(torch.nn.Module):
@@ -400,9 +399,9 @@ def test_start_search_starts_from_the_candidate_that_survives_the_smallest_proje
     common = {"target": 1, "eps": 0.05, "max_iterations": 0, "generator": _gen(), **FAST}
     searched = vbad(oracle, video, 0, start_video=[torch.stack([a, b])], start_search=(2, 3, 4, 6), **common)
     assert searched.trace[0][0][0] == 11  # 2 candidates x (unprojected + 4 radii), then the first read
-    assert searched.extras["final_eps"] == pytest.approx(0.15)
+    assert searched.extras[0]["final_eps"] == pytest.approx(0.15)
     first = vbad(oracle, video, 0, start_video=[torch.stack([a, b])], **common)
-    assert first.trace[0][0][0] == 2 and first.extras["final_eps"] == pytest.approx(0.8)
+    assert first.trace[0][0][0] == 2 and first.extras[0]["final_eps"] == pytest.approx(0.8)
     assert oracle.used(0) <= 60
     with pytest.raises(ValueError, match="start_search"):
         vbad(oracle, video, 0, start_video=[torch.stack([a, b])], start_search=(2, -1), **common)
@@ -412,8 +411,8 @@ def test_transferred_tentative_runs_inside_vbad(toy_model, toy_data) -> None:
     video, label = _easy(toy_data)
     oracle = ScoreOracle(toy_model, budget=400)
     result = vbad(oracle, video, label, image_models=(_image_model(),), patches=4, generator=_gen())
-    assert int(result.queries[0]) <= 400 and result.extras["tentative"] == "transferred"
-    assert result.extras["seconds_tentative"] > 0
+    assert int(result.queries[0]) <= 400 and result.extras[0]["tentative"] == "transferred"
+    assert result.extras[0]["seconds_tentative"] > 0
 
 
 def test_bad_arguments_raise_clear_errors(toy_model, toy_data) -> None:
@@ -429,29 +428,34 @@ def test_bad_arguments_raise_clear_errors(toy_model, toy_data) -> None:
         vbad(oracle, videos, labels, estimator="rgf")
     with pytest.raises(ValueError, match="population"):
         vbad(oracle, videos, labels, population=47)
+    with pytest.raises(ValueError, match="image_models"):
+        vbad(oracle, videos, labels)  # the transferred prior needs image models
     with pytest.raises(ValueError, match="start_video"):
-        vbad(oracle, videos, labels, target=(int(labels[0]) + 1) % 3)
+        vbad(oracle, videos, labels, target=(int(labels[0]) + 1) % 3, tentative="static")
     with pytest.raises(ValueError, match="target must differ"):
-        vbad(oracle, videos, labels, target=int(labels[0]), start_video=videos)
+        vbad(oracle, videos, labels, target=int(labels[0]), start_video=videos, tentative="static")
     with pytest.raises(ValueError, match="videos"):
         vbad(oracle, videos * 2, labels)
     assert oracle.queries == 0
 
 
 def test_registry_entries_and_presets(toy_model, toy_data) -> None:
-    assert {"vbad", "pbad", "srbad"} <= set(registry.names())
-    assert dict(registry.get("pbad").preset) == {
+    assert {"vbad", "pbad", "srbad"} <= set(methods.names())
+    assert dict(methods.get("pbad").preset.values) == {
         "tentative": "static",
         "partition": "pixel",
         "population": 96,
     }
-    assert dict(registry.get("srbad").preset) == {"tentative": "static", "partition": "random"}
-    assert "tentative" not in registry.parameters("pbad") and "image_models" in registry.parameters("vbad")
-    assert registry.parse_param("vbad", "image_models=a,b") == ("image_models", ("a", "b"))
+    assert dict(methods.get("srbad").preset.values) == {"tentative": "static", "partition": "random"}
+    assert "tentative" not in methods.parameters("pbad") and "image_models" in methods.parameters("vbad")
+    assert methods.parse_param("vbad", "image_models=a,b") == ("image_models", "a,b")
     video, label = _easy(toy_data)
-    result = registry.run("srbad", toy_model, video, label, budget=150, seed=0, params={"patches": 4})
+    result = methods.run("srbad", toy_model, video, label, budget=150, seed=0, params={"patches": 4})
     assert result.method == "srbad" and int(result.queries[0]) <= 150
-    assert result.extras["partition"] == "random" and result.extras["tentative"] == "static"
+    assert result.extras[0]["partition"] == "random" and result.extras[0]["tentative"] == "static"
+    # V-BAD on a model with no image models given: the static tentative, and the record says so
+    plain = methods.run("vbad", toy_model, video, label, budget=150, seed=0, params={"patches": 4})
+    assert plain.extras[0]["tentative"] == "static" and "no image models" in plain.extras[0]["method_notes"]
 
 
 def test_untargeted_vbad_fools_a_zoo_test_bed_video_with_a_small_budget() -> None:
@@ -462,6 +466,8 @@ def test_untargeted_vbad_fools_a_zoo_test_bed_video_with_a_small_budget() -> Non
     """
     from vidattack import models as zoo
     from vidattack.data.synthetic import SynthConfig, generate
+    from vidattack.methods import SyntheticAttackerData
+    from vidattack.methods.model_refs import load_image_models
 
     model = zoo.load("c3d-synth").eval()
     clips = generate("test", SynthConfig(), indices=[3])
@@ -469,8 +475,9 @@ def test_untargeted_vbad_fools_a_zoo_test_bed_video_with_a_small_budget() -> Non
     with torch.no_grad():
         assert int(model(video).argmax(1)[0]) == int(label[0])  # correctly classified before the attack
     oracle = ScoreOracle(model, top_k=1, budget=1000)
-    result = vbad(oracle, video, label, generator=_gen())
-    assert bool(result.success[0]) and result.extras["stop"] == "success", result.extras
+    image_models = load_image_models(SyntheticAttackerData.image_models)
+    result = vbad(oracle, video, label, image_models=image_models, generator=_gen())
+    assert bool(result.success[0]) and result.extras[0]["stop_reason"] == "success", result.extras
     assert int(result.queries[0]) == oracle.used(0) <= 1000
     assert float((result.adversarial - video).abs().max()) <= 0.05 + 1e-6
     with torch.no_grad():

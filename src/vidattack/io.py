@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vidattack.sampling import SAMPLING_MODES, sample_indices
 from vidattack.video import to_float, to_uint8, validate_video
-
-if TYPE_CHECKING:
-    from vidattack.data.synthetic import SynthConfig
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -44,7 +41,12 @@ __all__ = [
     "write_preview",
     "save_npz",
     "load_npz",
-    "load_video_any",
+    "load_npz_video",
+    "parse_toml",
+    "load_toml",
+    "sample_and_resize",
+    "check_frames",
+    "check_size",
 ]
 
 #: File extensions recognised as videos.
@@ -121,7 +123,7 @@ def resize_video(video: Tensor, size: tuple[int, int]) -> Tensor:
     Bilinear with antialiasing (so downscaling averages instead of aliasing); values stay in [0, 1].
     Returns the input unchanged when it already has that size.
     """
-    height, width = _check_size(size)
+    height, width = check_size(size)
     if tuple(video.shape[-2:]) == (height, width):
         return video
     lead = video.shape[:-3]
@@ -130,7 +132,7 @@ def resize_video(video: Tensor, size: tuple[int, int]) -> Tensor:
     return out.clamp_(0.0, 1.0).reshape(*lead, video.shape[-3], height, width)
 
 
-def _check_size(size: object) -> tuple[int, int]:
+def check_size(size: object) -> tuple[int, int]:
     if (
         not isinstance(size, Sequence)
         or len(size) != 2
@@ -140,13 +142,13 @@ def _check_size(size: object) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _check_frames(frames: object) -> int:
+def check_frames(frames: object) -> int:
     if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
         raise ValueError(f"frames must be a positive integer, got {frames!r}")
     return frames
 
 
-def _select_and_resize(
+def sample_and_resize(
     video: Tensor,
     frames: int | None,
     size: tuple[int, int] | None,
@@ -155,11 +157,10 @@ def _select_and_resize(
     stride: int = 1,
 ) -> Tensor:
     """uint8 or float ``[T, C, H, W]`` -> float32 ``[frames, C, H', W']`` (sampled, resized)."""
-    from vidattack.data.sampling import sample_indices
 
     if frames is not None:
         indices = sample_indices(
-            video.shape[0], _check_frames(frames), mode=sampling, stride=stride, generator=generator
+            video.shape[0], check_frames(frames), mode=sampling, stride=stride, generator=generator
         )
         video = video[indices]
     if video.dtype == torch.uint8:
@@ -186,7 +187,7 @@ def read_video(
             (the default) the frames are spread evenly over the whole video (``linspace`` over the
             frame indices, first and last included); a video shorter than ``frames`` repeats frames.
             ``"centre"`` and ``"random"`` take a contiguous snippet (see
-            :func:`vidattack.data.sampling.sample_indices`).
+            :func:`vidattack.sampling.sample_indices`).
         size: ``(H, W)`` to resize to (bilinear, antialiased); ``None`` keeps the native size.
         sampling: ``"uniform"``, ``"centre"`` or ``"random"``.
         stride: temporal stride of ``"centre"`` / ``"random"`` snippets.
@@ -200,14 +201,13 @@ def read_video(
         ValueError: ``cannot decode video 'PATH': ...`` for corrupt or non-video files; bad arguments.
     """
     if size is not None:
-        _check_size(size)
+        check_size(size)
     if frames is not None:
-        _check_frames(frames)
-    from vidattack.data.sampling import SAMPLING_MODES
+        check_frames(frames)
 
     if sampling not in SAMPLING_MODES:
         raise ValueError(f"sampling must be one of {', '.join(SAMPLING_MODES)}, got {sampling!r}")
-    return _select_and_resize(decode_video(path), frames, size, sampling, generator, stride)
+    return sample_and_resize(decode_video(path), frames, size, sampling, generator, stride)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -425,10 +425,7 @@ def load_npz(path: PathLike) -> dict[str, Tensor]:
 # One entry point for "a video" as the CLI understands it
 
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
-
-
-def _load_npz_video(path: Path) -> tuple[Tensor, int | None]:
+def load_npz_video(path: Path) -> tuple[Tensor, int | None]:
     data = load_npz(path)
     if "video" not in data:
         raise ValueError(
@@ -457,100 +454,23 @@ def _load_npz_video(path: Path) -> tuple[Tensor, int | None]:
     return video, label
 
 
-def _load_synth(
-    ref: str, frames: int | None, size: tuple[int, int] | None, config: SynthConfig | None
-) -> tuple[Tensor, int]:
-    from dataclasses import replace
-
-    from vidattack.data.synthetic import SPLITS, SynthConfig, generate
-
-    parts = ref.split(":")
-    if len(parts) != 3:
-        raise ValueError(f"synthetic video reference must be 'synth:SPLIT:INDEX', got {ref!r}")
-    _, split, index_text = parts
-    if split not in SPLITS:
-        raise ValueError(f"synthetic split must be one of {', '.join(SPLITS)}, got {split!r} in {ref!r}")
-    if not (index_text.isascii() and index_text.isdigit()):
-        raise ValueError(
-            f"synthetic clip index must be a non-negative integer, got {index_text!r} in {ref!r}"
-        )
-    config = config if config is not None else SynthConfig()
-    index = int(index_text)
-    if index >= config.n_for(split):
-        raise ValueError(
-            f"synthetic clip index {index} is out of range: the {split} split has {config.n_for(split)} clips"
-        )
-    if frames is not None:
-        config = replace(config, frames=max(2, _check_frames(frames)))
-    if size is not None:
-        height, width = _check_size(size)
-        # Render at the target size when it is square (sharper than resizing); otherwise resize.
-        config = replace(config, size=max(8, height if height == width else max(height, width)))
-    clips = generate(split, config, indices=[index])
-    video = clips.videos[0]
-    if frames is not None and video.shape[0] != frames:
-        video = _select_and_resize(video, frames, None, "uniform", None)
-    if size is not None:
-        video = resize_video(video, size)
-    return video, int(clips.labels[0])
+def parse_toml(text: str, source: str = "<string>") -> dict[str, Any]:
+    """Parse TOML ``text``; ``ValueError`` naming ``source`` on a syntax error."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser under its PyPI name (a dependency there)
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{source}: invalid TOML: {error}") from None
 
 
-def load_video_any(
-    path_or_ref: PathLike,
-    *,
-    frames: int | None = None,
-    size: tuple[int, int] | None = None,
-    synth_config: SynthConfig | None = None,
-) -> tuple[Tensor, int | None]:
-    """Load "a video" the way the CLI's ``--video`` option understands it.
-
-    Accepted references:
-
-    * a video file (mp4, avi, mkv, webm, ...): decoded with :func:`read_video`; label ``None``;
-    * an ``.npz`` file with key ``video`` (``[T, C, H, W]`` or ``[1, T, C, H, W]``, float in [0, 1] or
-      uint8) and optionally ``label`` (one integer);
-    * ``synth:SPLIT:INDEX``: clip INDEX of the synthetic test bed's SPLIT (train, val, test) from
-      ``synth_config`` (default :class:`~vidattack.data.synthetic.SynthConfig`), label = its motion
-      class.
-
-    Args:
-        path_or_ref: the reference.
-        frames: sample this many frames uniformly over the video (synthetic clips are rendered with
-            this many frames).
-        size: resize to ``(H, W)`` (synthetic clips are rendered at that size when it is square).
-        synth_config: the test bed configuration for ``synth:`` references.
-
-    Returns:
-        ``(video [T, C, H, W] float32 in [0, 1], label or None)``.
-
-    Raises:
-        FileNotFoundError: a file reference that does not exist.
-        ValueError: an unknown scheme (``foo:...``), a malformed ``synth:`` reference or an index out
-            of range, an undecodable file, or an ``.npz`` without a valid ``video``.
-    """
-    if frames is not None:
-        _check_frames(frames)
-    if size is not None:
-        _check_size(size)
-    if not isinstance(path_or_ref, (str, os.PathLike)):
-        raise ValueError(
-            f"video reference must be a path or 'synth:SPLIT:INDEX', got {type(path_or_ref).__name__}"
-        )
-    text = os.fspath(path_or_ref)
-    if not isinstance(text, str):
-        text = text.decode()
-    if isinstance(path_or_ref, str) and text.startswith("synth:"):
-        return _load_synth(text, frames, size, synth_config)
-    path = Path(text)
-    if not path.exists():
-        match = _SCHEME.match(text)
-        if match and isinstance(path_or_ref, str):
-            raise ValueError(
-                f"unknown video reference scheme {match.group(1)!r} in {text!r}: expected a video file, "
-                "an .npz file or 'synth:SPLIT:INDEX'"
-            )
-        raise FileNotFoundError(f"video file not found: '{path}'")
-    if path.suffix.lower() == ".npz":
-        video, label = _load_npz_video(path)
-        return _select_and_resize(video, frames, size, "uniform", None), label
-    return read_video(path, frames=frames, size=size), None
+def load_toml(path: PathLike) -> dict[str, Any]:
+    """Read a TOML file; ``ValueError`` naming the file when it is missing, not UTF-8 text, or invalid."""
+    checked = _check_readable(path, "TOML file")
+    try:
+        text = checked.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"'{checked}' is not a UTF-8 text file (a TOML file was expected)") from None
+    return parse_toml(text, f"'{checked}'")

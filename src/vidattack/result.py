@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["AttackResult", "TracePoint", "is_adversarial"]
+__all__ = ["AttackResult", "TracePoint", "is_adversarial", "video_extras"]
 
 # One point of an attack's progress: (queries or iterations so far, loss or top-1 probability, success).
 TracePoint = tuple[int, float, bool]
@@ -33,6 +34,29 @@ def is_adversarial(pred: Tensor, label: Tensor, target: Tensor | None) -> Tensor
     return torch.where(target >= 0, pred == target, pred != label)
 
 
+def video_extras(
+    n: int, shared: Mapping[str, Any] | None = None, **per_video: Sequence[Any] | Tensor
+) -> list[dict[str, Any]]:
+    """``AttackResult.extras`` for ``n`` videos: one dict per video.
+
+    Every key of ``shared`` (the attack's configuration: eps, norm, ...) is copied into each video's
+    dict; ``per_video[key][i]`` goes into video ``i``'s (a tensor is indexed on its first dimension).
+    Entries whose value is ``None`` are left out of ``per_video``.
+
+    Raises:
+        ValueError: a per-video value does not have ``n`` entries.
+    """
+    out = [dict(shared or {}) for _ in range(n)]
+    for key, values in per_video.items():
+        if values is None:
+            continue
+        if len(values) != n:
+            raise ValueError(f"extras[{key!r}] must have one entry per video ({n}), got {len(values)}")
+        for i in range(n):
+            out[i][key] = values[i]
+    return out
+
+
 @dataclass(frozen=True)
 class AttackResult:
     """What an attack returns for a batch of ``N`` videos.
@@ -47,7 +71,9 @@ class AttackResult:
         adv_label: ``long[N]`` the model's prediction on ``adversarial``.
         seconds: wall time of the whole attack.
         trace: per video, a list of ``(queries or iterations, loss or top-1 probability, success)``.
-        extras: attack-specific data (key-frame masks, rewards, flicker offsets, ...).
+        extras: one dict per video (``len(extras) == N``, also for ``N = 1``) of attack-specific data:
+            the configuration used, key-frame masks, rewards, flicker offsets, and ``stop_reason``
+            where the attack says why it stopped (see :func:`video_extras`).
         method: the attack's registry name.
     """
 
@@ -60,7 +86,7 @@ class AttackResult:
     adv_label: Tensor
     seconds: float
     trace: list[list[TracePoint]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: list[dict[str, Any]] = field(default_factory=list)
     method: str = ""
 
     def __post_init__(self) -> None:
@@ -71,6 +97,12 @@ class AttackResult:
                 raise ValueError(f"AttackResult.{name} must have shape [{n}], got {tuple(value.shape)}")
         if self.target is not None and self.target.shape != (n,):
             raise ValueError(f"AttackResult.target must have shape [{n}], got {tuple(self.target.shape)}")
+        if not self.extras:
+            object.__setattr__(self, "extras", [{} for _ in range(n)])
+        if not isinstance(self.extras, list) or len(self.extras) != n or not all(
+            isinstance(entry, dict) for entry in self.extras
+        ):
+            raise ValueError(f"AttackResult.extras must be a list of {n} dicts (one per video)")
 
     @property
     def n(self) -> int:

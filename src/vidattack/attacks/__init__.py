@@ -1,4 +1,5 @@
-"""Attacks, one module per paper; each registers itself in :mod:`vidattack.attacks.registry`."""
+"""Attacks: one paper's algorithm per module, pure functions over threat models (see the README's
+architecture). The methods layer (:mod:`vidattack.methods`) runs them by name."""
 
 from vidattack.attacks.pgd import adversarial_loss, pgd
 

@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vidattack.attacks.common import white_box_adapter
-from vidattack.attacks.registry import AttackSpec, register
-from vidattack.result import AttackResult, TracePoint, is_adversarial
+from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import WhiteBox
 from vidattack.video import validate_label, validate_video
 
@@ -306,11 +303,10 @@ def flicker(
         generator: randomness for ``init_scale`` only.
 
     Returns:
-        :class:`AttackResult` (``queries`` 0, ``iterations`` per video). ``extras``: ``offsets`` (the first
-        video's best ``delta [T, C]``, plotted by ``vidattack attack --out``), ``offsets_batch``
-        (``[N, T, C]``), ``delta_thickness`` / ``delta_roughness`` (Eq. 10-11 in %, of ``delta`` itself;
-        floats for N = 1, ``[N]`` tensors otherwise), ``first_success`` (iteration per video, -1 never),
-        ``best_iteration``, ``eps``.
+        :class:`AttackResult` (``queries`` 0, ``iterations`` per video). Per video ``extras``: ``offsets``
+        (its best ``delta [T, C]``, plotted by ``vidattack attack --out``), ``delta_thickness`` /
+        ``delta_roughness`` (Eq. 10-11 in %, of ``delta`` itself), ``first_success`` (iteration, -1
+        never), ``best_iteration``, and the configuration (``eps``, ``lam``, ``beta1``, ...).
     """
     start_time = time.perf_counter()
     if not isinstance(model, WhiteBox):
@@ -403,20 +399,16 @@ def flicker(
         adv_label = model.predict(adversarial)
     thickness_pct = delta_thickness(final).cpu()
     roughness_pct = delta_roughness(final).cpu()
-    extras: dict[str, Any] = {
-        "offsets": final[0].cpu(),
-        "offsets_batch": final.cpu(),
-        "delta_thickness": float(thickness_pct[0]) if n == 1 else thickness_pct,
-        "delta_roughness": float(roughness_pct[0]) if n == 1 else roughness_pct,
-        "first_success": int(first_success[0]) if n == 1 else first_success,
-        "best_iteration": int(best_iteration[0]) if n == 1 else best_iteration,
-        "eps": eps,
-        "lam": lam,
-        "beta1": beta1,
-        "beta2": beta2,
-        "margin": margin,
-        "select": select,
-    }
+    shared = {"eps": eps, "lam": lam, "beta1": beta1, "beta2": beta2, "margin": margin, "select": select}
+    extras = video_extras(
+        n,
+        shared,
+        offsets=final.cpu(),
+        delta_thickness=thickness_pct.tolist(),
+        delta_roughness=roughness_pct.tolist(),
+        first_success=[int(v) for v in first_success],
+        best_iteration=[int(v) for v in best_iteration],
+    )
     return AttackResult(
         adversarial=adversarial,
         success=is_adversarial(adv_label, labels, targets).cpu(),
@@ -430,17 +422,3 @@ def flicker(
         extras=extras,
         method="flicker",
     )
-
-
-_run_flicker = white_box_adapter(flicker)
-
-
-FLICKER = register(
-    AttackSpec(
-        name="flicker",
-        threat="white-box",
-        summary="Flickering: one RGB offset per frame, margin loss + thickness/roughness (Pony et al. 2021).",
-        core=flicker,
-        run=_run_flicker,
-    )
-)

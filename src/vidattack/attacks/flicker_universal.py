@@ -43,6 +43,7 @@ from vidattack.attacks.flicker import (
     validate_offsets,
 )
 from vidattack.result import is_adversarial
+from vidattack.selection import correctly_classified
 from vidattack.threat import WhiteBox
 from vidattack.video import validate_label, validate_video
 
@@ -108,18 +109,6 @@ def _check_data(
     with torch.no_grad():
         classes = model.logits(videos[:1]).shape[1]
     return videos, validate_label(labels, videos.shape[0], classes, f"{name} labels").to(videos.device)
-
-
-@torch.no_grad()
-def correctly_classified(
-    model: WhiteBox | Callable[[Tensor], Tensor], videos: Tensor, labels: Tensor, *, batch_size: int = 64
-) -> Tensor:
-    """``bool[N]``: which ``videos [N,T,C,H,W]`` the model classifies correctly (Sec. 4.2's filtering)."""
-    box = _as_whitebox(model)
-    preds = torch.cat(
-        [box.predict(videos[i : i + batch_size]) for i in range(0, videos.shape[0], batch_size)]
-    )
-    return preds.cpu() == labels.reshape(-1).cpu()
 
 
 @torch.no_grad()

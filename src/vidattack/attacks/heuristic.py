@@ -51,8 +51,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from vidattack.attacks.common import testbed_clips
-from vidattack.attacks.opt_attack import (
+from vidattack.attacks.decision_boundary import (
     DirectionState,
     RaySearch,
     _bisect,
@@ -61,10 +60,8 @@ from vidattack.attacks.opt_attack import (
     initial_directions,
     lambda_for_map,
     map_255_along,
-    opt_attack,
     run_direction_attack,
 )
-from vidattack.attacks.registry import AttackSpec, register
 from vidattack.priors.frame_importance import frame_importance, removal_order
 from vidattack.priors.saliency import saliency_mask
 from vidattack.result import AttackResult
@@ -75,7 +72,6 @@ __all__ = [
     "shared_budget_oracles",
     "HeuristicOracles",
     "temporal_selection",
-    "training_candidates",
 ]
 
 #: Paper defaults (Sec. "Parameter Setting"): omega (0-255) and phi, untargeted / targeted.
@@ -355,22 +351,19 @@ def heuristic(
         mask = region.expand(num_frames, channels, height, width).clone()
         return DirectionState(theta * mask, g, adv_label, mask=mask)
 
-    def extras(states: list[DirectionState | None], infos: list[dict]) -> dict:
+    def extras(states: list[DirectionState | None], infos: list[dict]) -> tuple[dict, dict]:
         masks = []
         for state, info in zip(states, infos, strict=True):
             region = info.get("region")
             if region is None or state is None:
                 region = torch.ones_like(videos[0, :, :1])
             masks.append(region)
-        return {
-            "mask": torch.stack(masks),
-            "frames_kept": torch.tensor([int((m.flatten(1) != 0).any(dim=1).sum()) for m in masks]),
-            "importance_queries": torch.tensor([info.get("importance_queries", 0) for info in infos]),
-            "alg1_queries": torch.tensor([info.get("alg1_queries", 0) for info in infos]),
-            "omega": omega,
-            "phi": phi if spatial else 1.0,
-            "spatial": spatial,
-            "temporal": temporal,
+        shared = {"omega": omega, "phi": phi if spatial else 1.0, "spatial": spatial, "temporal": temporal}
+        return shared, {
+            "mask": masks,
+            "frames_kept": [int((m.flatten(1) != 0).any(dim=1).sum()) for m in masks],
+            "importance_queries": [int(info.get("importance_queries", 0)) for info in infos],
+            "alg1_queries": [int(info.get("alg1_queries", 0)) for info in infos],
         }
 
     method = "heuristic" if (temporal or spatial) else "opt"
@@ -399,98 +392,3 @@ def heuristic(
         init_function=init,
         extras_function=extras,
     )
-
-
-# ------------------------------------------------------------------------------------------------
-# Registry entries: `opt` and `heuristic`
-
-#: Training clips per class rendered for the initial directions (the paper draws videos of other
-#: classes / of the target class from the data set; we take them from the test bed's training split).
-POOL_PER_CLASS = 3
-
-
-def _training_pool(frames: int, size: int) -> tuple[Tensor, Tensor]:
-    from vidattack.data.synthetic import MOTION_CLASSES
-
-    return testbed_clips(frames, size, "train", POOL_PER_CLASS * len(MOTION_CLASSES))
-
-
-def training_candidates(videos: Tensor) -> tuple[Tensor | None, Tensor | None]:
-    """Candidate videos for the initial directions: the first ``3 x 10`` clips of the test bed's training
-    split, rendered at the attacked videos' frame count and size (``(None, None)`` when the videos are
-    not square RGB clips, which the test bed cannot render; the attacks then use random directions)."""
-    _, frames, channels, height, width = videos.shape
-    if channels != 3 or height != width:
-        return None, None
-    pool, labels = _training_pool(int(frames), int(height))
-    return pool.to(videos.device, videos.dtype), labels
-
-
-def _map_target(eps: float | None, params: dict[str, Any]) -> dict[str, Any]:
-    # These attacks minimise the perturbation; a given `eps` is read as the MAP target on the [0, 1] scale.
-    if eps is not None:
-        if params.get("map_target") is not None:
-            raise ValueError(
-                "give either eps (MAP target on the [0,1] scale) or map_target (0-255), not both"
-            )
-        params = {**params, "map_target": float(eps) * 255.0}
-    return params
-
-
-def _direction_adapter(
-    core: Callable[..., AttackResult], make_oracle: Callable[..., Any]
-) -> Callable[..., AttackResult]:
-    """Registry adapter: ``make_oracle(model, budget=, batch_size=)``, the test bed's training clips as
-    initial-direction candidates (:func:`training_candidates`) and ``eps`` read as the MAP target."""
-
-    def run(
-        model: Any,
-        videos: Tensor,
-        label: Tensor,
-        *,
-        target: Tensor | None,
-        eps: float | None,
-        budget: int | None,
-        generator: torch.Generator,
-        batch_size: int,
-        **params: Any,
-    ) -> AttackResult:
-        oracle = make_oracle(model, budget=budget, batch_size=batch_size)
-        init_videos, init_labels = training_candidates(videos)
-        return core(
-            oracle,
-            videos,
-            label,
-            init_videos,
-            init_labels,
-            target=target,
-            generator=generator,
-            **_map_target(eps, params),
-        )
-
-    return run
-
-
-_run_opt = _direction_adapter(opt_attack, LabelOracle)
-_run_heuristic = _direction_adapter(heuristic, shared_budget_oracles)
-
-
-OPT = register(
-    AttackSpec(
-        name="opt",
-        threat="labels",
-        summary="Opt-attack (Cheng et al. 2019) for video: boundary-distance minimisation from top-1 labels.",
-        core=opt_attack,
-        run=_run_opt,
-    )
-)
-
-HEURISTIC = register(
-    AttackSpec(
-        name="heuristic",
-        threat="scores",
-        summary="Heuristic attack (Wei et al. 2020): Opt-attack on key frames (Alg. 1) and salient regions.",
-        core=heuristic,
-        run=_run_heuristic,
-    )
-)

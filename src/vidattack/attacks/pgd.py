@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidattack.perturbation import Norm, build_mask, clip_to_valid, project
-from vidattack.result import AttackResult, TracePoint, is_adversarial
+from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import WhiteBox
 from vidattack.video import validate_label, validate_video
 
@@ -151,7 +151,7 @@ def pgd(
         adv_label=adv_label.cpu(),
         seconds=time.perf_counter() - start_time,
         trace=trace,
-        extras={"eps": eps, "norm": norm, "step_size": alpha},
+        extras=video_extras(n, {"eps": eps, "norm": norm, "step_size": alpha}),
         method="pgd",
     )
 

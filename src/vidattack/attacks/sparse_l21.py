@@ -50,16 +50,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vidattack.attacks.common import white_box_adapter
-from vidattack.attacks.registry import AttackSpec, register
 from vidattack.perturbation import build_mask, clip_to_valid, frame_mask_from_indices
-from vidattack.result import AttackResult, TracePoint, is_adversarial
+from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import WhiteBox
 from vidattack.video import validate_label, validate_video
 
 __all__ = [
     "sparse_l21",
     "parse_frame_mask",
+    "frame_mask_argument",
     "l21_norm",
     "frame_l2_norms",
     "regulariser",
@@ -189,7 +188,7 @@ def sparse_l21(
     eps: float | None = None,
     lam: float = DEFAULT_LAMBDA,
     norm: str = "l21",
-    mask: MaskSpec = "all",
+    mask: Tensor | Sequence[int] | None = None,
     steps: int = 300,
     lr: float = 0.01,
     lr_end: float = 0.05,
@@ -245,7 +244,7 @@ def sparse_l21(
         num_classes = model.logits(clean[:1]).shape[1]
     labels = validate_label(label, n, num_classes).to(clean.device)
     targets = None if target is None else validate_label(target, n, num_classes, "target").to(clean.device)
-    frame_mask = parse_frame_mask(mask, t, generator=generator)
+    frame_mask = frame_mask_argument(mask, t)
     full_mask = build_mask(clean.shape, frame_mask=frame_mask, device=clean.device)
     assert full_mask is not None
 
@@ -308,18 +307,15 @@ def sparse_l21(
         adv_label=adv_label.cpu(),
         seconds=time.perf_counter() - start_time,
         trace=trace,
-        extras={
-            "frame_mask": frame_mask,
-            "reg": regulariser(kept, norm).cpu(),
-            "l21": l21_norm(kept).cpu(),
-            "zero_frames": (frame_max == 0).sum(dim=1).cpu(),
-            "near_zero_frames": (frame_max < NEAR_ZERO).sum(dim=1).cpu(),
-            "lam": lam,
-            "norm": norm,
-            "mask": _mask_text(mask, frame_mask),
-            "lr": lr,
-            "steps": steps,
-        },
+        extras=video_extras(
+            n,
+            {"frame_mask": frame_mask, "lam": lam, "norm": norm, "mask": _mask_text(mask, frame_mask),
+             "lr": lr, "steps": steps},
+            reg=regulariser(kept, norm).cpu(),
+            l21=l21_norm(kept).cpu(),
+            zero_frames=(frame_max == 0).sum(dim=1).cpu(),
+            near_zero_frames=(frame_max < NEAR_ZERO).sum(dim=1).cpu(),
+        ),
         method="sparse",
     )
 
@@ -380,6 +376,19 @@ def _check_options(
         raise ValueError(f"eps must be > 0 or None, got {eps!r}")
 
 
+def frame_mask_argument(mask: Tensor | Sequence[int] | None, num_frames: int) -> Tensor:
+    """The core's ``mask`` argument as ``bool[T]``: frame indices, a ``[T]`` tensor, or ``None`` (all).
+
+    Descriptions such as ``"first:4"`` are the CLI's form: :func:`parse_frame_mask` reads them.
+    """
+    if isinstance(mask, str):
+        raise ValueError(
+            f"mask must be frame indices or a [T] tensor (None: every frame), got the description {mask!r}; "
+            "read descriptions such as 'first:4' with parse_frame_mask(spec, num_frames)"
+        )
+    return parse_frame_mask(mask, num_frames)
+
+
 def _constrain(clean: Tensor, delta: Tensor, mask: Tensor, eps: float | None) -> Tensor:
     delta = delta * mask
     if eps is not None:
@@ -393,20 +402,3 @@ def _mask_text(spec: MaskSpec, frame_mask: Tensor) -> str:
     if spec is None:
         return "all"
     return "frames:" + ",".join(str(i) for i in frame_mask.nonzero().flatten().tolist())
-
-
-_run_sparse = white_box_adapter(sparse_l21)
-
-
-SPARSE = register(
-    AttackSpec(
-        name="sparse",
-        threat="white-box",
-        summary="Sparse l2,1 (or l2) regularised Adam attack with a temporal frame mask (Wei et al. 2019).",
-        core=sparse_l21,
-        run=_run_sparse,
-    )
-)
-
-# The propagation-based entry ("sparse-prop") lives with the universal attack; importing it registers it.
-from vidattack.attacks import sparse_universal as _sparse_universal  # noqa: E402,F401

@@ -9,28 +9,24 @@
   made of the first ``N`` frames with the l2 variant of Eq. 1, splice the adversarial frames into the full
   video and check whether the later, clean frames are misclassified too (Fig. 8; cost per iteration in
   Table 2 grows with ``N`` because only ``N`` frames go through the model).
-* :func:`plot_propagation` -- a Fig. 1/4-style plot through :func:`vidattack.viz.frame_profile`.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from vidattack.attacks.common import white_box_adapter
-from vidattack.attacks.registry import AttackSpec, register
 from vidattack.attacks.sparse_l21 import (
     DEFAULT_LAMBDA,
-    MaskSpec,
     _check_options,
     _mask_text,
-    parse_frame_mask,
+    frame_mask_argument,
     regulariser,
     sparse_l21,
     sparse_loss,
@@ -47,7 +43,6 @@ __all__ = [
     "frame_predictions",
     "propagation_profile",
     "propagation_attack",
-    "plot_propagation",
 ]
 
 
@@ -156,7 +151,7 @@ def sparse_universal(
     eps: float | None = None,
     lam: float = DEFAULT_LAMBDA,
     norm: str = "l21",
-    mask: MaskSpec = "all",
+    mask: Tensor | Sequence[int] | None = None,
     epochs: int = 40,
     batch_size: int = 16,
     lr: float = 0.01,
@@ -213,7 +208,7 @@ def sparse_universal(
             )
         if test_label is None:
             raise ValueError("test_label is required with test_videos")
-    frame_mask = parse_frame_mask(mask, t, generator=generator)
+    frame_mask = frame_mask_argument(mask, t)
     full_mask = frame_mask.to(videos.device, videos.dtype).reshape(1, t, 1, 1, 1)
 
     delta = _bound(torch.full((1, *videos.shape[1:]), init, device=videos.device) * full_mask, eps)
@@ -374,7 +369,7 @@ def propagation_attack(
     if not isinstance(num_frames, int) or not 1 <= num_frames <= t:
         raise ValueError(f"num_frames must be an int in [1, {t}], got {num_frames!r}")
     short = sparse_l21(
-        model, videos[:, :num_frames], label, target=target, eps=eps, lam=lam, norm=norm, mask="all",
+        model, videos[:, :num_frames], label, target=target, eps=eps, lam=lam, norm=norm, mask=None,
         steps=steps, lr=lr, lr_end=lr_end, init=init, keep=keep, generator=generator,
     )  # fmt: skip
     adversarial = videos.detach().clone()
@@ -404,45 +399,17 @@ def propagation_attack(
         adv_label=adv_label,
         seconds=seconds,
         trace=short.trace,
-        extras={
-            **short.extras,
-            "frame_mask": torch.arange(t) < num_frames,
-            "num_frames": num_frames,
-            "short_success": short.success,
-            "later_frames_fooled": later_fooled,
-            "later_frames_wrong_clean": later_clean,
-            "seconds_per_iteration": short.seconds / max(steps + 1, 1),
-        },
+        extras=[
+            {
+                **short_extras,
+                "frame_mask": torch.arange(t) < num_frames,
+                "num_frames": num_frames,
+                "short_success": bool(short.success[i]),
+                "later_frames_fooled": float(later_fooled[i]),
+                "later_frames_wrong_clean": float(later_clean[i]),
+                "seconds_per_iteration": short.seconds / max(steps + 1, 1),
+            }
+            for i, short_extras in enumerate(short.extras)
+        ],
         method="sparse-prop",
     )
-
-
-def plot_propagation(
-    model: WhiteBox, clean: Tensor, adversarial: Tensor, path: str | Path, *, title: str | None = None
-) -> Path:
-    """Fig. 1/4-style plot of one video ``[T,C,H,W]`` (or ``[1,T,C,H,W]``): per-frame MAP bars, annotated
-    with the per-frame labels of the clean and the adversarial video (``clean>adv``, red where they differ).
-    """
-    from vidattack import viz
-
-    clean = clean.reshape(1, *clean.shape[-4:])
-    adversarial = adversarial.reshape(1, *adversarial.shape[-4:])
-    profile = propagation_profile(model, clean, adversarial)
-    return viz.frame_profile(
-        profile["frame_map"][0], path, clean_labels=profile["clean_frame_labels"][0],
-        adv_labels=profile["adv_frame_labels"][0], title=title or "Per-frame MAP, frame labels clean>adv",
-    )  # fmt: skip
-
-
-_run_propagation = white_box_adapter(propagation_attack)
-
-
-SPARSE_PROPAGATION = register(
-    AttackSpec(
-        name="sparse-prop",
-        threat="white-box",
-        summary="Propagation-based sparse attack: perturb only the first N frames (Wei et al. 2019).",
-        core=propagation_attack,
-        run=_run_propagation,
-    )
-)

@@ -36,9 +36,8 @@ The per-episode attack (:func:`attack_key_frames`) runs the shared black-box PGD
 from __future__ import annotations
 
 import copy
-import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,8 +51,6 @@ from vidattack.attacks.blackbox_pgd import (
     targeted_blackbox_pgd,
     untargeted_blackbox_pgd,
 )
-from vidattack.attacks.common import testbed_clips
-from vidattack.attacks.registry import AttackSpec, register
 from vidattack.attacks.sva_agent import (
     KeyFrameAgent,
     MovingAverageBaseline,
@@ -64,20 +61,17 @@ from vidattack.attacks.sva_agent import (
     reinforce_update,
     sample_actions,
     total_reward,
-    train_sval_agent,
 )
 from vidattack.estimators import nes_estimate
 from vidattack.estimators.sign_opt import sign_opt_estimate
 from vidattack.estimators.signsgd import signsgd_estimate
-from vidattack.result import AttackResult, TracePoint, is_adversarial
+from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import QueryBudgetExceeded, ScoreOracle
 from vidattack.video import validate_label, validate_video
 
 __all__ = [
     "sva",
-    "sval",
-    "sva_norl",
-    "sva_random",
+    "pixel_features",
     "attack_key_frames",
     "key_frame_estimate",
     "Episode",
@@ -92,7 +86,7 @@ TARGETED_LIMIT = 60_000
 #: Gradient estimators selectable by name (NES is the paper's; the others are Fig. 9's ablation).
 ESTIMATORS = ("nes", "signsgd", "sign-opt")
 
-Backbone = str | nn.Module | Callable[[Tensor], Tensor]
+Backbone = nn.Module | Callable[[Tensor], Tensor]
 
 
 @dataclass
@@ -343,21 +337,32 @@ def attack_key_frames(
 # ----------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4)
-def _zoo_backbone(name: str) -> nn.Module:
-    from vidattack.models import load
+def pixel_features(video: Tensor) -> Tensor:
+    """Model-free frame features ``[T, 3 * 8 * 8]``: each frame average-pooled to 8x8 pixels.
 
-    return load(name)
+    The stand-in backbone when the attacker gives no image model (the paper uses an ImageNet ResNet-18,
+    Sec. 3.2): the agent's representativeness and diversity rewards (Eq. 5-6) then compare frames by
+    their coarse appearance.
+    """
+    return nn.functional.adaptive_avg_pool2d(video.float(), 8).flatten(1)
 
 
-def _features(backbone: Backbone, video: Tensor, normalize: bool) -> Tensor:
-    net = _zoo_backbone(backbone) if isinstance(backbone, str) else backbone
-    features = frame_features(net, video)
+def backbone_name(backbone: Backbone | None) -> str:
+    """How a backbone is named in the extras (``"pixels"`` for :func:`pixel_features`)."""
+    if backbone is None:
+        return "pixels"
+    return str(getattr(backbone, "name", None) or type(backbone).__name__)
+
+
+def key_frame_features(backbone: Backbone | None, video: Tensor, normalize: bool) -> Tensor:
+    """Per-frame features ``[T, D]`` of ``video [T,C,H,W]`` for the agent (:func:`pixel_features` when
+    ``backbone`` is ``None``), unit length when ``normalize``."""
+    features = frame_features(pixel_features if backbone is None else backbone, video)
     # Unit-length features keep Eq. 5's distances in [0, 2] whatever the backbone's scale.
     return nn.functional.normalize(features, dim=1) if normalize else features
 
 
-def _prepare(
+def prepare_inputs(
     oracle: ScoreOracle, videos: Tensor, label: Any, target: Any, name: str
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     if not isinstance(oracle, ScoreOracle):
@@ -371,7 +376,7 @@ def _prepare(
     return videos.detach().clone(), labels, targets
 
 
-def _best(current: Episode | None, candidate: Episode) -> Episode:
+def better_episode(current: Episode | None, candidate: Episode) -> Episode:
     """The better of two episodes: success first, then the smaller MAP."""
     if current is None:
         return candidate
@@ -380,7 +385,7 @@ def _best(current: Episode | None, candidate: Episode) -> Episode:
     return candidate if candidate.mean_perturbation < current.mean_perturbation else current
 
 
-def _result(
+def episodes_result(
     clean: Tensor,
     labels: Tensor,
     targets: Tensor | None,
@@ -390,18 +395,25 @@ def _result(
     traces: list[list[TracePoint]],
     start: float,
     method: str,
-    extras: dict[str, Any],
+    shared: dict[str, Any],
+    per_video: dict[str, Any] | None = None,
 ) -> AttackResult:
+    """The :class:`AttackResult` of the kept episode of each video (``start``: ``perf_counter`` at the
+    call's start); extras: ``shared`` in every video's, ``per_video[key][i]`` in video ``i``'s."""
     adversarial = torch.stack([e.adversarial for e in episodes]).detach()
     adv_label = torch.tensor([e.adv_label for e in episodes], dtype=torch.long)
     success = torch.tensor([e.success for e in episodes], dtype=torch.bool)
     # the episode's own success flag already includes the eps bound (targeted) and the label check
     success &= is_adversarial(adv_label, labels, targets)
-    extras = {
-        "key_frames": torch.stack([e.frames for e in episodes]),
-        "num_key_frames": [int(e.frames.sum()) for e in episodes],
-        **extras,
-    }
+    extras = video_extras(
+        len(episodes),
+        shared,
+        key_frames=[e.frames for e in episodes],
+        num_key_frames=[int(e.frames.sum()) for e in episodes],
+        # SVA stops a video at its first success; otherwise its episodes or its budget ran out.
+        stop_reason=["success" if bool(ok) else "budget-or-epochs-spent" for ok in success],
+        **(per_video or {}),
+    )
     return AttackResult(
         adversarial=adversarial,
         success=success,
@@ -417,7 +429,7 @@ def _result(
     )
 
 
-def _budget_for(oracle: ScoreOracle, owner: int, targeted: bool) -> int:
+def budget_for(oracle: ScoreOracle, owner: int, targeted: bool) -> int:
     remaining = oracle.remaining(owner)
     return (TARGETED_LIMIT if targeted else UNTARGETED_LIMIT) if remaining is None else remaining
 
@@ -434,7 +446,7 @@ def sva(
     *,
     target: Tensor | int | list[int] | None = None,
     eps: float = 0.05,
-    backbone: Backbone = "image-small-synth",
+    backbone: Backbone | None = None,
     agent: KeyFrameAgent | str | None = None,
     epochs: int = 20,
     episodes: int = 5,
@@ -468,9 +480,9 @@ def sva(
     Args:
         oracle: top-1 score access; its budget is the whole attack's (all episodes), per video.
         eps: L-inf bound per value (eps_adv = 0.05, Sec. 3.4).
-        backbone: the attacker's image model for the frame features: a zoo name (default
-            ``image-small-synth``, standing in for the paper's ResNet-18), an ImageBackbone or a callable
-            ``[T,C,H,W] -> [T,D]``.
+        backbone: the attacker's image model for the frame features (the paper's ResNet-18, Sec. 3.2):
+            an ImageBackbone or a callable ``[T,C,H,W] -> [T,D]``; ``None``: :func:`pixel_features`
+            (no image model; recorded as ``backbone = "pixels"`` in the extras).
         agent: initial weights (copied per video), or a path written by ``save_agent``; default a fresh
             agent seeded from ``generator``.
         epochs: policy updates per video (Fig. 10: convergence after about 20 epochs).
@@ -499,8 +511,8 @@ def sva(
         ``queries_at_best``.
     """
     start = time.perf_counter()
-    clean, labels, targets = _prepare(oracle, videos, label, target, "sva")
-    _check_common(eps, population, estimator)
+    clean, labels, targets = prepare_inputs(oracle, videos, label, target, "sva")
+    check_common(eps, population, estimator)
     if isinstance(agent, (str, Path)):
         agent, _ = load_agent(agent)
     if not isinstance(epochs, int) or epochs < 1 or not isinstance(episodes, int) or episodes < 1:
@@ -513,11 +525,11 @@ def sva(
         target_i = None if targets is None else int(targets[i])
         first = oracle.used(i)
         share = episode_queries or max(
-            population + 2, _budget_for(oracle, i, targeted) // (epochs * episodes)
+            population + 2, budget_for(oracle, i, targeted) // (epochs * episodes)
         )
         hard = query_hard if query_hard is not None else share
         soft = query_soft if query_soft is not None else hard / 2
-        features = _features(backbone, clean[i], normalize_features)
+        features = key_frame_features(backbone, clean[i], normalize_features)
         policy = (
             copy.deepcopy(agent) if agent is not None else new_agent(features.shape[1], hidden, generator)
         )
@@ -584,7 +596,7 @@ def sva(
                 taken.append(action)
                 success_i.append(episode.success)
                 previous = best
-                best = _best(best, episode)
+                best = better_episode(best, episode)
                 if best is not previous:
                     best_queries = oracle.used(i) - first
             if not rewards:
@@ -608,464 +620,24 @@ def sva(
         all_rewards.append(rewards_i)
         all_success.append(success_i)
         at_best.append(best_queries)
-    extras = {
-        "eps": eps,
+    shared = {
+        "eps": eps, "reward_terms": ",".join(reward_terms), "estimator": estimator, "lr": lr,
+        "warm_start": warm_start, "backbone": backbone_name(backbone),
+    }  # fmt: skip
+    per_video = {
         "reward_curve": curves,
         "episode_rewards": all_rewards,
         "episode_success": all_success,
         "frame_probs": probs_out,
         "queries_at_best": at_best,
-        "reward_terms": ",".join(reward_terms),
-        "estimator": estimator,
-        "lr": lr,
-        "warm_start": warm_start,
     }
-    return _result(clean, labels, targets, found, queries, iterations, traces, start, "sva", extras)
+    return episodes_result(clean, labels, targets, found, queries, iterations, traces, start, "sva", shared, per_video)
 
 
-def _check_common(eps: float, population: int, estimator: str) -> None:
+def check_common(eps: float, population: int, estimator: str) -> None:
     if not 0 < eps <= 1:
         raise ValueError(f"eps must lie in (0, 1], got {eps}")
     if not isinstance(population, int) or population < 2 or population % 2:
         raise ValueError(f"population must be an even int >= 2, got {population!r}")
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Fixed key-frame baselines and SVAL
-# ----------------------------------------------------------------------------------------------
-
-
-def _fixed_frames(
-    oracle: ScoreOracle,
-    clean: Tensor,
-    labels: Tensor,
-    targets: Tensor | None,
-    choose: Callable[[int, int], list[Tensor]],
-    start: float,
-    method: str,
-    extras: dict[str, Any],
-    *,
-    eps: float,
-    population: int,
-    sigma: float | None,
-    step_size: float | None,
-    estimator: str,
-    target_videos: Tensor | None,
-    tile: int = 1,
-    generator: torch.Generator | None,
-) -> AttackResult:
-    """Attack each video with the frame sets ``choose(i, T)`` (budget split evenly); keep the best.
-
-    Returns the :func:`_result` of the kept episodes (``start``: ``perf_counter`` at the call's start).
-    """
-    found, queries, iterations, traces = [], [], [], []
-    for i in range(clean.shape[0]):
-        first = oracle.used(i)
-        trials = choose(i, clean.shape[1])
-        budget = _budget_for(oracle, i, targets is not None)
-        best: Episode | None = None
-        trace_i: list[TracePoint] = []
-        for frames in trials:
-            episode = attack_key_frames(
-                oracle,
-                clean[i],
-                int(labels[i]),
-                frames,
-                target=None if targets is None else int(targets[i]),
-                eps=eps,
-                owner=i,
-                max_queries=budget // len(trials),
-                population=population,
-                sigma=sigma,
-                step_size=step_size,
-                estimator=estimator,
-                target_videos=target_videos,
-                tile=tile,
-                generator=generator,
-            )
-            trace_i += episode.trace
-            best = _best(best, episode)
-        assert best is not None
-        found.append(best)
-        queries.append(oracle.used(i) - first)
-        iterations.append(len(trials))
-        traces.append(trace_i)
-    return _result(clean, labels, targets, found, queries, iterations, traces, start, method, extras)
-
-
-def sva_norl(
-    oracle: ScoreOracle,
-    videos: Tensor,
-    label: Tensor | int | list[int],
-    *,
-    target: Tensor | int | list[int] | None = None,
-    eps: float = 0.05,
-    population: int = 48,
-    sigma: float | None = None,
-    step_size: float | None = None,
-    estimator: str = "nes",
-    target_videos: Tensor | None = None,
-    tile: int = 1,
-    generator: torch.Generator | None = None,
-) -> AttackResult:
-    """ "No RL" (Table 5): FGSM + NES on *all* frames, one run with the whole budget (Sec. 3.1).
-
-    Arguments as in :func:`attack_key_frames`.
-    """
-    start = time.perf_counter()
-    clean, labels, targets = _prepare(oracle, videos, label, target, "sva_norl")
-    _check_common(eps, population, estimator)
-    return _fixed_frames(
-        oracle,
-        clean,
-        labels,
-        targets,
-        lambda i, t: [torch.ones(t, dtype=torch.bool)],
-        start,
-        "sva-norl",
-        {"eps": eps, "estimator": estimator},
-        eps=eps,
-        population=population,
-        sigma=sigma,
-        step_size=step_size,
-        estimator=estimator,
-        target_videos=target_videos,
-        tile=tile,
-        generator=generator,
-    )
-
-
-def sva_random(
-    oracle: ScoreOracle,
-    videos: Tensor,
-    label: Tensor | int | list[int],
-    *,
-    target: Tensor | int | list[int] | None = None,
-    eps: float = 0.05,
-    num_frames: int | Sequence[int] = 8,
-    trials: int = 5,
-    population: int = 48,
-    sigma: float | None = None,
-    step_size: float | None = None,
-    estimator: str = "nes",
-    target_videos: Tensor | None = None,
-    tile: int = 1,
-    generator: torch.Generator | None = None,
-) -> AttackResult:
-    """Random key frames (Fig. 7): ``num_frames`` frames drawn uniformly, best of ``trials`` = 5 draws.
-
-    The best draw is the successful one with the smallest MAP. The draws share the video's budget
-    evenly (one oracle, one budget, as for SVA's episodes).
-
-    Args:
-        num_frames: frames per draw, one int for all videos or one per video (to match SVA's counts).
-        trials: draws per video (5 in Fig. 7).
-    """
-    start = time.perf_counter()
-    clean, labels, targets = _prepare(oracle, videos, label, target, "sva_random")
-    _check_common(eps, population, estimator)
-    n, t = clean.shape[:2]
-    counts = [int(num_frames)] * n if isinstance(num_frames, int) else [int(c) for c in num_frames]
-    if len(counts) != n or any(not 1 <= c <= t for c in counts):
-        raise ValueError(
-            f"num_frames must be in [1, {t}], one int or one per video ({n}), got {num_frames!r}"
-        )
-    if not isinstance(trials, int) or trials < 1:
-        raise ValueError(f"trials must be a positive int, got {trials!r}")
-
-    def choose(i: int, frames: int) -> list[Tensor]:
-        sets = []
-        for _ in range(trials):
-            mask = torch.zeros(frames, dtype=torch.bool)
-            mask[torch.randperm(frames, generator=generator)[: counts[i]]] = True
-            sets.append(mask)
-        return sets
-
-    return _fixed_frames(
-        oracle,
-        clean,
-        labels,
-        targets,
-        choose,
-        start,
-        "sva-random",
-        {"eps": eps, "trials": trials, "estimator": estimator},
-        eps=eps,
-        population=population,
-        sigma=sigma,
-        step_size=step_size,
-        estimator=estimator,
-        target_videos=target_videos,
-        tile=tile,
-        generator=generator,
-    )
-
-
-def sval(
-    oracle: ScoreOracle,
-    videos: Tensor,
-    label: Tensor | int | list[int],
-    *,
-    target: Tensor | int | list[int] | None = None,
-    eps: float = 0.05,
-    agent: KeyFrameAgent | str | None = None,
-    train_videos: Tensor | None = None,
-    sparsity: float | None = None,
-    backbone: Backbone = "image-small-synth",
-    train_epochs: int = 20,
-    episodes: int = 5,
-    lr: float = 1e-5,
-    hidden: int = 128,
-    gamma_rep: float = 2.0,
-    gamma_length: float = 3.0,
-    population: int = 48,
-    sigma: float | None = None,
-    step_size: float | None = None,
-    estimator: str = "nes",
-    target_videos: Tensor | None = None,
-    tile: int = 1,
-    normalize_features: bool = True,
-    generator: torch.Generator | None = None,
-) -> AttackResult:
-    """SVAL (Sec. 4.3): an agent trained offline with the sparsity-length reward (Eq. 14) picks key frames.
-
-    The agent is ``agent`` (a :class:`KeyFrameAgent` or a safetensors path from
-    :func:`~vidattack.attacks.sva_agent.save_agent`) or, without one, trained here on ``train_videos``
-    (the paper's training share of videos; training needs no query). Each attacked video's key frames
-    are the ``round((1 - S) * T)`` frames of highest ``p_t`` (so S is met exactly, as in Tables 2-4),
-    attacked once with the whole budget by :func:`attack_key_frames`.
-
-    Args:
-        sparsity: S of Eq. 14 (0.5 untargeted, 0.2 targeted, Sec. 4.4).
-        train_epochs: 20 (Sec. 4.3); lr: 1e-5 dropping to 1e-6 after 15 epochs (Sec. 4.3).
-        gamma_length: weight of Eq. 14 in place of R_attack's gamma2 = 3.
-
-    Returns:
-        :class:`AttackResult`; ``extras["sval_reward_curve"]`` when the agent was trained here.
-    """
-    start = time.perf_counter()
-    clean, labels, targets = _prepare(oracle, videos, label, target, "sval")
-    _check_common(eps, population, estimator)
-    sparsity = (0.2 if targets is not None else 0.5) if sparsity is None else sparsity
-    if not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity must lie in [0, 1), got {sparsity}")
-    extras: dict[str, Any] = {"eps": eps, "sparsity": sparsity, "estimator": estimator}
-    if isinstance(agent, (str, Path)):
-        agent, _ = load_agent(agent)
-    if agent is None:
-        if train_videos is None:
-            raise ValueError("sval needs a trained agent (agent=) or training videos (train_videos=)")
-        validate_video(train_videos, "train_videos")
-        training = train_sval_agent(
-            [_features(backbone, video, normalize_features) for video in train_videos],
-            sparsity=sparsity,
-            epochs=train_epochs,
-            episodes=episodes,
-            lr=lr,
-            hidden=hidden,
-            gamma_rep=gamma_rep,
-            gamma_length=gamma_length,
-            generator=generator,
-        )
-        agent = training.agent
-        extras["sval_reward_curve"] = training.reward_curve
-    keep = max(1, round((1 - sparsity) * clean.shape[1]))
-    chosen: list[Tensor] = []
-    for i in range(clean.shape[0]):
-        with torch.no_grad():
-            probs = agent(_features(backbone, clean[i], normalize_features))
-        mask = torch.zeros(clean.shape[1], dtype=torch.bool)
-        mask[probs.topk(keep).indices] = True
-        chosen.append(mask)
-    return _fixed_frames(
-        oracle,
-        clean,
-        labels,
-        targets,
-        lambda i, t: [chosen[i]],
-        start,
-        "sval",
-        extras,
-        eps=eps,
-        population=population,
-        sigma=sigma,
-        step_size=step_size,
-        estimator=estimator,
-        target_videos=target_videos,
-        tile=tile,
-        generator=generator,
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# Registry entries
-# ----------------------------------------------------------------------------------------------
-
-
-def _testbed_targets(videos: Tensor, target: Tensor | None, pool: int = 60) -> Tensor | None:
-    """Training clips of the test bed whose true class is the target (the attacker's own data)."""
-    if target is None or videos.shape[2] != 3 or videos.shape[3] != videos.shape[4]:
-        return None
-    clips, labels = testbed_clips(videos.shape[1], videos.shape[3], "train", pool)
-    chosen = clips[labels == int(target.reshape(-1)[0])]
-    return chosen.to(videos.device) if len(chosen) else None
-
-
-def _oracle(model: Any, budget: int | None, batch_size: int, target: Tensor | None) -> ScoreOracle:
-    limit = budget if budget is not None else (TARGETED_LIMIT if target is not None else UNTARGETED_LIMIT)
-    return ScoreOracle(model, top_k=1, budget=limit, batch_size=batch_size)
-
-
-def _adapter_oracle(
-    model: Any, videos: Tensor, target: Tensor | None, budget: int | None, batch_size: int, params: dict
-) -> ScoreOracle:
-    """The adapters' oracle; a single target without ``target_videos`` gets the test bed's (in ``params``)."""
-    oracle = _oracle(model, budget, batch_size, target)
-    if target is not None and params.get("target_videos") is None and target.numel() == 1:
-        params["target_videos"] = _testbed_targets(videos, target)
-    return oracle
-
-
-def _adapter(core: Callable[..., AttackResult]) -> Callable[..., AttackResult]:
-    def run(
-        model: Any,
-        videos: Tensor,
-        label: Tensor,
-        *,
-        target: Tensor | None,
-        eps: float | None,
-        budget: int | None,
-        generator: torch.Generator,
-        batch_size: int,
-        **params: Any,
-    ) -> AttackResult:
-        oracle = _adapter_oracle(model, videos, target, budget, batch_size, params)
-        return core(
-            oracle,
-            videos,
-            label,
-            target=target,
-            eps=0.05 if eps is None else eps,
-            generator=generator,
-            **params,
-        )
-
-    return run
-
-
-def _run_sval(
-    model: Any,
-    videos: Tensor,
-    label: Tensor,
-    *,
-    target: Tensor | None,
-    eps: float | None,
-    budget: int | None,
-    generator: torch.Generator,
-    batch_size: int,
-    agent_path: str = "",
-    train_count: int = 50,
-    **params: Any,
-) -> AttackResult:
-    oracle = _adapter_oracle(model, videos, target, budget, batch_size, params)
-    if agent_path:
-        params["agent"] = agent_path
-    else:
-        # the training share: test-bed training clips, never the attacked videos (Sec. 4.3)
-        params["train_videos"] = testbed_clips(videos.shape[1], videos.shape[3], "train", train_count)[0]
-    return sval(
-        oracle, videos, label, target=target, eps=0.05 if eps is None else eps, generator=generator, **params
-    )
-
-
-def _sval_core(*args: Any, agent_path: str = "", train_count: int = 50, **kwargs: Any) -> AttackResult:
-    """Registry view of :func:`sval`: ``agent_path`` (saved agent) or ``train_count`` test-bed clips."""
-    return sval(*args, **kwargs)
-
-
-def _sval_signature() -> Any:
-    import inspect
-
-    params = [
-        p for name, p in inspect.signature(sval).parameters.items() if name not in ("agent", "train_videos")
-    ]
-    extra = [
-        inspect.Parameter("agent_path", inspect.Parameter.KEYWORD_ONLY, default=""),
-        inspect.Parameter("train_count", inspect.Parameter.KEYWORD_ONLY, default=50),
-    ]
-    return inspect.Signature(params[:-1] + extra + params[-1:])
-
-
-_sval_core.__signature__ = _sval_signature()  # type: ignore[attr-defined]
-
-_SUMMARY = "SVA (Wei et al. 2022): RL key-frame agent + NES/FGSM on the key frames"
-register(AttackSpec("sva", "scores", _SUMMARY + ".", sva, _adapter(sva)))
-register(
-    AttackSpec(
-        "sva-rattack",
-        "scores",
-        _SUMMARY + ", reward R_attack only (Table 5).",
-        sva,
-        _adapter(sva),
-        preset=(("reward_terms", ("attack",)),),
-    )
-)
-register(
-    AttackSpec(
-        "sva-rattack-rep",
-        "scores",
-        _SUMMARY + ", rewards R_attack + R_rep (Table 5).",
-        sva,
-        _adapter(sva),
-        preset=(("reward_terms", ("attack", "rep")),),
-    )
-)
-register(
-    AttackSpec(
-        "sva-signsgd",
-        "scores",
-        _SUMMARY + ", SignSGD estimator (Fig. 9).",
-        sva,
-        _adapter(sva),
-        preset=(("estimator", "signsgd"),),
-    )
-)
-register(
-    AttackSpec(
-        "sva-signopt",
-        "scores",
-        _SUMMARY + ", Sign-OPT estimator (Fig. 9).",
-        sva,
-        _adapter(sva),
-        preset=(("estimator", "sign-opt"),),
-    )
-)
-register(
-    AttackSpec(
-        "sva-norl",
-        "scores",
-        "SVA's 'No RL' baseline: FGSM + NES on all frames (Table 5).",
-        sva_norl,
-        _adapter(sva_norl),
-    )
-)
-register(
-    AttackSpec(
-        "sva-random",
-        "scores",
-        "SVA with random key frames, best of 5 draws (Fig. 7).",
-        sva_random,
-        _adapter(sva_random),
-    )
-)
-register(
-    AttackSpec(
-        "sval",
-        "scores",
-        "SVAL (Wei et al. 2022): offline agent with the sparsity-length reward.",
-        _sval_core,
-        _run_sval,
-    )
-)

@@ -37,10 +37,11 @@ inside V-BAD) and ``srbad`` (static tentative, random partition).
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -51,7 +52,6 @@ from vidattack.attacks.blackbox_pgd import (
     targeted_blackbox_pgd,
     untargeted_blackbox_pgd,
 )
-from vidattack.attacks.registry import AttackSpec, register
 from vidattack.estimators import fd_estimate, nes_estimate
 from vidattack.perturbation import build_mask
 from vidattack.priors.partition import (
@@ -62,27 +62,52 @@ from vidattack.priors.partition import (
     random_grid_offset,
 )
 from vidattack.priors.tentative import TENTATIVES, make_tentative
-from vidattack.result import AttackResult, TracePoint
+from vidattack.result import AttackResult, TracePoint, video_extras
 from vidattack.threat import QueryBudgetExceeded, ScoreOracle
 from vidattack.video import validate_label, validate_video
 
-__all__ = [
-    "vbad",
-    "VBADEstimator",
-    "ESTIMATORS",
-    "DEFAULT_IMAGE_MODELS",
-    "PAPER_SETTINGS",
-    "defaults_of_vbad",
-    "testbed_start_videos",
-]
+__all__ = ["vbad", "VBADEstimator", "VBADConfig", "ESTIMATORS", "PBAD", "SRBAD"]
 
 ESTIMATORS = ("nes", "fd")
 
-#: Image models of the transferred tentative perturbation when none are given: the two image backbones of
-#: the zoo, trained on the synthetic test bed's frames. The paper's ensemble is ImageNet ResNet-50,
-#: DenseNet-121 and DenseNet-169 (Sec. 4.1): pass ``("resnet50=PATH", "densenet121=PATH",
-#: "densenet169=PATH")`` with local weight files for real data.
-DEFAULT_IMAGE_MODELS = ("image-small-synth", "image-small2-synth")
+
+@dataclass(frozen=True)
+class VBADConfig:
+    """The settings where vidattack's V-BAD goes beyond the paper, each a keyword of :func:`vbad`.
+
+    ``VBADConfig()`` is the extended default (what :func:`vbad` does when not told otherwise);
+    :meth:`paper` is V-BAD exactly as written. :func:`vbad`'s docstring gives each setting's reason and
+    measurement; :meth:`as_params` gives the keywords to pass.
+    """
+
+    feature_layer: str | None = "first"
+    mask_prob: float = 0.1
+    grid_shift: bool = True
+    momentum: float = 0.9
+    max_population: int | None = 192
+    grid_refinements: int | None = None
+    shrink_tries: int = 4
+    adaptive_decay: bool = True
+
+    @classmethod
+    def paper(cls) -> VBADConfig:
+        """V-BAD as written: last-block features, masks 1/2, a fixed grid, sign steps without momentum,
+        a fixed population and grid, Alg. 1's single shrink with its halving rule."""
+        return cls(
+            feature_layer=None, mask_prob=0.5, grid_shift=False, momentum=0.0, max_population=None,
+            grid_refinements=0, shrink_tries=1, adaptive_decay=False,
+        )  # fmt: skip
+
+    def as_params(self) -> dict[str, Any]:
+        """The settings as :func:`vbad` keywords."""
+        return dataclasses.asdict(self)
+
+
+_EXTENDED = VBADConfig()
+#: P-BAD (Sec. 4.3): pixel-wise NES with population 96 and the static tentative perturbation.
+PBAD: dict[str, Any] = {"tentative": "static", "partition": "pixel", "population": 96}
+#: SR-BAD (Sec. 4.3): the static tentative perturbation and a random partition.
+SRBAD: dict[str, Any] = {"tentative": "static", "partition": "random"}
 
 
 class VBADEstimator:
@@ -111,7 +136,7 @@ class VBADEstimator:
         *,
         targeted: bool,
         tentative: str,
-        image_models: Sequence[str | nn.Module] | str | nn.Module | None,
+        image_models: Sequence[nn.Module] | None,
         feature_layer: str | None,
         mask_prob: float,
         reference_video: Tensor | None,
@@ -260,40 +285,6 @@ class VBADEstimator:
         return rectified.reshape(1, *self.shape), (read_out[0] if read_out else None)
 
 
-def defaults_of_vbad(*names: str) -> dict[str, Any]:
-    """The default values of :func:`vbad`'s keyword arguments ``names`` (one source of truth)."""
-    parameters = inspect.signature(vbad).parameters
-    return {name: parameters[name].default for name in names}
-
-
-def testbed_start_videos(
-    target: int, shape: Sequence[int], *, count: int = 5, generator: torch.Generator | None = None
-) -> Tensor:
-    """``count`` training clips of class ``target`` from the synthetic test bed, shape ``[count, T,C,H,W]``.
-
-    Candidates for the targeted attack's starting video (Alg. 1) when none is given: clips of the test
-    bed's *training* split (never the test split being attacked) rendered at the attacked video's frame
-    count and size; which blocks of ten clips are used is drawn from ``generator``. Only meaningful when
-    the attacked model is a test-bed model.
-    """
-    from vidattack.data.synthetic import SynthConfig, generate
-
-    t, c, h, w = (int(s) for s in shape[-4:])
-    if c != 3 or h != w:
-        raise ValueError(
-            f"the test bed renders square RGB frames; cannot find a start video for shape {tuple(shape)}"
-        )
-    config = SynthConfig(frames=t, size=h)
-    # Labels are a permutation of the ten classes within each aligned block of ten clips.
-    blocks = torch.randperm(config.n_train // 10, generator=generator)[:count].tolist()
-    indices = [i for block in blocks for i in range(block * 10, block * 10 + 10)]
-    clips = generate("train", config, indices=indices)
-    chosen = clips.videos[clips.labels == int(target)]
-    if chosen.shape[0] == 0:
-        raise ValueError(f"the test bed has no class {target} (it has {len(clips.class_names)} classes)")
-    return chosen[:count]
-
-
 def _start_candidates(
     start_video: Tensor | Sequence[Tensor] | None, i: int, n: int, shape: torch.Size
 ) -> Tensor:
@@ -341,33 +332,33 @@ def vbad(
     *,
     target: Tensor | int | Sequence[int] | None = None,
     eps: float = 0.05,
-    tentative: str = "transferred",
-    image_models: tuple[str, ...] = DEFAULT_IMAGE_MODELS,
-    feature_layer: str | None = "first",
-    mask_prob: float = 0.1,
-    partition: str = "uniform",
+    tentative: Literal["transferred", "static", "random"] = "transferred",
+    image_models: Sequence[nn.Module] = (),
+    feature_layer: str | None = _EXTENDED.feature_layer,
+    mask_prob: float = _EXTENDED.mask_prob,
+    partition: Literal["uniform", "random", "pixel"] = "uniform",
     patches: int = 8,
     num_parts: int | None = None,
-    grid_shift: bool = True,
-    estimator: str = "nes",
+    grid_shift: bool = _EXTENDED.grid_shift,
+    estimator: Literal["nes", "fd"] = "nes",
     population: int = 48,
-    max_population: int | None = 192,
-    grid_refinements: int | None = None,
+    max_population: int | None = _EXTENDED.max_population,
+    grid_refinements: int | None = _EXTENDED.grid_refinements,
     sigma: float | None = None,
     step_size: float | None = None,
     min_step_size: float | None = None,
     plateau: int = 5,
-    momentum: float = 0.9,
+    momentum: float = _EXTENDED.momentum,
     fold_reads: bool = False,
     start_video: Tensor | Sequence[Tensor] | None = None,
     start_eps: float | None = None,
-    start_search: Sequence[float] | str | None = None,
+    start_search: tuple[float, ...] | None = None,
     eps_decay: float = 0.05,
     decay_patience: int = 100,
     loss_window: int = 10,
     step_on_failure: bool = False,
-    shrink_tries: int = 4,
-    adaptive_decay: bool = True,
+    shrink_tries: int = _EXTENDED.shrink_tries,
+    adaptive_decay: bool = _EXTENDED.adaptive_decay,
     frame_mask: Tensor | None = None,
     pixel_mask: Tensor | None = None,
     max_iterations: int | None = None,
@@ -384,10 +375,10 @@ def vbad(
         target: target classes ``[N]`` (Alg. 1) or ``None`` (untargeted, Eq. 2).
         eps: L-inf bound, [0, 1] units (0.05, Sec. 4.1).
         tentative: ``"transferred"`` (paper's V-BAD), ``"static"`` or ``"random"`` (Sec. 3.3).
-        image_models: image models of the transferred tentative perturbation, averaged as an ensemble
-            (Sec. 4.1): zoo names, checkpoint paths or ``ARCH=PATH`` (see
-            :func:`vidattack.priors.tentative.load_image_models`); default the test bed's two image
-            backbones (:data:`DEFAULT_IMAGE_MODELS`). One name = the "Single" variant of Table 2.
+        image_models: image backbones of the transferred tentative perturbation, averaged as an
+            ensemble (Sec. 4.1; the paper's are ImageNet ResNet-50, DenseNet-121 and DenseNet-169);
+            needed for ``tentative="transferred"``. One model = the "Single" variant of Table 2. The
+            methods layer loads them by name (:func:`vidattack.methods.model_refs.load_image_models`).
         feature_layer: feature layer ``l`` of Eq. 3: ``"first"`` (each image model's first
             convolutional block, the default), a stage name, or ``None`` (each model's last block).
             The paper does not fix ``l``; on the test bed the first block's perturbation is the one
@@ -446,8 +437,7 @@ def vbad(
             candidate start video is projected around the clean one; all ``M x (len + 1)`` projections
             (and the unprojected candidates) are read in one batched oracle call, and the attack starts
             from the candidate whose projection keeps the target at the smallest radius (ties: the
-            highest target probability), projected to that radius; a string ``"2,3,4,6"`` is read as
-            the same list (the CLI's form). ``None`` (default): Alg. 1 as written, the first candidate
+            highest target probability), projected to that radius. ``None`` (default): Alg. 1 as written, the first candidate
             classified as the target, unprojected (each check one query). Not in the paper. On the
             test bed (c3d-synth, 10 videos, 100k, before ``grid_refinements``) it left the success
             rate at 7/10 and brought the failures closer (final eps 0.085 / 0.062 / 0.067 against
@@ -495,8 +485,11 @@ def vbad(
         raise ValueError(f"momentum must be in [0, 1), got {momentum}")
     if not isinstance(patches, int) or patches < 1:
         raise ValueError(f"patches must be a positive int, got {patches!r}")
-    if isinstance(image_models, str):
-        image_models = tuple(m for m in image_models.split(",") if m.strip())
+    if tentative == "transferred" and not image_models:
+        raise ValueError(
+            "image_models: the transferred tentative perturbation needs at least one image model "
+            "(or pass tentative='static', the paper's P-BAD/SR-BAD setting)"
+        )
     search_radii = _search_radii(start_search, eps)
     n = videos.shape[0]
     clean = videos.detach().clone()
@@ -583,10 +576,10 @@ def vbad(
         stops.append(outcome.stop)
         final_eps.append(outcome.final_eps)
         step_sizes.append(outcome.step_size)
-    extras: dict[str, Any] = {
+    shared: dict[str, Any] = {
         "eps": eps,
         "tentative": tentative,
-        "image_models": ",".join(str(m) for m in image_models) if tentative == "transferred" else None,
+        "image_models": ",".join(_model_name(m) for m in image_models) if tentative == "transferred" else None,
         "feature_layer": feature_layer if tentative == "transferred" else None,
         "mask_prob": mask_prob if tentative == "transferred" else None,
         "partition": partition,
@@ -597,15 +590,13 @@ def vbad(
         "sigma": sigma,
         "momentum": momentum,
         "fold_reads": fold_reads,
-        "stop": stops[0] if n == 1 else ",".join(stops),
-        "stops": stops,
-        "final_eps": final_eps[0] if n == 1 else final_eps,
-        "final_step_size": step_sizes[0] if n == 1 else step_sizes,
-        "final_population": populations[0] if n == 1 else populations,
-        "final_patches": grids[0] if n == 1 else grids,
         "grid_refinements": grid_refinements,
         **{f"seconds_{key}": value for key, value in seconds.items()},
     }
+    extras = video_extras(
+        n, shared, stop_reason=stops, final_eps=final_eps, final_step_size=step_sizes,
+        final_population=populations, final_patches=grids,
+    )  # fmt: skip
     return AttackResult(
         adversarial=adversarial,
         success=success,
@@ -621,19 +612,18 @@ def vbad(
     )
 
 
-def _search_radii(start_search: Sequence[float] | str | None, eps: float) -> list[float] | None:
-    """The radii of ``start_search`` (multiples of ``eps``, or their comma-separated string)."""
+def _search_radii(start_search: tuple[float, ...] | None, eps: float) -> list[float] | None:
+    """The radii of ``start_search`` (multiples of ``eps``)."""
     if start_search is None:
         return None
-    try:
-        factors = [float(v) for v in (start_search.split(",") if isinstance(start_search, str) else start_search)]
-    except (TypeError, ValueError):
-        factors = []
-    if not factors or not all(f > 0 for f in factors):
-        raise ValueError(
-            f"start_search must be positive multiples of eps, e.g. (2, 3, 4, 6) or '2,3,4,6', got {start_search!r}"
-        )
-    return [eps * f for f in factors]
+    factors = list(start_search)
+    if not factors or not all(isinstance(f, (int, float)) and f > 0 for f in factors):
+        raise ValueError(f"start_search must be positive multiples of eps, e.g. (2, 3, 4, 6), got {start_search!r}")
+    return [eps * float(f) for f in factors]
+
+
+def _model_name(model: nn.Module) -> str:
+    return str(getattr(model, "name", None) or type(model).__name__)
 
 
 def _select_start(
@@ -681,90 +671,3 @@ def _select_start(
         if int(answer.labels[0, 0]) == target:
             return candidates[j : j + 1], None
     return None, None
-
-
-# --------------------------------------------------------------------------------------------------
-# Registry entries
-
-
-def _run_vbad(
-    model: Any,
-    videos: Tensor,
-    label: Tensor,
-    *,
-    target: Tensor | None,
-    eps: float | None,
-    budget: int | None,
-    generator: torch.Generator,
-    batch_size: int,
-    **params: Any,
-) -> AttackResult:
-    """Registry adapter: a top-1 ScoreOracle with ``budget`` and ``batch_size`` around ``model``.
-
-    For a targeted attack without ``start_video``, candidates are taken from the synthetic test bed's
-    training split (:func:`testbed_start_videos`, 5 clips of the target class per video); checking them
-    through the oracle is counted in the attack's queries.
-    """
-    oracle = ScoreOracle(model, top_k=1, budget=budget, batch_size=batch_size)
-    if isinstance(params.get("start_video"), str):
-        raise ValueError(
-            "start_video must be a tensor of target-class videos (omit it to use the test bed's)"
-        )
-    if target is not None and params.get("start_video") is None:
-        params["start_video"] = [
-            testbed_start_videos(int(t), videos.shape, generator=generator).to(videos.device)
-            for t in target.reshape(-1)
-        ]
-    if params.get("image_models") is not None and isinstance(params["image_models"], str):
-        params["image_models"] = tuple(m for m in params["image_models"].split(",") if m.strip())
-    return vbad(
-        oracle, videos, label, target=target, eps=0.05 if eps is None else eps, generator=generator, **params
-    )
-
-
-_SCORES = "scores"
-VBAD = register(AttackSpec(
-    name="vbad",
-    threat=_SCORES,
-    summary="V-BAD (Jiang et al. 2019): transferred tentative perturbations, partition-rectified NES.",
-    core=vbad,
-    run=_run_vbad,
-))  # fmt: skip
-#: The settings that make :func:`vbad` follow the paper's text where the defaults go beyond it.
-PAPER_SETTINGS = (
-    ("feature_layer", None),
-    ("mask_prob", 0.5),
-    ("grid_shift", False),
-    ("momentum", 0.0),
-    ("max_population", None),
-    ("grid_refinements", 0),
-    ("shrink_tries", 1),
-    ("adaptive_decay", False),
-)
-VBAD_PAPER = register(AttackSpec(
-    name="vbad-paper",
-    threat=_SCORES,
-    summary=(
-        "V-BAD exactly as written (last-block features, masks 1/2, fixed grid, no momentum, "
-        "Alg. 1's single shrink)."
-    ),
-    core=vbad,
-    run=_run_vbad,
-    preset=PAPER_SETTINGS,
-))  # fmt: skip
-PBAD = register(AttackSpec(
-    name="pbad",
-    threat=_SCORES,
-    summary="P-BAD baseline (V-BAD Sec. 4.3): pixel-wise NES (population 96), static tentative perturbation.",
-    core=vbad,
-    run=_run_vbad,
-    preset=(("tentative", "static"), ("partition", "pixel"), ("population", 96)),
-))  # fmt: skip
-SRBAD = register(AttackSpec(
-    name="srbad",
-    threat=_SCORES,
-    summary="SR-BAD baseline (V-BAD Sec. 4.3): static tentative perturbation, random partition, NES.",
-    core=vbad,
-    run=_run_vbad,
-    preset=(("tentative", "static"), ("partition", "random")),
-))  # fmt: skip

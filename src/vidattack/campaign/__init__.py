@@ -16,6 +16,7 @@ from vidattack.campaign.config import (
     load_config,
     parse_config,
 )
+from vidattack.campaign.execution import RunSummary, item_seed, plan_campaign, resolve_target, run_campaign
 from vidattack.campaign.report import (
     Summary,
     markdown_table,
@@ -24,7 +25,6 @@ from vidattack.campaign.report import (
     write_csv,
     write_report,
 )
-from vidattack.campaign.runner import RunSummary, item_seed, plan_campaign, resolve_target, run_campaign
 from vidattack.campaign.store import Store
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Where campaign items run: a small interface so that a cluster backend (Ray) can plug in later.
 
-A backend receives a picklable :class:`~vidattack.campaign.runner.WorkerContext` (the config, the
+A backend receives a picklable :class:`~vidattack.campaign.execution.WorkerContext` (the config, the
 device, where to save videos) and the items, runs ``execute_item(context, item)`` for each, and yields
 the returned rows as they finish, in any order. It never touches the store: the runner's main process
 is the only writer, which keeps one transaction per row and needs no cross-process locking.

@@ -31,17 +31,13 @@ Every problem raises :class:`ConfigError`, one line naming the file, the field a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the same parser under its PyPI name
-    import tomli as tomllib  # type: ignore[no-redef]
+from vidattack.io import parse_toml
+from vidattack.naming import digest
 
 __all__ = [
     "ConfigError",
@@ -165,7 +161,12 @@ class CampaignConfig:
         models: zoo names or checkpoint paths, as written in the file (the report's model names).
         model_paths: what :func:`vidattack.models.load` is given for each model (relative paths resolved
             against the config file's directory).
-        attacks: the attacks, with global ``eps``/``budget``/``target`` already applied.
+        attacks: the attacks, with global ``eps``/``budget``/``target`` already applied (the global
+            ``eps`` is the bound of bounded methods; minimising methods have none).
+        attacker_data: the attacker's own videos for methods that need them (start videos, initial
+            directions, training clips): ``"synth"``, an ``.npz`` or a data-set folder (absolute);
+            ``None``: the training split of the campaign's own data set.
+        attacker_split: the split of ``attacker_data`` used (default ``train``).
         source: the file the config came from (for messages).
         text: the config's text (stored with results).
     """
@@ -177,6 +178,8 @@ class CampaignConfig:
     models: tuple[str, ...]
     model_paths: tuple[str, ...]
     attacks: tuple[AttackConfig, ...]
+    attacker_data: str | None = None
+    attacker_split: str = "train"
     source: str = "<string>"
     text: str = ""
 
@@ -191,6 +194,8 @@ class CampaignConfig:
             "models": list(self.models),
             "attacks": [{"label": a.label, **a.identity()} for a in self.attacks],
         }
+        if self.attacker_data is not None or self.attacker_split != "train":
+            document["attacker_data"] = [self.attacker_data, self.attacker_split]
         return _digest(document)
 
     def attack(self, label: str) -> AttackConfig:
@@ -202,8 +207,7 @@ class CampaignConfig:
 
 
 def _digest(document: Any) -> str:
-    text = json.dumps(document, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return digest(document)[:16]
 
 
 def load_config(path: str | Path) -> CampaignConfig:
@@ -234,13 +238,15 @@ def parse_config(
     """
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(source, "", f"invalid TOML: {error}") from None
+        document = parse_toml(text, source)
+    except ValueError as error:
+        raise ConfigError(source, "", str(error)) from None
     reader = _Reader(source)
     reader.unknown_keys(
-        document, "", ("name", "seed", "data", "selection", "models", "attacks", "target", "eps", "budget")
-    )
+        document, "",
+        ("name", "seed", "data", "selection", "models", "attacks", "target", "eps", "budget", "attacker_data",
+         "attacker_split"),
+    )  # fmt: skip
     name = reader.string(document, "name", required=True)
     seed = reader.integer(document, "seed", default=0, minimum=0)
     data = _parse_data(reader, document.get("data"), base)
@@ -250,6 +256,13 @@ def parse_config(
     budget = reader.integer(document, "budget", default=None, minimum=1)
     target = _parse_target(reader, document, "target", "untargeted")
     attacks = _parse_attacks(reader, document.get("attacks"), eps, budget, target)
+    attacker_data = reader.string(document, "attacker_data", default=None)
+    if attacker_data is not None and attacker_data != "synth" and not attacker_data.startswith("synth:"):
+        resolved = (base / attacker_data).resolve()
+        if not resolved.exists():
+            raise reader.fail("attacker_data", f"no such file or folder: '{resolved}'")
+        attacker_data = str(resolved)
+    attacker_split = reader.string(document, "attacker_split", default="train")
     return CampaignConfig(
         name=name,
         seed=seed,
@@ -258,6 +271,8 @@ def parse_config(
         models=models,
         model_paths=model_paths,
         attacks=attacks,
+        attacker_data=attacker_data,
+        attacker_split=attacker_split,
         source=source,
         text=text,
     )
@@ -501,7 +516,8 @@ def _parse_target(
 def _parse_attacks(
     reader: _Reader, value: Any, eps: float | None, budget: int | None, target: str | int
 ) -> tuple[AttackConfig, ...]:
-    from vidattack.attacks import registry
+    from vidattack import methods
+    from vidattack.methods.params import check_value
 
     if value is None:
         raise reader.fail("attacks", "missing (required): one or more [[attacks]] tables")
@@ -515,7 +531,7 @@ def _parse_attacks(
         reader.unknown_keys(table, prefix, ("name", "label", "params", "eps", "budget", "target"))
         method = reader.string(table, "name", prefix=prefix, required=True)
         try:
-            registry.get(method)
+            methods.get(method)
         except ValueError as error:
             raise reader.fail(f"{prefix}.name", str(error)) from None
         label = reader.string(table, "label", prefix=prefix, default=method)
@@ -525,7 +541,7 @@ def _parse_attacks(
             )
         labels.add(label)
         params = reader.table(table.get("params", {}), f"{prefix}.params")
-        known = registry.parameters(method)
+        known = methods.parameters(method)
         for key in params:
             if key not in known:
                 raise reader.fail(
@@ -533,12 +549,23 @@ def _parse_attacks(
                     f"attack {method!r} has no parameter {key!r}; parameters: "
                     f"{', '.join(sorted(known)) or 'none'}",
                 )
+            try:
+                check_value(known[key], params[key])
+            except ValueError as error:
+                raise reader.fail(f"{prefix}.params.{key}", str(error)) from None
+        minimising = methods.get(method).kind == "minimising"
+        if minimising and "eps" in table:
+            raise reader.fail(
+                f"{prefix}.eps",
+                f"{method} is a minimising method (it has no eps bound); set its stopping target in params "
+                "instead (e.g. map_target, 0-255 scale)",
+            )
         attacks.append(
             AttackConfig(
                 method=method,
                 label=label,
                 params=dict(params),
-                eps=reader.number(table, "eps", prefix=prefix, default=eps),
+                eps=None if minimising else reader.number(table, "eps", prefix=prefix, default=eps),
                 budget=reader.integer(table, "budget", prefix=prefix, default=budget, minimum=1),
                 target=_parse_target(reader, table, "target", target, prefix),
             )

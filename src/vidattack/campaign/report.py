@@ -30,6 +30,7 @@ import torch
 
 from vidattack import __version__, metrics
 from vidattack.campaign.store import RESULT_COLUMNS, Store
+from vidattack.naming import slug
 
 __all__ = [
     "Summary",
@@ -260,12 +261,6 @@ def _trace_for_curve(row: dict[str, Any]) -> list[tuple[int, float, bool]]:
     return trace  # type: ignore[return-value]
 
 
-def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:60] or "x"
-
-
 def _curves(
     rows: Sequence[dict[str, Any]], out: Path, budgets: dict[str, int | None]
 ) -> list[tuple[str, str, Path]]:
@@ -281,7 +276,7 @@ def _curves(
         curves = panels.setdefault((row["dataset"], row["model"], axis), {})
         curves.setdefault(row["attack"], []).append(_trace_for_curve(row))
     for (dataset, model, axis), curves in panels.items():
-        name = f"sr_{_slug(dataset)}_{_slug(model)}_{axis}.png"
+        name = f"sr_{slug(dataset)}_{slug(model)}_{axis}.png"
         # The x axis spans the whole budget (or the longest run), so a curve that stays low is visible
         # as such instead of being squeezed against the last success.
         longest = max((int(point[0]) for traces in curves.values() for t in traces for point in t), default=0)

@@ -47,17 +47,18 @@ def version() -> None:
 
 def _register_all() -> None:
     # Imported here so that a command group's import cost is paid only by the CLI.
-    from vidattack.cli import commands_attack
+    from vidattack.cli import (
+        commands_attack,
+        commands_campaign,
+        commands_data,
+        commands_flicker,
+        commands_models,
+        commands_serve,
+        commands_sparse,
+    )
 
-    for module in (commands_attack,):
-        module.register(app)
-    for optional in ("commands_models", "commands_data", "commands_campaign", "commands_flicker", "commands_sparse", "commands_serve"):
-        try:
-            module = __import__(f"vidattack.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as error:
-            if error.name != f"vidattack.cli.{optional}":
-                raise
-            continue
+    for module in (commands_attack, commands_models, commands_data, commands_campaign, commands_flicker,
+                   commands_sparse, commands_serve):  # fmt: skip
         module.register(app)
 
 

@@ -34,6 +34,15 @@ def attack(
     param: list[str] = typer.Option(
         [], "--param", "-p", help="Attack parameter KEY=VALUE (repeatable); see `vidattack attacks METHOD`."
     ),
+    attacker_data: str | None = typer.Option(
+        None, "--attacker-data", help="The attacker's own labelled videos, for methods that need them (targeted "
+        "V-BAD's start videos, Opt-attack/Heuristic initial directions, SVA target clips, SVAL training): a "
+        "data-set folder (its training split), an .npz with 'videos' and 'labels', or 'synth'. Default: the "
+        "synthetic test bed for zoo models only; other models must be given one."),
+    attacker_split: str = typer.Option("train", "--attacker-split", help="Split of --attacker-data to use."),
+    arch: str | None = typer.Option(
+        None, "--arch", help="Architecture of a foreign weight file (.pt/.pth/bare .safetensors), e.g. r2plus1d_18 "
+        "(see `vidattack models --archs`)."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Directory for result.json, the adversarial video (lossless + preview) and plots."
     ),
@@ -47,16 +56,23 @@ def attack(
     """
     import torch
 
-    from vidattack import io, models
-    from vidattack.artifacts import write_attack_outputs
-    from vidattack.attacks import registry
-    from vidattack.runner import attack_video
+    from vidattack import methods, models
+    from vidattack.data.references import load_video_any
+    from vidattack.evaluation.artifacts import write_attack_outputs
+    from vidattack.evaluation.record import attack_video
+    from vidattack.methods.model_refs import is_zoo_model
 
-    spec = registry.get(method)
-    params = dict(registry.parse_param(method, text) for text in param)
-    net = models.load(model, device=device)
+    spec = methods.get(method)
+    params = dict(methods.parse_param(method, text) for text in param)
+    if attacker_data is not None:
+        attacker = methods.open_attacker_data(attacker_data, split=attacker_split)
+    elif is_zoo_model(model):
+        attacker = methods.SyntheticAttackerData(attacker_split)  # the zoo's models were trained on it
+    else:
+        attacker = None
+    net = models.load(model, device=device, **({"arch": arch} if arch else {}))
     frames, size = getattr(net, "num_frames", None), getattr(net, "input_size", None)
-    clip, ref_label = io.load_video_any(video, frames=frames, size=size)
+    clip, ref_label = load_video_any(video, frames=frames, size=size)
     clip = clip.unsqueeze(0).to(device)
     label_source = "argument" if label is not None else "video" if ref_label is not None else "prediction"
     if label is None:
@@ -65,8 +81,9 @@ def attack(
         with torch.no_grad():
             label = int(net(clip).argmax(1)[0])
     result, record = attack_video(
-        spec.name, net, clip, int(label), target=target, eps=eps, budget=max_queries, seed=seed, params=params
-    )
+        spec.name, net, clip, int(label), target=target, eps=eps, budget=max_queries, seed=seed, params=params,
+        attacker_data=attacker,
+    )  # fmt: skip
     record = {"model": model, "video": video, "label_source": label_source, **record}
     if out is not None:
         record["files"] = write_attack_outputs(out, clip.cpu(), result, record)
@@ -101,23 +118,28 @@ def _summary(record: dict) -> str:
 def list_attacks(
     method: str | None = typer.Argument(None, help="Show the parameters of this method."),
 ) -> None:
-    """List attack methods, or one method's parameters (for `--param KEY=VALUE`) with their defaults."""
+    """List attack methods, or one method's parameters (for `--param KEY=VALUE`) with types and defaults."""
     import inspect
 
-    from vidattack.attacks import registry
+    from vidattack import methods
+    from vidattack.methods.params import describe, is_settable
 
     if method is None:
-        for name in registry.names():
-            spec = registry.get(name)
-            typer.echo(f"{name:<16} {spec.threat:<10} {spec.summary}")
+        for name in methods.names():
+            spec = methods.get(name)
+            typer.echo(f"{name:<16} {spec.threat:<10} {spec.kind:<10} {spec.summary}")
         return
-    spec = registry.get(method)
-    typer.echo(f"{method} ({spec.threat}): {spec.summary}")
-    if spec.preset:
-        typer.echo("  preset: " + ", ".join(f"{k}={v}" for k, v in spec.preset))
-    doc = inspect.getdoc(spec.core) or ""
-    for key, parameter in registry.parameters(method).items():
+    spec = methods.get(method)
+    typer.echo(f"{method} ({spec.threat}, {spec.kind}): {spec.summary}")
+    if spec.kind == "minimising":
+        typer.echo("  minimising: no eps bound; its stopping target is a parameter (map_target)")
+    if spec.preset.values:
+        typer.echo(f"  preset ({spec.preset.note}): " + ", ".join(f"{k}={v}" for k, v in spec.preset.values.items()))
+    for key, parameter in methods.parameters(method).items():
         default = "" if parameter.default is inspect.Parameter.empty else f" = {parameter.default!r}"
-        typer.echo(f"  --param {key}{default}")
+        where = "" if is_settable(parameter.annotation) else "  (Python only)"
+        help_text = f"  {parameter.help}" if parameter.help else ""
+        typer.echo(f"  --param {key}{default}  [{describe(parameter.annotation)}]{where}{help_text}")
+    doc = inspect.getdoc(spec.core) or ""
     if doc:
         typer.echo("\n" + doc)

@@ -1,7 +1,7 @@
 """UCF-101, HMDB-51 and Kinetics as torch Datasets over their official folder layouts and split files.
 
 Each item is ``(video [T, 3, H, W] float32 in [0, 1], label int)``: the video file is decoded with
-:func:`vidattack.io.read_video`, ``frames`` frames are picked (:mod:`vidattack.data.sampling`: spread
+:func:`vidattack.io.read_video`, ``frames`` frames are picked (:mod:`vidattack.sampling`: spread
 over the whole video, or a centred / random contiguous snippet as the papers' 16- and 32-frame clips)
 and resized to ``size``.
 
@@ -30,10 +30,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from vidattack.data.sampling import SAMPLING_MODES
 from vidattack.io import VIDEO_EXTENSIONS, read_video
+from vidattack.sampling import SAMPLING_MODES
 
-__all__ = ["CorruptVideoWarning", "MissingVideoWarning", "VideoFolderDataset", "UCF101", "HMDB51", "Kinetics"]
+__all__ = [
+    "CorruptVideoWarning", "MissingVideoWarning", "VideoFolderDataset", "ClassFolders", "UCF101", "HMDB51",
+    "Kinetics",
+]  # fmt: skip
 
 
 class CorruptVideoWarning(UserWarning):
@@ -251,6 +254,53 @@ def _dataset_kwargs(frames, size, sampling, stride, transform, on_error, generat
         on_error=on_error,
         generator=generator,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Plain class folders
+
+
+class ClassFolders(VideoFolderDataset):
+    """Plain class folders: ``root/SPLIT/CLASS/VIDEO`` (when ``root/SPLIT`` exists) or ``root/CLASS/VIDEO``.
+
+    Classes are the sub-folder names in sorted order; videos are the files with a video extension
+    (:data:`vidattack.io.VIDEO_EXTENSIONS`), sorted by name.
+
+    Args:
+        root: the folder.
+        split: the split sub-folder to read (``train``, ``val``, ``test``, ...); ``None``, or a split
+            that has no sub-folder, reads ``root`` itself.
+        frames, size, sampling, stride, transform, on_error, generator: see :class:`VideoFolderDataset`.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        split: str | None = None,
+        frames: int = 16,
+        size: tuple[int, int] | None = (112, 112),
+        *,
+        sampling: str = "uniform",
+        stride: int = 1,
+        transform: Callable[[Tensor], Tensor] | None = None,
+        on_error: str = "skip",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        base = _check_root(root)
+        if split is not None and (base / split).is_dir():
+            base = base / split
+        names = sorted(entry.name for entry in base.iterdir() if entry.is_dir())
+        if not names:
+            raise FileNotFoundError(f"no class folders in '{base}' (expected {base}/CLASS/VIDEO files)")
+        samples = [
+            (path, label)
+            for label, name in enumerate(names)
+            for path in sorted((base / name).iterdir())
+            if path.suffix.lower() in VIDEO_EXTENSIONS
+        ]
+        super().__init__(
+            samples, names, **_dataset_kwargs(frames, size, sampling, stride, transform, on_error, generator)
+        )
 
 
 # --------------------------------------------------------------------------------------------------

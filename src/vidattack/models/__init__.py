@@ -17,7 +17,7 @@ from vidattack.models.image import ImageBackbone
 from vidattack.models.registry import ARCHS, IMAGE_ARCHS, VIDEO_ARCHS, build
 from vidattack.models.train import TrainReport, evaluate, train
 from vidattack.models.wrapper import VideoClassifier
-from vidattack.models.zoo import ZOO_DIR, list_models, load
+from vidattack.models.zoo import ZOO_DIR, is_zoo_name, list_models, load
 
 __all__ = [
     "ARCHS",
@@ -30,6 +30,7 @@ __all__ = [
     "VideoClassifier",
     "build",
     "evaluate",
+    "is_zoo_name",
     "list_models",
     "load",
     "load_checkpoint",

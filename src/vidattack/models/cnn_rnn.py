@@ -78,7 +78,7 @@ def _torchvision_backbone(name: str, weights_path: str | None) -> tuple[nn.Modul
     else:
         net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)
     if weights_path is not None:
-        from vidattack.models.checkpoint import load_state_dict_file
+        from vidattack.models.weights import load_state_dict_file
 
         state = load_state_dict_file(weights_path)
         # ImageNet checkpoints carry the 1000-class classifier (and Inception's auxiliary head),

@@ -105,7 +105,7 @@ def build_torchvision_image(
     else:
         net = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
     if weights_path is not None:
-        from vidattack.models.checkpoint import load_state_dict_file, load_state_dict_into
+        from vidattack.models.weights import load_state_dict_file, load_state_dict_into
 
         state = load_state_dict_file(weights_path)
         if arch == "inception_v3":

@@ -3,7 +3,7 @@ S3D (Xie et al. 2018), MViT-v2-S (Li et al. 2022) and Swin3D-T (Liu et al. 2022)
 
 They are always constructed with ``weights=None`` (nothing is ever downloaded); pretrained weights,
 e.g. torchvision's Kinetics-400 checkpoints fetched by the user beforehand, are read from a local file
-with :func:`vidattack.models.checkpoint.load_state_dict_file` (safetensors, or a ``torch.save`` state
+with :func:`vidattack.models.weights.load_state_dict_file` (safetensors, or a ``torch.save`` state
 dict loaded with ``weights_only=True``). Inputs are ``[N, C, T, H, W]`` normalised with the Kinetics
 statistics; the reference recipes use 16x112x112 clips for the ResNets and 16x224x224 for S3D and
 MViT, whose pooling and position embeddings need that size; Swin3D takes any size divisible by its
@@ -36,7 +36,7 @@ def build_torchvision_video(arch: str, num_classes: int = 400, weights_path: str
         raise ValueError(f"arch must be one of {TORCHVISION_VIDEO_ARCHS}, got {arch!r}")
     net = getattr(video, arch)(weights=None, num_classes=num_classes)
     if weights_path is not None:
-        from vidattack.models.checkpoint import load_state_dict_file, load_state_dict_into
+        from vidattack.models.weights import load_state_dict_file, load_state_dict_into
 
         load_state_dict_into(net, load_state_dict_file(weights_path), source=weights_path)
     return net

@@ -17,7 +17,7 @@ from vidattack.models.checkpoint import exists as checkpoint_exists
 from vidattack.models.checkpoint import load as load_checkpoint
 from vidattack.remote import RemoteModel, is_remote
 
-__all__ = ["ZOO_DIR", "load", "list_models", "model_names"]
+__all__ = ["ZOO_DIR", "load", "list_models", "model_names", "is_zoo_name"]
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 
@@ -60,6 +60,12 @@ def list_models(zoo_dir: str | Path | None = None) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def is_zoo_name(reference: str | Path) -> bool:
+    """Whether ``reference`` names a shipped model (and is not a checkpoint path or a URL)."""
+    text = str(reference)
+    return not is_remote(text) and not checkpoint_exists(reference) and text in model_names()
 
 
 def load(name_or_path: str | Path, device: str | torch.device | None = None, **kwargs: Any) -> Model:

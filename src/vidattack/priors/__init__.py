@@ -22,8 +22,8 @@ from vidattack.priors.partition import (
 from vidattack.priors.tentative import (
     TENTATIVES,
     TransferredTentative,
-    load_image_models,
     make_tentative,
+    prepare_image_models,
     tentative_random,
     tentative_static,
 )
@@ -38,7 +38,7 @@ __all__ = [
     "random_grid_offset",
     "TENTATIVES",
     "TransferredTentative",
-    "load_image_models",
+    "prepare_image_models",
     "make_tentative",
     "tentative_random",
     "tentative_static",

@@ -41,7 +41,7 @@ __all__ = [
     "tentative_random",
     "TransferredTentative",
     "feature_loss_gradient",
-    "load_image_models",
+    "prepare_image_models",
     "make_tentative",
 ]
 
@@ -62,44 +62,35 @@ def tentative_random(video: Tensor, generator: torch.Generator | None = None) ->
     return (bits.to(device=video.device, dtype=video.dtype) * 2 - 1).contiguous()
 
 
-def load_image_models(
-    models: Sequence[str | nn.Module] | str | nn.Module, device: torch.device | str | None = None
+def prepare_image_models(
+    models: Sequence[nn.Module] | nn.Module, device: torch.device | str | None = None
 ) -> list[nn.Module]:
-    """Resolve image models for transferred perturbations, in eval mode with frozen weights.
+    """Image models for transferred perturbations, moved to ``device``, in eval mode with frozen weights.
 
-    Each entry is an :class:`~vidattack.models.ImageBackbone` (or any module with
-    ``features(images, layer=None)``), a zoo name (``"image-small-synth"``), a vidattack checkpoint path,
-    or ``"ARCH=PATH"`` for a torchvision backbone with local weights (``"resnet50=/weights/r50.pth"``;
-    the paper's ensemble is ResNet-50, DenseNet-121 and DenseNet-169, Sec. 4.1). A comma-separated
-    string is split into entries.
+    Each is an :class:`~vidattack.models.ImageBackbone` or any module with
+    ``features(images, layer=None)`` (the paper's ensemble is ResNet-50, DenseNet-121 and DenseNet-169,
+    Sec. 4.1). Names and paths are resolved by the methods layer
+    (:func:`vidattack.methods.model_refs.load_image_models`), never here.
     """
-    from vidattack import models as zoo
-
-    if isinstance(models, (str, nn.Module)):
-        models = [m for m in models.split(",") if m.strip()] if isinstance(models, str) else [models]
+    if isinstance(models, nn.Module):
+        models = [models]
     resolved: list[nn.Module] = []
     for entry in models:
-        if isinstance(entry, nn.Module):
-            module = entry.to(device) if device is not None else entry
-        elif isinstance(entry, str) and "=" in entry:
-            arch, path = (part.strip() for part in entry.split("=", 1))
-            module = zoo.load(path, arch=arch, device=device)
-        elif isinstance(entry, str):
-            module = zoo.load(entry.strip(), device=device)
-        else:
-            raise ValueError(f"image model must be a module, a zoo name, a path or ARCH=PATH, got {entry!r}")
+        if not isinstance(entry, nn.Module):
+            raise ValueError(
+                f"image models must be modules (load names with vidattack.methods.model_refs), got {entry!r}"
+            )
+        module = entry.to(device) if device is not None else entry
         if not callable(getattr(module, "features", None)):
             raise ValueError(
-                f"image model {entry!r} has no features(images, layer) method (not an image backbone)"
+                f"image model {type(entry).__name__} has no features(images, layer) method (not an image backbone)"
             )
         module.eval()
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         resolved.append(module)
     if not resolved:
-        raise ValueError(
-            "image_models must name at least one image model for a transferred tentative perturbation"
-        )
+        raise ValueError("a transferred tentative perturbation needs at least one image model")
     return resolved
 
 
@@ -133,7 +124,7 @@ class TransferredTentative:
     """Eq. 3's transferred tentative perturbation from one image model or an ensemble (Sec. 3.3, 4.1).
 
     Args:
-        image_models: see :func:`load_image_models` (modules, zoo names, paths, ``ARCH=PATH``).
+        image_models: image backbones (see :func:`prepare_image_models`).
         reference_video: ``[T, C, H, W]`` (or ``[1, T, C, H, W]``) video of the target class for a
             targeted attack (``R_t = f(x'_t)``); ``None`` for untargeted, where ``R_t`` are the features of
             Gaussian-noise frames (``N(0.5, 0.25^2)`` clipped to [0, 1]), drawn once on the first call so
@@ -155,7 +146,7 @@ class TransferredTentative:
 
     def __init__(
         self,
-        image_models: Sequence[str | nn.Module] | str | nn.Module,
+        image_models: Sequence[nn.Module] | nn.Module,
         *,
         reference_video: Tensor | None = None,
         layer: str | None = None,
@@ -165,7 +156,7 @@ class TransferredTentative:
     ) -> None:
         if not 0.0 < mask_prob <= 1.0:
             raise ValueError(f"mask_prob must be in (0, 1], got {mask_prob}")
-        self.models = load_image_models(image_models, device)
+        self.models = prepare_image_models(image_models, device)
         self.layers = [_resolve_layer(model, layer) for model in self.models]
         self.mask_prob = float(mask_prob)
         self.generator = generator
@@ -245,7 +236,7 @@ def _frames(video: Tensor, name: str) -> Tensor:
 def make_tentative(
     kind: str,
     *,
-    image_models: Sequence[str | nn.Module] | str | nn.Module | None = None,
+    image_models: Sequence[nn.Module] | nn.Module | None = None,
     reference_video: Tensor | None = None,
     layer: str | None = None,
     mask_prob: float = 0.5,
@@ -262,9 +253,10 @@ def make_tentative(
     if kind == "random":
         return lambda video: tentative_random(video, generator)
     if kind == "transferred":
-        if image_models is None or (isinstance(image_models, (list, tuple, str)) and not image_models):
+        if image_models is None or (isinstance(image_models, (list, tuple)) and not image_models):
             raise ValueError(
-                "a transferred tentative perturbation needs image_models (e.g. 'image-small-synth')"
+                "a transferred tentative perturbation needs image models (image_models=[module, ...]); "
+                "without any, use tentative='static'"
             )
         return TransferredTentative(
             image_models, reference_video=reference_video, layer=layer, mask_prob=mask_prob,

@@ -52,7 +52,7 @@ def write_attack_outputs(out: str | Path, clean: Tensor, result: AttackResult | 
             xlabel = "iterations" if int(result.queries[0]) == 0 else "queries"
             viz.trace_curve(result.trace[0], safe_child(directory, "trace.png"), xlabel=xlabel, title=title)
             written["trace"] = "trace.png"
-        offsets = result.extras.get("offsets")
+        offsets = result.extras[0].get("offsets")
         if isinstance(offsets, Tensor) and offsets.dim() == 2:
             viz.flicker_curves(offsets, safe_child(directory, "flicker.png"))
             written["flicker"] = "flicker.png"

@@ -23,9 +23,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vidattack import __version__, metrics
-from vidattack.attacks import registry
+from vidattack import __version__, methods, metrics
 from vidattack.io import h264_round_trip
+from vidattack.methods import AttackerData
 from vidattack.result import AttackResult, is_adversarial
 from vidattack.video import to_float, to_uint8, validate_video
 
@@ -69,8 +69,11 @@ def attack_video(
     seed: int = 0,
     params: dict[str, Any] | None = None,
     batch_size: int = 64,
+    attacker_data: AttackerData | None = None,
 ) -> tuple[AttackResult | None, dict[str, Any]]:
     """Run ``method`` on one ``video [1,T,C,H,W]`` with true ``label``; return the result and its record.
+
+    ``attacker_data`` is passed to the method (see :func:`vidattack.methods.run`); the record names it.
 
     Raises:
         ValueError: bad video, label or target (naming the argument), unknown method or parameter.
@@ -93,19 +96,20 @@ def attack_video(
         "eps": eps,
         "budget": budget,
         "seed": seed,
+        "attacker_data": None if attacker_data is None else attacker_data.description,
         "version": __version__,
     }
-    registry.get(method)  # unknown methods fail before any work
+    methods.get(method)  # unknown methods fail before any work
     if target is None and clean_pred != label:
         record.update(status="clean-misclassified", success=False, adv_label=clean_pred, queries=0,
                       iterations=0, seconds=0.0)
         return None, record
     label_tensor = torch.tensor([label])
     target_tensor = None if target is None else torch.tensor([target])
-    result = registry.run(method, model, video, label_tensor, target=target_tensor, eps=eps, budget=budget,
-                          seed=seed, batch_size=batch_size, params=params)
+    result = methods.run(method, model, video, label_tensor, target=target_tensor, eps=eps, budget=budget,
+                         seed=seed, batch_size=batch_size, params=params, attacker_data=attacker_data)
     summary = {key: float(value[0]) for key, value in metrics.summarize(video, result.adversarial).items()}
-    region = result.extras.get("mask")
+    region = result.extras[0].get("mask")
     if isinstance(region, Tensor):
         # MAP* is defined on the region the attack was allowed to perturb (Heuristic Sec. 5.1), when known.
         summary["map_star"] = float(metrics.map_star_255(video, result.adversarial, region.to(video.device))[0])
@@ -126,6 +130,6 @@ def attack_video(
         iterations=int(result.iterations[0]),
         seconds=round(result.seconds, 4),
         **summary,
-        extras=scalar_extras(result.extras),
+        extras=scalar_extras(result.extras[0]),
     )
     return result, record

@@ -2,7 +2,7 @@
 
 Resuming is re-running: an item whose row is in the store is skipped, and every finished item is
 committed on its own, so a killed run loses only the items in flight. Each item is one call of
-:func:`vidattack.runner.attack_video` (the same code path as ``vidattack attack``) with a seed derived
+:func:`vidattack.evaluation.record.attack_video` (the same code path as ``vidattack attack``) with a seed derived
 from the campaign seed and the item's identity, so results do not depend on the order items run in,
 on the number of workers, or on what was done before a restart.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 import traceback
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +28,16 @@ from vidattack.campaign.backends import Backend, LocalBackend
 from vidattack.campaign.config import CampaignConfig, DataConfig
 from vidattack.campaign.sources import VideoSource, open_source
 from vidattack.campaign.store import METRIC_COLUMNS, ItemKey, Store
+from vidattack.data.synthetic import SynthConfig
+from vidattack.io import write_lossless
+from vidattack.methods.attacker_data import (
+    AttackerData,
+    FolderAttackerData,
+    SyntheticAttackerData,
+    open_attacker_data,
+)
+from vidattack.naming import digest, slug
+from vidattack.video import to_uint8
 
 __all__ = [
     "Item",
@@ -88,6 +97,28 @@ class WorkerContext:
     data: DataConfig
     device: str = "cpu"
     video_dir: str | None = None
+    attacker_data: str | None = None
+    attacker_split: str = "train"
+
+
+def open_campaign_attacker_data(context: WorkerContext) -> AttackerData:
+    """The campaign's attacker data: the configured one, else its own data set's ``attacker_split``."""
+    if context.attacker_data is not None:
+        return open_attacker_data(context.attacker_data, split=context.attacker_split)
+    if context.data.source == "synthetic":
+        return SyntheticAttackerData(context.attacker_split, SynthConfig(**context.data.synth))
+    return FolderAttackerData(context.data.root, split=context.attacker_split)  # type: ignore[arg-type]
+
+
+_ATTACKER_DATA: dict[tuple, AttackerData] = {}
+
+
+def _attacker_data(context: WorkerContext) -> AttackerData:
+    # One per worker process and campaign: folder clips are decoded once and reused across items.
+    key = (context.attacker_data, context.attacker_split, context.data.identity().__repr__())
+    if key not in _ATTACKER_DATA:
+        _ATTACKER_DATA[key] = open_campaign_attacker_data(context)
+    return _ATTACKER_DATA[key]
 
 
 @dataclass
@@ -103,7 +134,7 @@ class RunSummary:
 
 
 def _digest(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+    return digest(parts)
 
 
 def item_seed(campaign_seed: int, dataset: str, model: str, attack: str, video: int) -> int:
@@ -303,7 +334,7 @@ def plan_campaign(
         ValueError: a model that does not load, an index out of range, or stored results of the same
             (campaign, model, attack) made with other settings.
     """
-    from vidattack.attacks import registry
+    from vidattack import methods
 
     notes = notes if notes is not None else []
     store.register_campaign(config.name, config.config_hash, config.text, config.source)
@@ -338,7 +369,7 @@ def plan_campaign(
             store.check_settings(
                 (config.name, config.data.name, model_name, attack.label), settings_hash, description
             )
-            threat = registry.get(attack.method).threat
+            threat = methods.get(attack.method).threat
             for video, label in chosen:
                 items.append(
                     Item(
@@ -370,26 +401,16 @@ def plan_campaign(
 # One item (any process)
 
 
-def _slug(text: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
-    if slug != text or len(slug) > 60:
-        # Different names must never share a directory once sanitised.
-        slug = f"{slug[:50]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
-    return slug
-
-
 def _save_videos(context: WorkerContext, item: Item, clean: Tensor, adversarial: Tensor) -> str:
     """Save the adversarial video losslessly, plus clean/adversarial tensors; return its path from the db."""
     root = Path(context.video_dir)  # type: ignore[arg-type]
-    relative = Path(_slug(item.campaign), _slug(item.dataset), _slug(item.model), _slug(item.attack))
+    relative = Path(slug(item.campaign), slug(item.dataset), slug(item.model), slug(item.attack))
     directory = root / relative
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{item.video:06d}"
     # Written under a temporary name and renamed: a killed worker never leaves a truncated file under
     # the final name (the rename is atomic on POSIX).
     partial = directory / f".{stem}.partial.npz"
-    from vidattack.video import to_uint8
-
     with open(partial, "wb") as handle:
         np.savez_compressed(
             handle,
@@ -397,24 +418,16 @@ def _save_videos(context: WorkerContext, item: Item, clean: Tensor, adversarial:
             adversarial=adversarial[0].detach().cpu().float().numpy(),
         )
     os.replace(partial, directory / f"{stem}.npz")
-    written = directory / f"{stem}.npz"
-    try:
-        from vidattack import io as video_io
-    except ModuleNotFoundError as error:
-        if error.name != "vidattack.io":
-            raise
-        video_io = None
-    if video_io is not None and hasattr(video_io, "write_lossless"):
-        partial_mkv = directory / f".{stem}.partial.mkv"
-        video_io.write_lossless(partial_mkv, adversarial[0].detach().cpu())
-        os.replace(partial_mkv, directory / f"{stem}.mkv")
-        written = directory / f"{stem}.mkv"
+    partial_mkv = directory / f".{stem}.partial.mkv"
+    write_lossless(partial_mkv, adversarial[0].detach().cpu())
+    os.replace(partial_mkv, directory / f"{stem}.mkv")
+    written = directory / f"{stem}.mkv"
     return str(Path(root.name) / relative / written.name)
 
 
 def execute_item(context: WorkerContext, item: Item) -> dict[str, Any]:
     """Run one item and return its store row; an exception becomes a row with ``status = "error"``."""
-    from vidattack.runner import attack_video
+    from vidattack.evaluation.record import attack_video
 
     started = time.perf_counter()
     row: dict[str, Any] = {
@@ -459,6 +472,7 @@ def execute_item(context: WorkerContext, item: Item) -> dict[str, Any]:
                 budget=item.budget,
                 seed=item.seed,
                 params=item.params,
+                attacker_data=_attacker_data(context),
             )
             row.update(
                 {
@@ -532,8 +546,9 @@ def run_campaign(
         todo = [item for item in items if item.key not in done]
         summary.planned, summary.already_done = len(items), len(items) - len(todo)
         context = WorkerContext(
-            data=config.data, device=device, video_dir=str(video_dir_for(db)) if save_videos else None
-        )
+            data=config.data, device=device, video_dir=str(video_dir_for(db)) if save_videos else None,
+            attacker_data=config.attacker_data, attacker_split=config.attacker_split,
+        )  # fmt: skip
         bar = tqdm(total=len(todo), desc=config.name, unit="item", disable=not progress, dynamic_ncols=True)
         try:
             for row in backend.run(execute_item, context, todo):

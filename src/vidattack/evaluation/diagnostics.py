@@ -16,8 +16,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vidattack.attacks.vbad import DEFAULT_IMAGE_MODELS, PAPER_SETTINGS, VBADEstimator, defaults_of_vbad
+from vidattack.attacks.vbad import VBADConfig, VBADEstimator
+from vidattack.io import load_toml
+from vidattack.methods.attacker_data import SyntheticAttackerData
+from vidattack.methods.model_refs import load_image_models
 from vidattack.metrics import gradient_cosine
+from vidattack.priors.tentative import make_tentative
+from vidattack.selection import first_correct_per_class
 from vidattack.threat import ScoreOracle, WhiteBox
 from vidattack.video import validate_label, validate_video
 
@@ -34,7 +39,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "partition": "uniform",
         "population": 48,
         # the estimator-side settings of V-BAD as written (the loop-side ones play no part in one estimate)
-        **{k: v for k, v in PAPER_SETTINGS if k in ("feature_layer", "mask_prob", "grid_shift")},
+        **{k: v for k, v in VBADConfig.paper().as_params().items() if k in ("feature_layer", "mask_prob", "grid_shift")},
     },
 }
 
@@ -81,7 +86,8 @@ def vbad_gradient_quality(
         tentatives: tentative kinds of row (a) (the transferred one with V-BAD's default feature layer
             and masks).
         variants: rectified estimators of row (b), keys of :data:`VARIANTS`.
-        image_models: for the transferred tentative (default: V-BAD's default ensemble).
+        image_models: references of the transferred tentative's image models (default: the test bed's
+            two image backbones, for the zoo's models).
         patches, sigma: as in V-BAD (sigma default 1e-3 untargeted, 1e-6 targeted).
         repeats: independent draws per video (the paper: 20 runs).
         generator: randomness of the estimates.
@@ -90,16 +96,16 @@ def vbad_gradient_quality(
         ``{"tentative": {kind: mean cosine}, "rectified": {variant: mean cosine},
         "tentative_std": ..., "rectified_std": ..., "queries": queries spent on estimates}``.
     """
-    from vidattack.priors.tentative import make_tentative
-
-    defaults = defaults_of_vbad("feature_layer", "mask_prob", "grid_shift")
+    defaults = VBADConfig().as_params()
 
     validate_video(videos, "videos")
     n = videos.shape[0]
     labels = validate_label(label, n)
     targets = None if target is None else validate_label(target, n, name="target")
     sigma = (1e-6 if targets is not None else 1e-3) if sigma is None else sigma
-    models = tuple(image_models) if image_models is not None else DEFAULT_IMAGE_MODELS
+    models = load_image_models(
+        list(image_models) if image_models is not None else list(SyntheticAttackerData.image_models)
+    )
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f"variants must be among {sorted(VARIANTS)}, got {unknown}")
@@ -153,21 +159,13 @@ def correctly_classified_per_class(
     model: torch.nn.Module, videos: Tensor, labels: Tensor, per_class: int = 1
 ) -> tuple[Tensor, Tensor]:
     """The first ``per_class`` videos of each class that ``model`` classifies correctly (for evaluation)."""
-    with torch.no_grad():
-        predictions = torch.cat([model(videos[i : i + 64]).argmax(1) for i in range(0, len(videos), 64)])
-    chosen: list[int] = []
-    for cls in labels.unique().tolist():
-        hits = ((labels == cls) & (predictions == labels)).nonzero().flatten().tolist()
-        chosen += hits[:per_class]
-    index = torch.tensor(sorted(chosen), dtype=torch.long)
+    index = first_correct_per_class(model, videos, labels, per_class)
     return videos[index], labels[index]
 
 
 def _main(argv: list[str] | None = None) -> None:
-    """``python -m vidattack.diagnostics CONFIG.toml``: Table 5 on the test bed (markdown to stdout)."""
+    """``python -m vidattack.evaluation.diagnostics CONFIG.toml``: Table 5 on the test bed (markdown to stdout)."""
     import argparse
-
-    import tomllib
 
     from vidattack import models as zoo
     from vidattack.data.synthetic import SynthConfig, generate
@@ -177,8 +175,7 @@ def _main(argv: list[str] | None = None) -> None:
         "config", help="TOML with models, split, per_class, repeats, tentatives, variants, image_models"
     )
     args = parser.parse_args(argv)
-    with open(args.config, "rb") as stream:
-        config = tomllib.load(stream)
+    config = load_toml(args.config)
     torch.set_num_threads(1)
     generator = torch.Generator().manual_seed(int(config.get("seed", 0)))
     tentatives = tuple(config.get("tentatives", ("static", "random", "transferred")))

@@ -1,0 +1,209 @@
+"""Every method vidattack runs by name: one entry per method, with what it needs from the attacker.
+
+Adding a method is one :class:`MethodSpec` here (its core lives in :mod:`vidattack.attacks`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from vidattack.attacks.flicker import flicker
+from vidattack.attacks.heuristic import heuristic, shared_budget_oracles
+from vidattack.attacks.opt_attack import opt_attack
+from vidattack.attacks.pgd import pgd
+from vidattack.attacks.sparse_l21 import parse_frame_mask, sparse_l21
+from vidattack.attacks.sparse_universal import propagation_attack
+from vidattack.attacks.sva import TARGETED_LIMIT, UNTARGETED_LIMIT, sva
+from vidattack.attacks.sva_baselines import sva_norl, sva_random, sval
+from vidattack.attacks.vbad import PBAD, SRBAD, VBADConfig, vbad
+from vidattack.methods.attacker_data import AttackerDataRequired
+from vidattack.methods.model_refs import load_image_models, split_references
+from vidattack.methods.params import Param
+from vidattack.methods.spec import Context, MethodSpec, Preset
+from vidattack.threat import ScoreOracle
+
+__all__ = ["METHODS"]
+
+# ------------------------------------------------------------------------------------------------
+# What the attacker supplies
+
+
+#: Target-class clips offered to targeted V-BAD as start videos (Alg. 1), per attacked video.
+START_CANDIDATES = 5
+#: Clips offered to Opt-attack / Heuristic for their initial directions (3 per class of a 10-class set).
+INIT_POOL = 30
+#: Clips searched for SVA's target videos (targeted episodes).
+SVA_TARGET_POOL = 60
+
+_IMAGE_MODELS = Param(
+    "image_models", str | None, None,
+    "comma-separated image models for the prior (zoo names, checkpoints, ARCH=PATH); default: the "
+    "attacker data's own (the test bed's for zoo models), else none (static tentative)",
+)  # fmt: skip
+
+
+def _image_models(context: Context) -> list[Any]:
+    """The priors' image models: the user's, else the attacker data's, else none (noted)."""
+    given = context.values.get("image_models")
+    references = split_references(given) if given else []
+    if not references and context.attacker_data is not None:
+        references = list(context.attacker_data.image_models)
+    return load_image_models(references, device=context.videos.device) if references else []
+
+
+def _vbad_supply(context: Context) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if context.target is not None and context.core_values.get("start_video") is None:
+        if context.attacker_data is None:
+            raise AttackerDataRequired(context.name, "start videos of the target class, Alg. 1")
+        out["start_video"] = [
+            context.attacker_data.clips_of_class(int(t), START_CANDIDATES, context.shape, context.generator)
+            .to(context.videos.device)
+            for t in context.target.reshape(-1)
+        ]
+    if context.core_values.get("tentative", "transferred") == "transferred":
+        models = _image_models(context)
+        if models:
+            out["image_models"] = models
+        else:
+            out["tentative"] = "static"
+            context.notes.append(
+                "no image models given: static tentative perturbation (pass --param image_models=... for V-BAD's "
+                "transferred prior)"
+            )
+    return out
+
+
+_INIT = Param(
+    "init", Literal["attacker-data", "random"], "attacker-data",
+    "initial directions from the attacker's clips (the papers') or from uniform random videos",
+)  # fmt: skip
+
+
+def _direction_supply(context: Context) -> dict[str, Any]:
+    if context.values["init"] == "random":
+        context.notes.append("initial directions from uniform random videos (init=random)")
+        return {"init_videos": None, "init_labels": None}
+    if context.attacker_data is None:
+        raise AttackerDataRequired(context.name, "videos of other classes for the initial directions")
+    videos, labels = context.attacker_data.pool(INIT_POOL, context.shape)
+    return {"init_videos": videos.to(context.videos.device, context.videos.dtype), "init_labels": labels}
+
+
+_BACKBONE = Param(
+    "backbone", str | None, None,
+    "image model for the agent's frame features (zoo name, checkpoint, ARCH=PATH); default: the attacker "
+    "data's first image model, else pixel features",
+)  # fmt: skip
+
+
+def _sva_targets(context: Context) -> dict[str, Any]:
+    """Target clips for SVA's targeted episodes, from the attacker's data (one attacked video at a time)."""
+    if context.target is None or context.target.numel() != 1 or context.core_values.get("target_videos") is not None:
+        return {}
+    if context.attacker_data is None:
+        raise AttackerDataRequired(context.name, "clips of the target class for the targeted episodes")
+    clips, labels = context.attacker_data.pool(SVA_TARGET_POOL, context.shape)
+    chosen = clips[labels == int(context.target.reshape(-1)[0])]
+    return {"target_videos": chosen.to(context.videos.device) if len(chosen) else None}
+
+
+def _sva_supply(context: Context) -> dict[str, Any]:
+    out = _sva_targets(context)
+    given = context.values.get("backbone")
+    reference = given or (context.attacker_data.image_models[0] if context.attacker_data and
+                          context.attacker_data.image_models else None)  # fmt: skip
+    if reference:
+        out["backbone"] = load_image_models(reference)[0]
+    else:
+        context.notes.append("no image model given: the agent sees pixel features (pass --param backbone=...)")
+    return out
+
+
+def _sval_supply(context: Context) -> dict[str, Any]:
+    out = _sva_supply(context)
+    if context.values["agent_path"]:
+        out["agent"] = context.values["agent_path"]
+        return out
+    if context.attacker_data is None:
+        raise AttackerDataRequired(context.name, "a training share of clips for the offline agent, Sec. 4.3")
+    # the training share: the attacker's clips, never the attacked videos (Sec. 4.3)
+    out["train_videos"] = context.attacker_data.pool(context.values["train_count"], context.shape)[0]
+    return out
+
+
+def _sparse_supply(context: Context) -> dict[str, Any]:
+    return {"mask": parse_frame_mask(context.values["mask"], context.shape[0], generator=context.generator)}
+
+
+def _sva_oracle(model: Any, *, budget: int | None, batch_size: int, target: Any) -> ScoreOracle:
+    # SVA's query limits (Sec. 3.4) when no budget is given.
+    limit = budget if budget is not None else (TARGETED_LIMIT if target is not None else UNTARGETED_LIMIT)
+    return ScoreOracle(model, top_k=1, budget=limit, batch_size=batch_size)
+
+
+def _heuristic_oracles(model: Any, *, budget: int | None, batch_size: int, target: Any) -> Any:
+    return shared_budget_oracles(model, budget=budget, batch_size=batch_size)
+
+
+# ------------------------------------------------------------------------------------------------
+# The methods
+
+_VBAD = {"threat": "scores", "kind": "bounded", "core": vbad, "method_params": (_IMAGE_MODELS,),
+         "supplied": frozenset({"image_models"}), "supply": _vbad_supply}  # fmt: skip
+_SVA = {"threat": "scores", "kind": "bounded", "make_threat": _sva_oracle, "method_params": (_BACKBONE,),
+        "supplied": frozenset({"backbone", "agent"}), "supply": _sva_supply}  # fmt: skip
+_SVA_FIXED = {**_SVA, "method_params": (), "supplied": frozenset(), "supply": _sva_targets}
+_SVA_SUMMARY = "SVA (Wei et al. 2022): RL key-frame agent + NES/FGSM on the key frames"
+_DIRECTIONS = {"kind": "minimising", "method_params": (_INIT,), "supplied": frozenset({"init_videos", "init_labels"}),
+               "supply": _direction_supply}  # fmt: skip
+
+_SPECS = [
+    MethodSpec("pgd", "white-box", "bounded",
+               "Projected gradient descent, L-inf or L2, with optional frame/pixel masks (baseline).", pgd),
+    MethodSpec("flicker", "white-box", "bounded",
+               "Flickering: one RGB offset per frame, margin loss + thickness/roughness (Pony et al. 2021).",
+               flicker, default_eps=None),
+    MethodSpec("sparse", "white-box", "bounded",
+               "Sparse l2,1 (or l2) regularised Adam attack with a temporal frame mask (Wei et al. 2019).",
+               sparse_l21, default_eps=None, supplied=frozenset({"mask"}), supply=_sparse_supply,
+               method_params=(Param("mask", str, "all", "frames that may change: all, first:K, last:K, "
+                                    "random:K, frames:1,5,9"),)),
+    MethodSpec("sparse-prop", "white-box", "bounded",
+               "Propagation-based sparse attack: perturb only the first N frames (Wei et al. 2019).",
+               propagation_attack, default_eps=None),
+    MethodSpec("vbad", summary="V-BAD (Jiang et al. 2019): transferred tentative perturbations, partition-rectified "
+               "NES, with vidattack's extensions (VBADConfig).", **_VBAD),
+    MethodSpec("vbad-paper", summary="V-BAD exactly as written (last-block features, masks 1/2, fixed grid, no "
+               "momentum, Alg. 1's single shrink).", preset=Preset(VBADConfig.paper().as_params(),
+               "VBADConfig.paper()"), **_VBAD),
+    MethodSpec("pbad", summary="P-BAD baseline (V-BAD Sec. 4.3): pixel-wise NES (population 96), static tentative "
+               "perturbation.", preset=Preset(PBAD, "V-BAD Sec. 4.3"), **_VBAD),
+    MethodSpec("srbad", summary="SR-BAD baseline (V-BAD Sec. 4.3): static tentative perturbation, random partition, "
+               "NES.", preset=Preset(SRBAD, "V-BAD Sec. 4.3"), **_VBAD),
+    MethodSpec("opt", "labels", summary="Opt-attack (Cheng et al. 2019) for video: boundary-distance minimisation "
+               "from top-1 labels.", core=opt_attack, **_DIRECTIONS),
+    MethodSpec("heuristic", "scores", summary="Heuristic attack (Wei et al. 2020): Opt-attack on key frames "
+               "(Alg. 1) and salient regions.", core=heuristic, make_threat=_heuristic_oracles, **_DIRECTIONS),
+    MethodSpec("sva", summary=_SVA_SUMMARY + ".", core=sva, **_SVA),
+    MethodSpec("sva-rattack", summary=_SVA_SUMMARY + ", reward R_attack only (Table 5).", core=sva,
+               preset=Preset({"reward_terms": ("attack",)}, "Table 5"), **_SVA),
+    MethodSpec("sva-rattack-rep", summary=_SVA_SUMMARY + ", rewards R_attack + R_rep (Table 5).", core=sva,
+               preset=Preset({"reward_terms": ("attack", "rep")}, "Table 5"), **_SVA),
+    MethodSpec("sva-signsgd", summary=_SVA_SUMMARY + ", SignSGD estimator (Fig. 9).", core=sva,
+               preset=Preset({"estimator": "signsgd"}, "Fig. 9"), **_SVA),
+    MethodSpec("sva-signopt", summary=_SVA_SUMMARY + ", Sign-OPT estimator (Fig. 9).", core=sva,
+               preset=Preset({"estimator": "sign-opt"}, "Fig. 9"), **_SVA),
+    MethodSpec("sva-norl", summary="SVA's 'No RL' baseline: FGSM + NES on all frames (Table 5).", core=sva_norl,
+               **_SVA_FIXED),
+    MethodSpec("sva-random", summary="SVA with random key frames, best of 5 draws (Fig. 7).", core=sva_random,
+               **_SVA_FIXED),
+    MethodSpec("sval", summary="SVAL (Wei et al. 2022): offline agent with the sparsity-length reward.", core=sval,
+               **{**_SVA, "supply": _sval_supply, "supplied": frozenset({"backbone", "agent", "train_videos"}),
+                  "method_params": (_BACKBONE,
+                                    Param("agent_path", str, "", "a saved agent (save_agent); default: train one"),
+                                    Param("train_count", int, 50, "attacker clips the agent is trained on"))}),
+]  # fmt: skip
+
+#: name -> spec.
+METHODS: dict[str, MethodSpec] = {spec.name: spec for spec in _SPECS}
