@@ -380,15 +380,13 @@ params = {{ steps = 4 }}
 
 
 def test_campaign_against_a_remote_model(workdir: Path) -> None:
-    import threading
-
     from vidattack import models
-    from vidattack.remote import RemoteModel, make_server
+    from vidattack.serving import ServedModel, build_app, start_server
 
-    server = make_server(models.load(workdir / "lrcn-t"), "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app = build_app([ServedModel.from_model("lrcn-t", models.load(workdir / "lrcn-t"))])
+    handle = start_server(app)
     try:
-        url = "http://{}:{}".format(*server.server_address[:2])
+        url = handle.url + "/v2/models/lrcn-t"
         attack = '[[attacks]]\nname = "opt"\nlabel = "Opt"\nbudget = 150'
         config = load_config(_config(workdir, "remote", models=f'["{url}"]', attacks=attack, target="untargeted"))
         summary = run_campaign(config, workdir / "remote.sqlite", progress=False)
@@ -398,7 +396,6 @@ def test_campaign_against_a_remote_model(workdir: Path) -> None:
         attacked = [row for row in rows if row["status"] in ("success", "failure")]
         assert attacked and {row["model"] for row in rows} == {url}
         assert all(0 < row["queries"] <= 150 for row in attacked)
-        assert RemoteModel(url).info()["videos"] >= sum(row["queries"] for row in attacked)
+        assert app.state.server.store.used("anonymous", "lrcn-t") >= sum(row["queries"] for row in attacked)
     finally:
-        server.shutdown()
-        server.server_close()
+        handle.stop()
