@@ -373,7 +373,7 @@ def _update(
     """Accept the best proposal (if it improves) and decide whether the video is done."""
     used = oracle.used(state.owner)
     if state.target < 0:
-        for (candidate, _), top, prob in zip(proposals, tops, probs):
+        for (candidate, _), top in zip(proposals, tops, strict=True):
             if top != state.label:
                 state.adv, state.top, state.success, state.done, state.stop = candidate, top, True, True, "success"
                 state.trace.append((used, 0.0, True))
