@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_scores_peers.py [--models c3d-synth,lrcn-synth]
         [--budget 10000] [--clips 10] [--eps 0.05] [--methods vsquare,vbad,pbad,art-simba-px,...]
-        [--targeted --vbad-budget 100000]
+        [--targeted --vbad-budget 100000] [--split val --vsquare-params '{"candidates": 1}']
 
 All methods attack the same clips (the first correctly classified test-split clip of each class, up to
 ``--clips``), with the same L-inf bound and the same per-clip query budget, untargeted (``--targeted``:
@@ -30,6 +30,7 @@ spent, over wall).
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass
 
@@ -122,7 +123,7 @@ def run_art(method: str, net: nn.Module, videos: Tensor, labels: Tensor, eps: fl
 
 def run_vidattack(
     method: str, net: nn.Module, videos: Tensor, labels: Tensor, target: Tensor | None, eps: float,
-    budget: int, batch_size: int,
+    budget: int, batch_size: int, vsquare_params: dict | None = None,
 ) -> Outcome:
     start = time.perf_counter()
     if method == "vsquare":
@@ -133,7 +134,7 @@ def run_vidattack(
             starts = [testbed_start_videos(int(k), videos.shape, generator=generator) for k in target]
         result = video_square(
             oracle, videos, labels, target=target, eps=eps, start_video=starts,
-            generator=torch.Generator().manual_seed(0),
+            generator=torch.Generator().manual_seed(0), **(vsquare_params or {}),
         )
     else:
         result = registry.run(
@@ -160,9 +161,12 @@ def main() -> None:
     parser.add_argument("--targeted", action="store_true")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--split", default="test", help="test bed split (defaults are chosen on 'val')")
+    parser.add_argument("--vsquare-params", default="{}", help='JSON keyword arguments, e.g. {"candidates": 1}')
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    clips = load_split("test")
+    clips = load_split(args.split)
+    vsquare_params = json.loads(args.vsquare_params)
     methods = [m for m in args.methods.split(",") if m]
     print("| model | method | budget | SR | mean Q | median Q | MAP | wall (s) | queries/s | per clip |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -180,7 +184,9 @@ def main() -> None:
             if method.startswith("art-"):
                 out = run_art(method, net, videos, labels, args.eps, budget)
             else:
-                out = run_vidattack(method, net, videos, labels, target, args.eps, budget, args.batch_size)
+                out = run_vidattack(
+                    method, net, videos, labels, target, args.eps, budget, args.batch_size, vsquare_params
+                )
             ok = out.success
             maps = metrics.map_255(videos[ok], out.adversarial[ok]) if bool(ok.any()) else torch.zeros(0)
             per_clip = " ".join(str(int(q)) if s else "F" for q, s in zip(out.queries, ok, strict=True))
