@@ -1,0 +1,203 @@
+"""Score-based attacks side by side: vidattack's video Square Attack, V-BAD, P-BAD and IBM ART's peers.
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_scores_peers.py [--models c3d-synth,lrcn-synth]
+        [--budget 10000] [--clips 10] [--eps 0.05] [--methods vsquare,vbad,pbad,art-simba-px,...]
+        [--targeted --vbad-budget 100000] [--split val --vsquare-params '{"candidates": 1}']
+
+All methods attack the same clips (the first correctly classified test-split clip of each class, up to
+``--clips``), with the same L-inf bound and the same per-clip query budget, untargeted (``--targeted``:
+a seeded random target per clip, ART methods skipped; V-BAD and P-BAD may get their own budget with
+``--vbad-budget``, as in the acceptance, which compares vsquare at 60,000 to V-BAD at 100,000).
+
+* ``vsquare``: :func:`vidattack.attacks.video_square.video_square`, all clips in one call (its rounds
+  batch every clip's candidates into one oracle call), top-1 ``ScoreOracle``.
+* ``vbad``, ``pbad``: the registry's entries (top-1 ``ScoreOracle``, clips one after another).
+* ``art-simba-px``, ``art-simba-dct``, ``art-square``: IBM ART 1.20 ``SimBA`` (pixel: ``epsilon`` = the
+  bound, each pixel moved at most once; DCT: ART's default ``epsilon`` 0.1) and ``SquareAttack`` (L-inf,
+  ``eps`` = the bound, ART's defaults otherwise), on the video shown to ART as an image with its frames
+  stacked as channels (``[T,C,H,W] -> [T*C,H,W]``), through a ``PyTorchClassifier`` that returns the
+  softmax. ART sees the full probability vector (more than the top-1 the others get). Its queries are
+  counted by wrapping the model: every clip ART forwards is charged to the attacked clip it is closest
+  to, and a clip counts as fooled at the first forwarded clip that is misclassified, within the bound
+  (L-inf <= eps + 1e-5) and in [0, 1]; success needs that within the budget. ART runs ``max_iter`` =
+  budget iterations (it may forward more than the budget; those forwards do not count as success).
+
+Printed per model and method: success rate, mean and median queries of the successes, MAP (0-255,
+``vidattack.metrics.map_255``, over the successes), wall seconds and queries per second (all queries
+spent, over wall).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vidattack import ScoreOracle, metrics
+from vidattack import models as zoo
+from vidattack.attacks import registry
+from vidattack.attacks.vbad import testbed_start_videos
+from vidattack.attacks.video_square import video_square
+from vidattack.data.synthetic import load_split
+from vidattack.diagnostics import correctly_classified_per_class
+
+ALL_METHODS = ("vsquare", "vbad", "pbad", "art-simba-px", "art-simba-dct", "art-square")
+
+
+@dataclass
+class Outcome:
+    """One method's run on the clips."""
+
+    success: Tensor  # bool[N]
+    queries: Tensor  # long[N], queries to success (or spent, on failure)
+    adversarial: Tensor  # [N,T,C,H,W], the fooling clip for successes
+    wall: float
+    total_queries: int
+
+
+class _CountingImage(nn.Module):
+    """The video model shown to ART as an image model, counting ART's queries per attacked clip."""
+
+    def __init__(self, net: nn.Module, clean: Tensor, labels: Tensor, eps: float, budget: int) -> None:
+        super().__init__()
+        self.net, self.clean, self.labels, self.eps, self.budget = net, clean, labels, eps, budget
+        self.shape = tuple(clean.shape[1:])
+        n = clean.shape[0]
+        self.queries = torch.zeros(n, dtype=torch.long)
+        self.first = torch.full((n,), -1, dtype=torch.long)
+        self.found = clean.clone()
+
+    def forward(self, x: Tensor) -> Tensor:
+        videos = x.reshape(x.shape[0], *self.shape)
+        logits = self.net(videos)
+        with torch.no_grad():
+            flat_clean = self.clean.flatten(1)
+            for row, video in enumerate(videos.detach()):
+                distance = (video.flatten()[None] - flat_clean).abs().amax(dim=1)
+                owner = int(distance.argmin())
+                self.queries[owner] += 1
+                fooled = int(logits[row].argmax()) != int(self.labels[owner])
+                within = float(distance[owner]) <= self.eps + 1e-5 and 0 <= float(video.min()) <= float(video.max()) <= 1
+                if fooled and within and self.first[owner] < 0 and self.queries[owner] <= self.budget:
+                    self.first[owner] = self.queries[owner]
+                    self.found[owner] = video
+        return torch.softmax(logits, dim=1)
+
+
+def run_art(method: str, net: nn.Module, videos: Tensor, labels: Tensor, eps: float, budget: int) -> Outcome:
+    from art.attacks.evasion import SimBA, SquareAttack
+    from art.estimators.classification import PyTorchClassifier
+
+    n, t, c, h, w = videos.shape
+    counter = _CountingImage(net, videos, labels, eps, budget)
+    with torch.no_grad():
+        classes = int(net(videos[:1]).shape[1])
+    classifier = PyTorchClassifier(
+        model=counter, loss=nn.CrossEntropyLoss(), input_shape=(t * c, h, w), nb_classes=classes,
+        clip_values=(0.0, 1.0), channels_first=True,
+    )
+    images = videos.reshape(n, t * c, h, w).numpy().astype(np.float32)
+    if method == "art-square":
+        attack = SquareAttack(classifier, norm=np.inf, eps=eps, max_iter=budget, batch_size=n, verbose=False)
+    else:
+        kind = "px" if method == "art-simba-px" else "dct"
+        attack = SimBA(classifier, attack=kind, max_iter=budget, epsilon=eps if kind == "px" else 0.1, verbose=False)
+    counter.queries.zero_()  # the classifier's construction forwards nothing, but be sure
+    start = time.perf_counter()
+    with torch.no_grad():
+        if method == "art-square":
+            attack.generate(images, y=labels.numpy())
+        else:
+            for i in range(n):  # ART's SimBA attacks one image per call
+                attack.generate(images[i : i + 1], y=np.eye(classes)[labels[i : i + 1].numpy()])
+    wall = time.perf_counter() - start
+    success = counter.first >= 0
+    queries = torch.where(success, counter.first, counter.queries.clamp(max=budget))
+    return Outcome(success, queries, counter.found, wall, int(counter.queries.sum()))
+
+
+def run_vidattack(
+    method: str, net: nn.Module, videos: Tensor, labels: Tensor, target: Tensor | None, eps: float,
+    budget: int, batch_size: int, vsquare_params: dict | None = None,
+) -> Outcome:
+    start = time.perf_counter()
+    if method == "vsquare":
+        oracle = ScoreOracle(net, top_k=1, budget=budget, batch_size=batch_size)
+        starts = None
+        if target is not None:
+            generator = torch.Generator().manual_seed(0)
+            starts = [testbed_start_videos(int(k), videos.shape, generator=generator) for k in target]
+        result = video_square(
+            oracle, videos, labels, target=target, eps=eps, start_video=starts,
+            generator=torch.Generator().manual_seed(0), **(vsquare_params or {}),
+        )
+    else:
+        result = registry.run(
+            method, net, videos, labels, target=target, eps=eps, budget=budget, seed=0, batch_size=batch_size
+        )
+    wall = time.perf_counter() - start
+    return Outcome(result.success, result.queries, result.adversarial, wall, int(result.queries.sum()))
+
+
+def seeded_targets(labels: Tensor, classes: int, seed: int = 0) -> Tensor:
+    """One random target per clip, different from its label."""
+    draw = torch.randint(0, classes - 1, (len(labels),), generator=torch.Generator().manual_seed(seed))
+    return torch.where(draw >= labels, draw + 1, draw)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="c3d-synth,lrcn-synth")
+    parser.add_argument("--methods", default=",".join(ALL_METHODS))
+    parser.add_argument("--budget", type=int, default=10_000)
+    parser.add_argument("--vbad-budget", type=int, default=None, help="budget of vbad/pbad (default --budget)")
+    parser.add_argument("--clips", type=int, default=10, help="clips (one per class, first classes)")
+    parser.add_argument("--eps", type=float, default=0.05)
+    parser.add_argument("--targeted", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--split", default="test", help="test bed split (defaults are chosen on 'val')")
+    parser.add_argument("--vsquare-params", default="{}", help='JSON keyword arguments, e.g. {"candidates": 1}')
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    clips = load_split(args.split)
+    vsquare_params = json.loads(args.vsquare_params)
+    methods = [m for m in args.methods.split(",") if m]
+    print("| model | method | budget | SR | mean Q | median Q | MAP | wall (s) | queries/s | per clip |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for name in args.models.split(","):
+        net = zoo.load(name).eval()
+        videos, labels = correctly_classified_per_class(net, clips.videos, clips.labels)
+        videos, labels = videos[: args.clips], labels[: args.clips]
+        with torch.no_grad():
+            classes = int(net(videos[:1]).shape[1])
+        target = seeded_targets(labels, classes) if args.targeted else None
+        for method in methods:
+            if method.startswith("art-") and args.targeted:
+                continue
+            budget = args.vbad_budget if method in ("vbad", "pbad") and args.vbad_budget else args.budget
+            if method.startswith("art-"):
+                out = run_art(method, net, videos, labels, args.eps, budget)
+            else:
+                out = run_vidattack(
+                    method, net, videos, labels, target, args.eps, budget, args.batch_size, vsquare_params
+                )
+            ok = out.success
+            maps = metrics.map_255(videos[ok], out.adversarial[ok]) if bool(ok.any()) else torch.zeros(0)
+            per_clip = " ".join(str(int(q)) if s else "F" for q, s in zip(out.queries, ok, strict=True))
+            print(
+                f"| {name} | {method} | {budget:,} | {100 * metrics.success_rate(ok):.0f}% | "
+                f"{metrics.anq(out.queries, ok):,.0f} | {metrics.mq(out.queries, ok):,.0f} | "
+                f"{float(maps.mean()) if len(maps) else float('nan'):.2f} | {out.wall:.0f} | "
+                f"{out.total_queries / out.wall:.0f} | {per_clip} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Tests of the video Square Attack (vidattack.attacks.video_square)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from vidattack import ScoreOracle
+from vidattack.attacks.video_square import video_square
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _predict(model: nn.Module, videos: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(videos).argmax(1)
+
+
+def test_fools_toy_videos_within_bound_and_counts_every_query(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    before = videos.clone()
+    oracle = ScoreOracle(toy_model, top_k=1, budget=2000)
+    # The toy model is confident (top-1 probabilities up to 1.0000): a wide bound keeps the test short.
+    result = video_square(oracle, videos, labels, eps=0.2, candidates=4, frame_block=4, generator=_gen())
+    assert torch.equal(videos, before)  # inputs not modified in place
+    assert bool(result.success.all()), [e["stop_reason"] for e in result.extras]
+    assert result.queries.tolist() == [oracle.used(i) for i in range(len(videos))]
+    assert float((result.adversarial - videos).abs().max()) <= 0.2 + 1e-6
+    assert float(result.adversarial.min()) >= 0.0 and float(result.adversarial.max()) <= 1.0
+    # the reported labels are the model's, and they are not the true ones
+    assert torch.equal(result.adv_label, _predict(toy_model, result.adversarial))
+    assert bool((result.adv_label != labels).all())
+    assert len(result.extras) == len(videos) and all(e["stop_reason"] == "success" for e in result.extras)
+    assert all(trace[-1][2] and trace[-1][0] == q for trace, q in zip(result.trace, result.queries.tolist(), strict=True))
+
+
+@pytest.mark.parametrize("budget,candidates", [(1, 4), (7, 4), (30, 8), (50, 1)])
+def test_budget_is_never_exceeded_and_failures_say_why(toy_model, toy_data, budget, candidates) -> None:
+    videos, labels = toy_data[0][:3], toy_data[1][:3]
+    oracle = ScoreOracle(toy_model, top_k=1, budget=budget)
+    # a bound far too small to fool the model: the whole budget is spent, to the last query
+    result = video_square(oracle, videos, labels, eps=1e-4, candidates=candidates, generator=_gen())
+    assert not bool(result.success.any())
+    assert result.queries.tolist() == [budget] * 3 == [oracle.used(i) for i in range(3)]
+    assert [e["stop_reason"] for e in result.extras] == ["budget"] * 3
+    assert float((result.adversarial - videos).abs().max()) <= 1e-4 + 1e-7
+
+
+def test_same_seed_same_result_and_another_seed_differs(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+
+    def attack(seed: int):
+        return video_square(ScoreOracle(toy_model, budget=300), videos, labels, eps=0.03, generator=_gen(seed))
+
+    first, again, other = attack(3), attack(3), attack(4)
+    assert torch.equal(first.adversarial, again.adversarial)
+    assert torch.equal(first.queries, again.queries) and torch.equal(first.success, again.success)
+    assert not torch.equal(first.adversarial, other.adversarial)
+
+
+def test_a_model_defined_here_is_attacked_through_the_oracle() -> None:
+    class Brightness(nn.Module):
+        """Classifies a video by whether the mean of its first frames beats the mean of its last ones."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor(40.0))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            half = x.shape[1] // 2
+            score = self.scale * (x[:, :half].mean(dim=(1, 2, 3, 4)) - x[:, half:].mean(dim=(1, 2, 3, 4)))
+            return torch.stack([score, -score], dim=1)
+
+    model = Brightness()
+    videos = torch.full((2, 8, 3, 12, 12), 0.5)
+    videos[:, :4] += 0.01  # class 0 with a small margin
+    labels = torch.zeros(2, dtype=torch.long)
+    assert _predict(model, videos).tolist() == [0, 0]
+    oracle = ScoreOracle(model, budget=400)
+    result = video_square(oracle, videos, labels, eps=0.05, frame_block=4, generator=_gen())
+    assert bool(result.success.all())
+    assert _predict(model, result.adversarial).tolist() == [1, 1]
+    assert result.queries.tolist() == [oracle.used(0), oracle.used(1)]
+
+
+def test_targeted_shrinks_from_a_target_class_video(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    video, label = videos[:1], labels[:1]
+    target = torch.tensor([(int(label[0]) + 1) % 3])
+    start = videos[(labels == target[0]).nonzero()[0, 0]]
+    oracle = ScoreOracle(toy_model, budget=3000)
+    result = video_square(
+        oracle, video, label, target=target, eps=0.2, frame_block=4, start_video=start, generator=_gen()
+    )
+    assert float((result.adversarial - video).abs().max()) <= 0.2 + 1e-6
+    assert int(result.queries[0]) == oracle.used(0) <= 3000
+    if bool(result.success[0]):
+        assert int(_predict(toy_model, result.adversarial)[0]) == int(target[0])
+    else:
+        assert result.extras[0]["stop_reason"] == "budget"
+    assert bool(result.success[0]), result.extras
+
+
+def test_targeted_start_not_of_the_target_class_fails_cleanly(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    target = torch.tensor([(int(labels[0]) + 1) % 3])
+    oracle = ScoreOracle(toy_model, budget=100)
+    # the clean video itself as the "start": never classified as the target
+    result = video_square(oracle, videos[:1], labels[:1], target=target, start_video=videos[0], generator=_gen())
+    assert not bool(result.success[0])
+    assert result.extras[0]["stop_reason"] == "no-start-video"
+    assert int(result.queries[0]) == oracle.used(0) > 0
+
+
+def test_bad_arguments_raise_errors_naming_them(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    oracle = ScoreOracle(toy_model)
+    cases = [
+        ({"eps": 0.0}, "eps"),
+        ({"candidates": 0}, "candidates"),
+        ({"p_init": 1.5}, "p_init"),
+        ({"frame_block": 0}, "frame_block"),
+        ({"target": labels}, "target"),
+        ({"target": (labels + 1) % 3}, "start_video"),
+        ({"max_rounds": 0}, "max_rounds"),
+    ]
+    for kwargs, name in cases:
+        with pytest.raises(ValueError, match=name):
+            video_square(oracle, videos, labels, **kwargs)
+    with pytest.raises(ValueError, match="oracle"):
+        video_square(toy_model, videos, labels)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="videos"):
+        video_square(oracle, videos[0], labels)
+    with pytest.raises(ValueError, match="label"):
+        video_square(oracle, videos, labels[:2])
+    assert oracle.queries == 0  # bad arguments cost nothing
+
+
+def test_fools_a_correctly_classified_zoo_clip_with_a_small_budget() -> None:
+    """The shipped c3d-synth on test-bed test clip 3 (correctly classified): fooled in < 1000 queries."""
+    from vidattack import models as zoo
+    from vidattack.data.synthetic import SynthConfig, generate
+
+    model = zoo.load("c3d-synth").eval()
+    clips = generate("test", SynthConfig(), indices=[3])
+    video, label = clips.videos, clips.labels
+    assert int(_predict(model, video)[0]) == int(label[0])
+    oracle = ScoreOracle(model, top_k=1, budget=1000)
+    result = video_square(oracle, video, label, generator=_gen())
+    assert bool(result.success[0]), result.extras
+    assert int(result.queries[0]) == oracle.used(0) <= 1000
+    assert float((result.adversarial - video).abs().max()) <= 0.05 + 1e-6
+    assert int(_predict(model, result.adversarial)[0]) != int(label[0])
