@@ -11,7 +11,7 @@ a seeded random target per clip, ART methods skipped; V-BAD and P-BAD may get th
 
 * ``vsquare``: :func:`vidattack.attacks.video_square.video_square`, all clips in one call (its rounds
   batch every clip's candidates into one oracle call), top-1 ``ScoreOracle``.
-* ``vbad``, ``pbad``: the registry's entries (top-1 ``ScoreOracle``, clips one after another).
+* ``vbad``, ``pbad``: the methods' entries (top-1 ``ScoreOracle``, clips one after another).
 * ``art-simba-px``, ``art-simba-dct``, ``art-square``: IBM ART 1.20 ``SimBA`` (pixel: ``epsilon`` = the
   bound, each pixel moved at most once; DCT: ART's default ``epsilon`` 0.1) and ``SquareAttack`` (L-inf,
   ``eps`` = the bound, ART's defaults otherwise), on the video shown to ART as an image with its frames
@@ -38,13 +38,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vidattack import ScoreOracle, metrics
+from vidattack import methods, metrics
 from vidattack import models as zoo
-from vidattack.attacks import registry
-from vidattack.attacks.vbad import testbed_start_videos
-from vidattack.attacks.video_square import video_square
 from vidattack.data.synthetic import load_split
-from vidattack.diagnostics import correctly_classified_per_class
+from vidattack.evaluation.diagnostics import correctly_classified_per_class
+from vidattack.methods import SyntheticAttackerData
 
 ALL_METHODS = ("vsquare", "vbad", "pbad", "art-simba-px", "art-simba-dct", "art-square")
 
@@ -126,20 +124,11 @@ def run_vidattack(
     budget: int, batch_size: int, vsquare_params: dict | None = None,
 ) -> Outcome:
     start = time.perf_counter()
-    if method == "vsquare":
-        oracle = ScoreOracle(net, top_k=1, budget=budget, batch_size=batch_size)
-        starts = None
-        if target is not None:
-            generator = torch.Generator().manual_seed(0)
-            starts = [testbed_start_videos(int(k), videos.shape, generator=generator) for k in target]
-        result = video_square(
-            oracle, videos, labels, target=target, eps=eps, start_video=starts,
-            generator=torch.Generator().manual_seed(0), **(vsquare_params or {}),
-        )
-    else:
-        result = registry.run(
-            method, net, videos, labels, target=target, eps=eps, budget=budget, seed=0, batch_size=batch_size
-        )
+    # every vidattack method through the methods layer; the zoo's attacker data is its training split
+    result = methods.run(
+        method, net, videos, labels, target=target, eps=eps, budget=budget, seed=0, batch_size=batch_size,
+        params=vsquare_params if method == "vsquare" else None, attacker_data=SyntheticAttackerData(),
+    )
     wall = time.perf_counter() - start
     return Outcome(result.success, result.queries, result.adversarial, wall, int(result.queries.sum()))
 

@@ -86,8 +86,7 @@ def kserve_url():
 
 
 def test_remote_model_attacks_a_kserve_model_server(kserve_url) -> None:
-    from vidattack import models
-    from vidattack import methods
+    from vidattack import methods, models
     from vidattack.data import synthetic
 
     net = models.load("c3d-synth")

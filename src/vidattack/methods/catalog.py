@@ -16,6 +16,7 @@ from vidattack.attacks.sparse_universal import propagation_attack
 from vidattack.attacks.sva import TARGETED_LIMIT, UNTARGETED_LIMIT, sva
 from vidattack.attacks.sva_baselines import sva_norl, sva_random, sval
 from vidattack.attacks.vbad import PBAD, SRBAD, VBADConfig, vbad
+from vidattack.attacks.video_square import video_square
 from vidattack.methods.attacker_data import AttackerDataRequired
 from vidattack.methods.model_refs import load_image_models, split_references
 from vidattack.methods.params import Param
@@ -51,16 +52,21 @@ def _image_models(context: Context) -> list[Any]:
     return load_image_models(references, device=context.videos.device) if references else []
 
 
+def _start_videos(context: Context) -> dict[str, Any]:
+    """Targeted attacks that start inside the target class: candidate clips of each target class."""
+    if context.target is None or context.core_values.get("start_video") is not None:
+        return {}
+    if context.attacker_data is None:
+        raise AttackerDataRequired(context.name, "start videos of the target class")
+    return {"start_video": [
+        context.attacker_data.clips_of_class(int(t), START_CANDIDATES, context.shape, context.generator)
+        .to(context.videos.device)
+        for t in context.target.reshape(-1)
+    ]}  # fmt: skip
+
+
 def _vbad_supply(context: Context) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if context.target is not None and context.core_values.get("start_video") is None:
-        if context.attacker_data is None:
-            raise AttackerDataRequired(context.name, "start videos of the target class, Alg. 1")
-        out["start_video"] = [
-            context.attacker_data.clips_of_class(int(t), START_CANDIDATES, context.shape, context.generator)
-            .to(context.videos.device)
-            for t in context.target.reshape(-1)
-        ]
+    out = _start_videos(context)
     if context.core_values.get("tentative", "transferred") == "transferred":
         models = _image_models(context)
         if models:
@@ -181,6 +187,9 @@ _SPECS = [
                "perturbation.", preset=Preset(PBAD, "V-BAD Sec. 4.3"), **_VBAD),
     MethodSpec("srbad", summary="SR-BAD baseline (V-BAD Sec. 4.3): static tentative perturbation, random partition, "
                "NES.", preset=Preset(SRBAD, "V-BAD Sec. 4.3"), **_VBAD),
+    MethodSpec("vsquare", "scores", "bounded", "Video Square Attack: batched random search with squares spanning "
+               "blocks of frames (top-1 scores, L-inf; targeted from a target-class start video).", video_square,
+               supplied=frozenset({"start_video"}), supply=_start_videos),
     MethodSpec("opt", "labels", summary="Opt-attack (Cheng et al. 2019) for video: boundary-distance minimisation "
                "from top-1 labels.", core=opt_attack, **_DIRECTIONS),
     MethodSpec("heuristic", "scores", summary="Heuristic attack (Wei et al. 2020): Opt-attack on key frames "
