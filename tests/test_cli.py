@@ -102,3 +102,29 @@ def test_attacks_lists_methods_and_parameters(capsys):
     assert code == 0 and "pgd" in out and "white-box" in out
     code, out, _ = run(["attacks", "pgd"], capsys)
     assert code == 0 and "--param steps = 50" in out
+
+
+def test_bare_pt_weights_load_with_arch(assets, capsys, tmp_path):
+    # A foreign state dict (torch.save of the network alone) needs its architecture: `--arch`.
+    from vidattack import models
+
+    net = models.build("lrcn", num_classes=5, width=0.25, dropout=0.0, num_frames=4, input_size=(16, 16), seed=0)
+    torch.save(net.net.state_dict(), tmp_path / "weights.pt")
+    args = ["attack", "pgd", "--model", str(tmp_path / "weights.pt"), "--video", assets["video"], "--label", assets["pred"],
+            "-p", "steps=2", "--json"]  # fmt: skip
+    code, _, err = run(args, capsys)
+    assert code == 2 and "--arch" in err
+    code, _, err = run(args[:4] + ["--arch", "lrcn"] + args[4:], capsys)
+    assert code == 2 and "do not fit" in err  # the default LRCN is wider, with 101 classes
+    kwargs = ["--arch-param", "num_classes=5", "--arch-param", "width=0.25", "--arch-param", "dropout=0"]
+    code, out, err = run(args[:4] + ["--arch", "lrcn", *kwargs] + args[4:], capsys)
+    assert code == 0, err
+    assert json.loads(out)["iterations"] >= 1
+
+
+def test_minimising_method_refuses_eps_and_non_zoo_model_asks_for_attacker_data(assets, capsys):
+    base = ["attack", "opt", "--model", assets["model"], "--video", assets["video"], "--max-queries", "50"]
+    code, _, err = run(base + ["--eps", "0.05"], capsys)
+    assert code == 2 and "minimising" in err and "map_target" in err
+    code, _, err = run(base, capsys)
+    assert code == 2 and "--attacker-data" in err

@@ -180,3 +180,28 @@ def test_cli_flicker_universal_writes_delta_schedule_and_summary(toy_model, tmp_
     with np.load(out / "delta.npz") as archive:
         assert archive["offsets"].shape == (train.shape[1], 3)
         assert np.abs(archive["offsets"]).max() <= 0.1 + 1e-7
+
+
+def test_uint8_npz_data_reaches_the_model_in_0_1(tmp_path, toy_model):
+    # Regression: the loader converted to float before checking for uint8, so 0-255 values went in.
+    import numpy as np
+
+    from vidattack.experiments.flicker_universal import _load_split
+    from vidattack.video import to_uint8
+
+    seen = []
+
+    def recording(videos):
+        seen.append(float(videos.max()))
+        return toy_model(videos)
+
+    videos, labels = toy_data_for_npz()
+    np.savez(tmp_path / "d.npz", train_videos=to_uint8(videos).numpy(), train_labels=labels.numpy())
+    loaded, _ = _load_split(str(tmp_path / "d.npz"), "train", 4, recording, "cpu")
+    assert max(seen) <= 1.0 and float(loaded.max()) <= 1.0 and loaded.dtype == torch.float32
+
+
+def toy_data_for_npz():
+    from conftest import make_toy_videos
+
+    return make_toy_videos(8, seed=5)

@@ -224,3 +224,18 @@ def test_h264_round_trip_in_memory_keeps_shape_and_smooth_content(tmp_path, monk
     assert list(tmp_path.iterdir()) == []  # nothing written to disk
     with pytest.raises(ValueError, match="shape"):
         h264_round_trip(torch.rand(3, 16, 16))
+
+
+def test_toml_errors_name_the_file(tmp_path):
+    from vidattack.io import load_toml
+
+    (tmp_path / "ok.toml").write_text('name = "x"\n')
+    assert load_toml(tmp_path / "ok.toml") == {"name": "x"}
+    (tmp_path / "bad.toml").write_text("name = \n")
+    with pytest.raises(ValueError, match="bad.toml"):
+        load_toml(tmp_path / "bad.toml")
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ValueError, match="binary.toml"):
+        load_toml(tmp_path / "binary.toml")
+    with pytest.raises(FileNotFoundError, match="absent.toml"):
+        load_toml(tmp_path / "absent.toml")

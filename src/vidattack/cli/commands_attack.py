@@ -41,8 +41,10 @@ def attack(
         "synthetic test bed for zoo models only; other models must be given one."),
     attacker_split: str = typer.Option("train", "--attacker-split", help="Split of --attacker-data to use."),
     arch: str | None = typer.Option(
-        None, "--arch", help="Architecture of a foreign weight file (.pt/.pth/bare .safetensors), e.g. r2plus1d_18 "
-        "(see `vidattack models --archs`)."),
+        None, "--arch", help="Architecture of a foreign weight file (.pt/.pth/bare .safetensors), e.g. r2plus1d_18, r3d_18, "
+        "mc3_18, s3d, mvit_v2_s, swin3d_t, c3d, i3d, lrcn."),
+    arch_param: list[str] = typer.Option(
+        [], "--arch-param", help="Architecture argument for --arch, KEY=VALUE (repeatable), e.g. num_classes=400."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Directory for result.json, the adversarial video (lossless + preview) and plots."
     ),
@@ -57,6 +59,7 @@ def attack(
     import torch
 
     from vidattack import methods, models
+    from vidattack.cli.commands_models import parse_key_values
     from vidattack.data.references import load_video_any
     from vidattack.evaluation.artifacts import write_attack_outputs
     from vidattack.evaluation.record import attack_video
@@ -70,7 +73,8 @@ def attack(
         attacker = methods.SyntheticAttackerData(attacker_split)  # the zoo's models were trained on it
     else:
         attacker = None
-    net = models.load(model, device=device, **({"arch": arch} if arch else {}))
+    arch_kwargs = parse_key_values(arch_param, "--arch-param")
+    net = models.load(model, device=device, **({"arch": arch, "arch_kwargs": arch_kwargs} if arch else {}))
     frames, size = getattr(net, "num_frames", None), getattr(net, "input_size", None)
     clip, ref_label = load_video_any(video, frames=frames, size=size)
     clip = clip.unsqueeze(0).to(device)

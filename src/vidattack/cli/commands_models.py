@@ -30,12 +30,13 @@ def _user_error(message: str) -> Exception:
     return UserError(message)
 
 
-def _parse_params(items: list[str]) -> dict[str, Any]:
+def parse_key_values(items: list[str], flag: str = "--param") -> dict[str, Any]:
+    """``KEY=VALUE`` items, VALUE read as JSON (numbers, booleans, lists) or else as a bare string."""
     params: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise _user_error(f"--param must look like KEY=VALUE, got {item!r}")
+            raise _user_error(f"{flag} must look like KEY=VALUE, got {item!r}")
         try:
             params[key.replace("-", "_")] = json.loads(text)
         except json.JSONDecodeError:
@@ -153,7 +154,7 @@ def train_command(
     if arch not in registry.ARCHS:
         raise _user_error(f"unknown arch {arch!r}; available: {', '.join(registry.ARCHS)}")
     image = registry.is_image_arch(arch)
-    kwargs = _parse_params(param)
+    kwargs = parse_key_values(param)
     if width is not None:
         kwargs["width"] = width
     splits = {
