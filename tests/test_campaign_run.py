@@ -148,7 +148,7 @@ def test_two_workers_give_the_same_rows_as_one(workdir: Path) -> None:
 
 def test_failing_items_are_recorded_and_the_campaign_goes_on(workdir: Path) -> None:
     attacks = (
-        '[[attacks]]\nname = "pgd"\nlabel = "broken"\nparams = { steps = 0 }\n'
+        '[[attacks]]\nname = "sparse"\nlabel = "broken"\nparams = { mask = "first:99", steps = 2 }\n'
         '[[attacks]]\nname = "pgd"\nlabel = "fine"\nparams = { steps = 4 }'
     )
     config = load_config(_config(workdir, "errors", models='["c3d-a"]', attacks=attacks))
@@ -160,14 +160,29 @@ def test_failing_items_are_recorded_and_the_campaign_goes_on(workdir: Path) -> N
         progress = {p["attack"]: p for p in store.progress()}
     broken = [r for r in rows if r["attack"] == "broken"]
     assert all(
-        r["status"] == "error" and r["error"].startswith("ValueError: steps must be a positive int")
-        for r in broken
+        r["status"] == "error" and r["error"].startswith("ValueError: mask 'first:99'") for r in broken
     )
     assert all(r["status"] in ("success", "failure") for r in rows if r["attack"] == "fine")
     assert (progress["broken"]["failed"], progress["fine"]["done"]) == (3, 3)
     # Errored items are not re-run by a plain resume, only with retry_errors.
     assert run_campaign(config, db, progress=False).ran == 0
     assert run_campaign(config, db, progress=False, retry_errors=True).ran == 3
+
+
+def test_campaign_check_rejects_bad_params_budgets_and_eps_naming_the_field(workdir: Path) -> None:
+    from vidattack.campaign import ConfigError
+
+    cases = [
+        ('[[attacks]]\nname = "pgd"\nparams = { steps = "two" }', "attacks[0].params.steps"),
+        ('[[attacks]]\nname = "pgd"\nparams = { steps = 0 }', "attacks[0].params.steps"),
+        ('[[attacks]]\nname = "pgd"\neps = 3.0', "attacks[0].eps"),
+        ('[[attacks]]\nname = "vbad"\nbudget = 99999999999999999999', "budget"),
+        ('[[attacks]]\nname = "heuristic"\neps = 0.05', "minimising"),
+    ]
+    for attacks, needle in cases:
+        with pytest.raises((ConfigError, ValueError), match=re.escape(needle)) as caught:
+            load_config(_config(workdir, "bad", attacks=attacks))
+        assert ".toml" in str(caught.value)  # the file is named too
 
 
 def test_one_per_class_picks_correct_videos_and_caches_clean_predictions(workdir: Path) -> None:
@@ -236,6 +251,26 @@ def test_sigkill_then_rerun_leaves_exactly_one_row_per_item(workdir: Path) -> No
         statuses = {row[0] for row in conn.execute("SELECT status FROM results")}
     assert sorted(key[4] for key in keys) == list(range(6))  # every item, exactly once
     assert statuses <= {"success", "failure"}
+
+
+def test_two_runners_on_one_database_compute_each_item_once(workdir: Path) -> None:
+    attacks = '[[attacks]]\nname = "pgd"\nlabel = "slow"\nparams = { steps = 40, early_stop = false }'
+    config_path = _config(
+        workdir, "two", models='["c3d-a"]', selection='mode = "first-n"\nlimit = 6', attacks=attacks
+    )
+    db = workdir / "two.sqlite"
+    args = [*CLI, "campaign", "run", str(config_path), "--db", str(db), "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runners = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]  # fmt: skip
+    outputs = [runner.communicate(timeout=300) for runner in runners]
+    assert all(runner.returncode == 0 for runner in runners), [err for _, err in outputs]
+    ran = [int(re.search(r"ran (\d+)", out).group(1)) for out, _ in outputs]
+    assert sum(ran) == 6  # no item computed by both
+    with sqlite3.connect(db) as conn:
+        videos = sorted(row[0] for row in conn.execute("SELECT video FROM results"))
+        claims = conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0]
+    assert videos == list(range(6)) and claims == 0
 
 
 def test_report_tables_plots_and_examples(workdir: Path) -> None:

@@ -157,3 +157,26 @@ def test_bad_input_raises(toy_model, toy_data, pool) -> None:
         opt_attack(oracle, videos[:1], labels[:1], *pool, target=labels[:1])
     with pytest.raises(ValueError, match="oracle"):
         opt_attack(toy_model, videos[:1], labels[:1], *pool)
+
+
+class _Texture(torch.nn.Module):
+    """Class 1 ("textured") when a clip's pixel standard deviation exceeds 0.1: all noise is class 1."""
+
+    num_classes = 2
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        score = 50.0 * (videos.flatten(1).std(1) - 0.1)
+        return torch.stack([-score, score], dim=1)
+
+
+def test_when_no_noise_start_crosses_other_random_starts_are_tried_and_reported() -> None:
+    textured = torch.rand(1, 4, 3, 8, 8, generator=torch.Generator().manual_seed(1))  # class 1, like all noise
+    oracle = LabelOracle(_Texture(), budget=2000)
+    result = opt_attack(oracle, textured, 1, num_init=3, map_target=200.0, generator=torch.Generator().manual_seed(0))
+    extras = result.extras[0]
+    assert extras["starts_tried"] == "uniform-noise,gaussian-0.25,gaussian-0.5,negative,grey"
+    assert extras["start_kind"] == "grey"  # the flat video is the one start of the other class
+    assert bool(result.success[0]) and int(result.adv_label[0]) == 0
+    hopeless = opt_attack(LabelOracle(lambda v: torch.zeros(len(v), 2).index_fill_(1, torch.tensor([1]), 1.0),
+                                      budget=500), textured, 1, num_init=2)  # fmt: skip
+    assert hopeless.extras[0]["stop_reason"].startswith("no-start-crossed") and "grey" in hopeless.extras[0]["stop_reason"]

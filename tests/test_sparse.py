@@ -15,6 +15,7 @@ from vidattack.attacks.sparse_l21 import (
     parse_frame_mask,
     regulariser,
     sparse_l21,
+    sparse_l21_fixed,
     sparse_loss,
 )
 from vidattack.attacks.sparse_universal import (
@@ -269,3 +270,17 @@ def test_propagation_attack_perturbs_only_first_frames(linear):
 def test_frame_predictions_needs_per_frame_logits(toy_model, toy_data):
     with pytest.raises(ValueError, match="frame_logits"):
         frame_predictions(WhiteBox(toy_model), toy_data[0][:1])
+
+
+def test_lambda_is_searched_per_video_by_default(linear):
+    # A weight far too strong fools nothing; the search falls back to the next weight for those videos.
+    model, videos, labels = linear
+    fixed = sparse_l21(WhiteBox(model), videos, labels, lam=1000.0, steps=40)
+    assert not bool(fixed.success.any()) and {e["stop_reason"] for e in fixed.extras} == {"steps"}
+    searched = sparse_l21(WhiteBox(model), videos, labels, lam_grid=(1000.0, 0.01), steps=40)
+    assert bool(searched.success.all())
+    assert all(e["lam"] == 0.01 and e["lam_tried"] == 2 and e["stop_reason"] == "success" for e in searched.extras)
+    again = sparse_l21_fixed(WhiteBox(model), videos, labels, lam=0.01, steps=40)
+    assert torch.equal(searched.adversarial, again.adversarial)  # the kept result is that weight's own run
+    hopeless = sparse_l21(WhiteBox(model), videos[:2], labels[:2], lam_grid=(1000.0, 500.0), steps=10)
+    assert [e["stop_reason"] for e in hopeless.extras] == ["weight-too-strong"] * 2

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from vidattack.video import validate_video
 
-__all__ = ["QueryBudgetExceeded", "WhiteBox", "ScoreOracle", "LabelOracle", "TopK", "Oracle"]
+__all__ = ["QueryBudgetExceeded", "WhiteBox", "ScoreOracle", "LabelOracle", "TopK", "Oracle", "check_input"]
 
 Model = Callable[[Tensor], Tensor]
 
@@ -68,6 +68,41 @@ def _prepare_model(model: Model) -> Model:
     return model
 
 
+def check_input(model: Model, videos: Tensor) -> None:
+    """Check ``videos [N,T,C,H,W]`` against what ``model`` declares it takes (``model.input_spec``: a
+    mapping with ``frames`` (``None``: any length), ``channels``, ``height``, ``width``, ``dtype``), so
+    a clip of the wrong shape or dtype fails with a clear ``ValueError`` before the model runs.
+    Models that declare nothing are not checked."""
+    spec = getattr(model, "input_spec", None)
+    if not spec:
+        return
+    frames, channels = spec.get("frames"), spec.get("channels")
+    size = (spec.get("height"), spec.get("width"))
+    _, t, c, h, w = videos.shape
+    expected = f"[N, {frames or 'T'}, {channels or 'C'}, {size[0] or 'H'}, {size[1] or 'W'}]"
+    if (frames and t != frames) or (channels and c != channels) or (size[0] and (h, w) != size):
+        raise ValueError(
+            f"videos must have shape {expected} for this model, got {list(videos.shape)} (resample the clip "
+            "to the model's frames and size: the CLI does this for video files)"
+        )
+    dtype = spec.get("dtype")
+    if dtype is not None and videos.dtype != dtype:
+        raise ValueError(f"videos must be {dtype} for this model, got {videos.dtype} (convert with .float())")
+
+
+def _num_classes(model: Model, sample: Tensor) -> int:
+    declared = getattr(model, "num_classes", None)
+    if isinstance(declared, int) and declared > 0:
+        return declared
+    names = getattr(model, "class_names", None)
+    if names:
+        return len(names)
+    # Nothing declared: one forward of one clip tells the size of the label space (not an attack query:
+    # every threat model reveals which classes exist).
+    with torch.no_grad():
+        return int(_check_logits(model(sample[:1]), 1).shape[1])
+
+
 def _check_logits(logits: object, n: int) -> Tensor:
     if not isinstance(logits, Tensor) or logits.dim() != 2 or logits.shape[0] != n:
         shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
@@ -90,10 +125,18 @@ class WhiteBox:
         self.model = _prepare_model(model)
         self.device = _model_device(self.model)
         self.forward_calls = 0
+        self._classes: int | None = None
+
+    def num_classes(self, sample: Tensor) -> int:
+        """The model's number of classes (declared, else from one forward of ``sample[:1]``)."""
+        if self._classes is None:
+            self._classes = _num_classes(self.model, sample if self.device is None else sample.to(self.device))
+        return self._classes
 
     def logits(self, videos: Tensor) -> Tensor:
         """Logits ``[N, K]`` of ``videos [N,T,C,H,W]``, differentiable with respect to ``videos``."""
         validate_video(videos, "videos", check_range=False)
+        check_input(self.model, videos)
         self.forward_calls += videos.shape[0]
         inputs = videos if self.device is None else videos.to(self.device)
         return _check_logits(self.model(inputs), videos.shape[0]).to(videos.device)
@@ -153,6 +196,17 @@ class Oracle:
         self.batch_size = batch_size
         self.validate = validate
         self.queries_by_owner: Counter[int] = Counter()
+        self._classes: int | None = None
+
+    def num_classes(self, sample: Tensor) -> int:
+        """The model's number of classes: declared by the model (``num_classes`` / ``class_names``), else
+        learnt from one uncounted forward of ``sample[:1]`` (the label space is public in every threat
+        model: it is what the labels index)."""
+        if self._classes is None:
+            check_input(self._model, sample)
+            chunk = sample if self._device is None else sample.to(self._device)
+            self._classes = _num_classes(self._model, chunk)
+        return self._classes
 
     @property
     def queries(self) -> int:
@@ -188,6 +242,7 @@ class Oracle:
 
     def _logits(self, videos: Tensor, owner: int | Tensor | None) -> Tensor:
         validate_video(videos, "videos", check_range=self.validate)
+        check_input(self._model, videos)
         self._charge(self._owners(owner, videos.shape[0]))
         outputs = []
         with torch.inference_mode():

@@ -115,6 +115,30 @@ def validate_label(label: object, n: int, num_classes: int | None = None, name: 
     return tensor
 
 
+def validate_label_and_target(
+    label: object, target: object | None, n: int, num_classes: int | None = None
+) -> tuple[Tensor, Tensor | None]:
+    """``(labels long[n], targets long[n] or None)`` checked against the model's ``num_classes``.
+
+    A targeted attack whose target is the true label is refused: it would be "successful" without
+    changing anything.
+
+    Raises:
+        ValueError: naming ``label`` or ``target``.
+    """
+    labels = validate_label(label, n, num_classes, "label")
+    if target is None:
+        return labels, None
+    targets = validate_label(target, n, num_classes, "target")
+    same = (targets == labels).nonzero().flatten().tolist()
+    if same:
+        raise ValueError(
+            f"target must differ from the true label (video(s) {same}: target {targets[same].tolist()} "
+            f"= label {labels[same].tolist()})"
+        )
+    return labels, targets
+
+
 def as_batch(video: Tensor, name: str = "video") -> Tensor:
     """Accept ``[T, C, H, W]`` or ``[N, T, C, H, W]`` and return a validated ``[N, T, C, H, W]`` view."""
     if isinstance(video, Tensor) and video.dim() == 4:

@@ -18,7 +18,7 @@ from torch import Tensor
 from vidattack.estimators import rgf_estimate
 from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import LabelOracle, QueryBudgetExceeded, ScoreOracle
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label_and_target, validate_video
 
 __all__ = [
     "run_direction_attack",
@@ -467,6 +467,30 @@ def _random_candidates(clean: Tensor, count: int, generator: torch.Generator | N
     return noise.to(clean.device, clean.dtype)
 
 
+def _noisy_candidates(clean: Tensor, count: int, scale: float, generator: torch.Generator | None) -> Tensor:
+    noise = torch.randn((count, *clean.shape), generator=generator, dtype=torch.float32).to(clean.device)
+    return (clean.unsqueeze(0) + scale * noise.to(clean.dtype)).clamp(0, 1)
+
+
+def _start_sources(
+    given: Tensor | None, clean: Tensor, count: int, generator: torch.Generator | None
+) -> list[tuple[str, Callable[[], Tensor]]]:
+    """Where initial directions are looked for, in order, until one candidate crosses the boundary: the
+    attacker's clips, then random starts of several kinds (a model may put all uniform noise in one class,
+    so that no noise start crosses from a clip of that class; strong Gaussian noise around the clip, its
+    negative and a flat grey video cross elsewhere). Each source is drawn only when the ones before failed,
+    so the random stream of a run whose first source crossed is unchanged."""
+    sources: list[tuple[str, Callable[[], Tensor]]] = []
+    if given is not None:
+        sources.append(("attacker-data", lambda: given))
+    sources.append(("uniform-noise", lambda: _random_candidates(clean, count, generator)))
+    for scale in (0.25, 0.5):
+        sources.append((f"gaussian-{scale:g}", lambda s=scale: _noisy_candidates(clean, count, s, generator)))
+    sources.append(("negative", lambda: (1 - clean).unsqueeze(0)))
+    sources.append(("grey", lambda: torch.full_like(clean, 0.5).unsqueeze(0)))
+    return sources
+
+
 def initial_directions(
     search: RaySearch,
     candidates: Tensor,
@@ -622,15 +646,12 @@ def run_direction_attack(
     _check_init(init_videos, init_labels, videos)
     n = videos.shape[0]
     clean = videos.detach().clone()
-    labels = validate_label(label, n).cpu()
-    targets = None if target is None else validate_label(target, n, name="target").cpu()
-    if targets is not None and bool((targets == labels).any()):
-        raise ValueError(
-            f"target must differ from the true label, got target {targets.tolist()} "
-            f"and label {labels.tolist()}"
-        )
     if labels_function is None:
         _labels_function(oracle, 0)  # checks the oracle's type before anything runs
+    # the Heuristic attack passes its (score, label) oracle pair
+    classes = (oracle if hasattr(oracle, "num_classes") else oracle[0]).num_classes(clean)
+    labels, targets = validate_label_and_target(label, target, n, classes)
+    labels, targets = labels.cpu(), None if targets is None else targets.cpu()
     labels_of = labels_function or (lambda owner: _labels_function(oracle, owner))
     used_of = used_function or (lambda owner: oracle.used(owner))
     remaining_of = remaining_function or (lambda owner: oracle.remaining(owner))
@@ -655,21 +676,25 @@ def run_direction_attack(
         y = int(labels[i])
         t = None if targets is None else int(targets[i])
         search = RaySearch(_with_reserve(labels_of(i), remaining_of, i), x, y, t)
-        candidates = select_init_candidates(init_videos, init_labels, y, t, num_init, generator)
-        if candidates is None:
-            candidates = _random_candidates(x, num_init, generator)
+        given = select_init_candidates(init_videos, init_labels, y, t, num_init, generator)
         info: dict = {}
         state: DirectionState | None = None
         try:
-            if init_function is None:
-                thetas, dist, cand_labels = initial_directions(
-                    search, candidates, tolerance=tolerance, rtol=init_rtol
-                )
-                if bool(torch.isfinite(dist).any()):
-                    best = int(dist.argmin())
-                    state = DirectionState(thetas[best], float(dist[best]), int(cand_labels[best]))
-            else:
-                state = init_function(search, candidates, owner=i, info=info, used=used, generator=generator)
+            for kind, make in _start_sources(given, x, num_init, generator):
+                candidates = make()
+                if init_function is None:
+                    thetas, dist, cand_labels = initial_directions(
+                        search, candidates, tolerance=tolerance, rtol=init_rtol
+                    )
+                    if bool(torch.isfinite(dist).any()):
+                        best = int(dist.argmin())
+                        state = DirectionState(thetas[best], float(dist[best]), int(cand_labels[best]))
+                else:
+                    state = init_function(search, candidates, owner=i, info=info, used=used, generator=generator)
+                info.setdefault("starts_tried", []).append(kind)
+                if state is not None:
+                    info["start_kind"] = kind
+                    break
             info["init_queries"] = used()
             if state is not None:
                 # The candidates' g was bisected only to a relative width; refine it to `tolerance` so that
@@ -736,6 +761,8 @@ def run_direction_attack(
         "stop_reason": [
             _stop_reason(bool(success[i]), states[i], infos[i], max_iterations) for i in range(n)
         ],
+        "start_kind": [info.get("start_kind") for info in infos],
+        "starts_tried": [",".join(info.get("starts_tried", [])) for info in infos],
     }
     if extras_function is not None:
         more_shared, more_per_video = extras_function(states, infos)
@@ -761,7 +788,9 @@ def _stop_reason(success: bool, state: DirectionState | None, info: dict, max_it
     if success:
         return "success"
     if state is None:
-        return "init-budget" if info.get("budget_hit") else "no-start-crossed"
+        if info.get("budget_hit"):
+            return "init-budget"
+        return f"no-start-crossed (tried {', '.join(info.get('starts_tried', [])) or 'nothing'})"
     if state.converged:
         return "converged"
     if state.iterations >= max_iterations:

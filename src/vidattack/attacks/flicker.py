@@ -24,17 +24,21 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vidattack.attacks.weight_search import search_weight
 from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import WhiteBox
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label_and_target, validate_video
 
 __all__ = [
     "flicker",
+    "flicker_fixed",
+    "LAMBDA_GRID",
     "apply_flicker",
     "roll_offsets",
     "flicker_margin_loss",
@@ -101,6 +105,10 @@ def roll_offsets(offsets: Tensor, shift: int | Tensor) -> Tensor:
 # --------------------------------------------------------------------------------------------------
 # Loss and regularisers
 # --------------------------------------------------------------------------------------------------
+
+
+#: Weights of the regularisers searched per video by default (largest first: the paper's 1, Appendix B).
+LAMBDA_GRID: tuple[float, ...] = (1.0, 0.1, 0.01)
 
 
 def flicker_margin_loss(
@@ -254,6 +262,58 @@ def flicker(
     eps: float | None = None,
     steps: int = 1000,
     lr: float = 1e-3,
+    lam: float | None = None,
+    lam_grid: tuple[float, ...] = LAMBDA_GRID,
+    beta1: float = 0.5,
+    beta2: float = 0.5,
+    margin: float = 0.05,
+    loss_space: Literal["probs", "logits"] = "probs",
+    patience: int = 200,
+    min_improvement: float = 1e-3,
+    init_scale: float = 0.0,
+    select: Literal["thickness", "regularizer"] = "thickness",
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """Flickering attack (:func:`flicker_fixed`) with ``lam`` (Eq. 1's weight of the regularisers)
+    searched per video unless given.
+
+    The paper's ``lam = 1`` (Appendix B) suits its models; on another model the regularisers can outweigh
+    the margin loss, and the attack returns a tiny flicker that fools nothing. With ``lam=None`` (default)
+    each video is attacked with the largest weight of ``lam_grid`` (:data:`LAMBDA_GRID`, starting at the
+    paper's 1) and only the videos not fooled again with the next, keeping per video the largest weight
+    that fooled it (:func:`~vidattack.attacks.weight_search.search_weight`, as Carlini and Wagner search
+    their constant). Every video's extras say why it stopped (``stop_reason``: ``success``,
+    ``weight-too-strong``, or ``steps`` for a given ``lam``).
+    """
+    if not isinstance(model, WhiteBox):
+        raise ValueError(f"flicker needs white-box access: pass vidattack.WhiteBox(model), got {type(model).__name__}")
+    validate_video(videos, "videos")
+    n = videos.shape[0]
+    labels, targets = validate_label_and_target(label, target, n, model.num_classes(videos))
+    options = {"eps": eps, "steps": steps, "lr": lr, "beta1": beta1, "beta2": beta2, "margin": margin,
+               "loss_space": loss_space, "patience": patience, "min_improvement": min_improvement,
+               "init_scale": init_scale, "select": select, "generator": generator}  # fmt: skip
+    if lam is not None:
+        result = flicker_fixed(model, videos, labels, target=targets, lam=lam, **options)
+        reasons = ["success" if bool(ok) else "steps" for ok in result.success]
+        return result.replace(extras=[{**e, "stop_reason": r} for e, r in zip(result.extras, reasons, strict=True)])
+
+    def attack(indices: Tensor, weight: float) -> AttackResult:
+        chosen = None if targets is None else targets[indices]
+        return flicker_fixed(model, videos[indices], labels[indices], target=chosen, lam=weight, **options)
+
+    return search_weight(attack, n, lam_grid, "lam")
+
+
+def flicker_fixed(
+    model: WhiteBox,
+    videos: Tensor,
+    label: Tensor | int | list[int],
+    *,
+    target: Tensor | int | list[int] | None = None,
+    eps: float | None = None,
+    steps: int = 1000,
+    lr: float = 1e-3,
     lam: float = 1.0,
     beta1: float = 0.5,
     beta2: float = 0.5,
@@ -265,7 +325,8 @@ def flicker(
     select: str = "thickness",
     generator: torch.Generator | None = None,
 ) -> AttackResult:
-    """Flickering attack on each of ``videos [N,T,C,H,W]`` separately, one ``delta [T, C]`` each (Sec. 4.3).
+    """Flickering attack on each of ``videos [N,T,C,H,W]`` separately, one ``delta [T, C]`` each (Sec. 4.3),
+    with one fixed ``lam``.
 
     Every video gets its own per-frame RGB offsets, optimised with Adam on Eq. 1 (N = 1 per video):
     ``lam * (beta1 * D1 + beta2 * D2) + margin_loss``. Following Appendix C.1 the adversarial loss first
@@ -331,10 +392,9 @@ def flicker(
 
     clean = videos.detach()
     n, frames, channels = clean.shape[:3]
-    with torch.no_grad():
-        num_classes = model.logits(clean[:1]).shape[1]
-    labels = validate_label(label, n, num_classes).to(clean.device)
-    targets = None if target is None else validate_label(target, n, num_classes, "target").to(clean.device)
+    num_classes = model.num_classes(clean)
+    labels, targets = validate_label_and_target(label, target, n, num_classes)
+    labels, targets = labels.to(clean.device), None if targets is None else targets.to(clean.device)
 
     delta = torch.zeros(n, frames, channels, device=clean.device, dtype=clean.dtype)
     if init_scale > 0:

@@ -17,7 +17,7 @@ from torch import Tensor
 from vidattack.perturbation import Norm, build_mask, clip_to_valid, project
 from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import WhiteBox
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label_and_target, validate_video
 
 __all__ = ["pgd", "adversarial_loss"]
 
@@ -87,10 +87,9 @@ def pgd(
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     n = videos.shape[0]
     clean = videos.detach().clone()
-    with torch.no_grad():
-        num_classes = model.logits(clean[:1]).shape[1]
-    labels = validate_label(label, n, num_classes).to(clean.device)
-    targets = None if target is None else validate_label(target, n, num_classes, "target").to(clean.device)
+    num_classes = model.num_classes(clean)
+    labels, targets = validate_label_and_target(label, target, n, num_classes)
+    labels, targets = labels.to(clean.device), None if targets is None else targets.to(clean.device)
     mask = build_mask(clean.shape, frame_mask=frame_mask, pixel_mask=pixel_mask, device=clean.device)
     alpha = 2.5 * eps / steps if step_size is None else step_size
 

@@ -44,19 +44,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vidattack.attacks.weight_search import search_weight
 from vidattack.perturbation import build_mask, clip_to_valid, frame_mask_from_indices
 from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import WhiteBox
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label_and_target, validate_video
 
 __all__ = [
     "sparse_l21",
+    "sparse_l21_fixed",
+    "LAMBDA_GRID",
     "parse_frame_mask",
     "frame_mask_argument",
     "l21_norm",
@@ -73,6 +76,8 @@ __all__ = [
 #: classified lrcn-synth *training* clips in 300 steps (``python benchmarks/bench_sparse.py lambda --grid
 #: 100,30,10,3,1``, 2026-12-01: training fooling ratio 20 / 30 / 50 / 70 / 100%).
 DEFAULT_LAMBDA = 1.0
+#: The weights searched per video by default (largest first; see :func:`sparse_l21`).
+LAMBDA_GRID: tuple[float, ...] = (DEFAULT_LAMBDA, 0.1, 0.01, 0.001)
 
 #: A frame counts as (near-)zero when its largest absolute perturbation is below half an 8-bit grey level:
 #: it disappears once the video is written as 8-bit frames.
@@ -186,6 +191,61 @@ def sparse_l21(
     *,
     target: Tensor | int | list[int] | None = None,
     eps: float | None = None,
+    lam: float | None = None,
+    lam_grid: tuple[float, ...] = LAMBDA_GRID,
+    norm: Literal["l21", "l2"] = "l21",
+    mask: Tensor | Sequence[int] | None = None,
+    steps: int = 300,
+    lr: float = 0.01,
+    lr_end: float = 0.05,
+    init: float = 1e-4,
+    keep: Literal["last", "smallest", "final"] = "last",
+    generator: torch.Generator | None = None,
+) -> AttackResult:
+    """Sparse l2,1 white-box attack (Wei et al. 2019, Eq. 1, 3, 4) on ``videos [N,T,C,H,W]`` in [0, 1],
+    with the regulariser's weight searched per video unless ``lam`` is given.
+
+    The right weight depends on the model (the paper tunes it on the training set): too strong, and the
+    optimiser returns a near-zero perturbation that fools nothing. With ``lam=None`` (default) every video
+    is attacked with the largest weight of ``lam_grid`` (:data:`LAMBDA_GRID`, starting at the test bed's
+    tuned :data:`DEFAULT_LAMBDA`), and the videos not fooled are attacked again with the next weight, as
+    Carlini and Wagner search their constant (:func:`~vidattack.attacks.weight_search.search_weight`);
+    each video keeps the largest weight that fooled it (``extras["lam"]``). A given ``lam`` runs once with
+    it. The other arguments are :func:`sparse_l21_fixed`'s.
+
+    Returns:
+        :class:`AttackResult`; every video's extras have a ``stop_reason``: ``success``,
+        ``weight-too-strong`` (the smallest weight of the grid still failed) or ``steps`` (a given ``lam``
+        did not fool it within ``steps``).
+    """
+    if not isinstance(model, WhiteBox):
+        raise ValueError(
+            f"sparse_l21 needs white-box access: pass vidattack.WhiteBox(model), got {type(model).__name__}"
+        )
+    validate_video(videos, "videos")
+    n = videos.shape[0]
+    labels, targets = validate_label_and_target(label, target, n, model.num_classes(videos))
+    options = {"eps": eps, "norm": norm, "mask": mask, "steps": steps, "lr": lr, "lr_end": lr_end, "init": init,
+               "keep": keep, "generator": generator}  # fmt: skip
+    if lam is not None:
+        result = sparse_l21_fixed(model, videos, labels, target=targets, lam=lam, **options)
+        reasons = ["success" if bool(ok) else "steps" for ok in result.success]
+        return result.replace(extras=[{**e, "stop_reason": r} for e, r in zip(result.extras, reasons, strict=True)])
+
+    def attack(indices: Tensor, weight: float) -> AttackResult:
+        chosen = None if targets is None else targets[indices]
+        return sparse_l21_fixed(model, videos[indices], labels[indices], target=chosen, lam=weight, **options)
+
+    return search_weight(attack, n, lam_grid, "lam")
+
+
+def sparse_l21_fixed(
+    model: WhiteBox,
+    videos: Tensor,
+    label: Tensor | int | list[int],
+    *,
+    target: Tensor | int | list[int] | None = None,
+    eps: float | None = None,
     lam: float = DEFAULT_LAMBDA,
     norm: str = "l21",
     mask: Tensor | Sequence[int] | None = None,
@@ -196,7 +256,7 @@ def sparse_l21(
     keep: str = "last",
     generator: torch.Generator | None = None,
 ) -> AttackResult:
-    """Sparse l2,1 white-box attack (Wei et al. 2019, Eq. 1, 3, 4) on ``videos [N,T,C,H,W]`` in [0, 1].
+    """Sparse l2,1 white-box attack (Wei et al. 2019, Eq. 1, 3, 4) with one fixed weight ``lam``.
 
     Each video gets its own perturbation; the videos of a batch are optimised independently (Adam works
     per coordinate and the objective is a sum of per-video terms).
@@ -240,10 +300,9 @@ def sparse_l21(
     _check_options(lam=lam, norm=norm, steps=steps, lr=lr, lr_end=lr_end, init=init, keep=keep, eps=eps)
     n, t = videos.shape[:2]
     clean = videos.detach().clone()
-    with torch.no_grad():
-        num_classes = model.logits(clean[:1]).shape[1]
-    labels = validate_label(label, n, num_classes).to(clean.device)
-    targets = None if target is None else validate_label(target, n, num_classes, "target").to(clean.device)
+    num_classes = model.num_classes(clean)
+    labels, targets = validate_label_and_target(label, target, n, num_classes)
+    labels, targets = labels.to(clean.device), None if targets is None else targets.to(clean.device)
     frame_mask = frame_mask_argument(mask, t)
     full_mask = build_mask(clean.shape, frame_mask=frame_mask, device=clean.device)
     assert full_mask is not None
@@ -346,7 +405,7 @@ def tune_lambda(
     if not ordered:
         raise ValueError("grid must hold at least one lambda")
     for value in ordered:
-        result = sparse_l21(model, videos, label, lam=value, **attack_kwargs)
+        result = sparse_l21_fixed(model, videos, label, lam=value, **attack_kwargs)
         fooling = float(result.success.float().mean())
         mean_map = float((result.adversarial - videos).abs().mean() * 255)
         rows.append((value, fooling, mean_map))

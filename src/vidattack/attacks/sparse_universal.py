@@ -33,7 +33,7 @@ from vidattack.attacks.sparse_l21 import (
 )
 from vidattack.result import AttackResult, is_adversarial
 from vidattack.threat import WhiteBox
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label, validate_label_and_target, validate_video
 
 __all__ = [
     "UniversalResult",
@@ -195,10 +195,9 @@ def sparse_universal(
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     n, t = videos.shape[:2]
-    with torch.no_grad():
-        num_classes = model.logits(videos[:1]).shape[1]
-    labels = validate_label(label, n, num_classes).to(videos.device)
-    targets = None if target is None else validate_label(target, n, num_classes, "target").to(videos.device)
+    num_classes = model.num_classes(videos)
+    labels, targets = validate_label_and_target(label, target, n, num_classes)
+    labels, targets = labels.to(videos.device), None if targets is None else targets.to(videos.device)
     if test_videos is not None:
         validate_video(test_videos, "test_videos")
         if test_videos.shape[1:] != videos.shape[1:]:

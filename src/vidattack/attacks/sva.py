@@ -67,7 +67,7 @@ from vidattack.estimators.sign_opt import sign_opt_estimate
 from vidattack.estimators.signsgd import signsgd_estimate
 from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import QueryBudgetExceeded, ScoreOracle
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label_and_target, validate_video
 
 __all__ = [
     "sva",
@@ -371,8 +371,7 @@ def prepare_inputs(
         )
     validate_video(videos, "videos")
     n = videos.shape[0]
-    labels = validate_label(label, n)
-    targets = None if target is None else validate_label(target, n, name="target")
+    labels, targets = validate_label_and_target(label, target, n, oracle.num_classes(videos))
     return videos.detach().clone(), labels, targets
 
 

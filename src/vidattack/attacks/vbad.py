@@ -64,7 +64,7 @@ from vidattack.priors.partition import (
 from vidattack.priors.tentative import TENTATIVES, make_tentative
 from vidattack.result import AttackResult, TracePoint, video_extras
 from vidattack.threat import QueryBudgetExceeded, ScoreOracle
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label_and_target, validate_video
 
 __all__ = ["vbad", "VBADEstimator", "VBADConfig", "ESTIMATORS", "PBAD", "SRBAD"]
 
@@ -493,12 +493,7 @@ def vbad(
     search_radii = _search_radii(start_search, eps)
     n = videos.shape[0]
     clean = videos.detach().clone()
-    labels = validate_label(label, n, name="label")
-    targets = None if target is None else validate_label(target, n, name="target")
-    if targets is not None and bool((targets == labels).any()):
-        raise ValueError(
-            f"target must differ from label, got target {targets.tolist()} and label {labels.tolist()}"
-        )
+    labels, targets = validate_label_and_target(label, target, n, oracle.num_classes(clean))
     if sigma is None:
         sigma = 1e-6 if targets is not None else 1e-3
     if grid_refinements is None:

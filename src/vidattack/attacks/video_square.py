@@ -46,7 +46,7 @@ from torch import Tensor
 
 from vidattack.result import AttackResult, TracePoint
 from vidattack.threat import QueryBudgetExceeded, ScoreOracle
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label_and_target, validate_video
 
 __all__ = ["video_square", "SQUARE_SCHEDULE"]
 
@@ -243,10 +243,7 @@ def video_square(
     _check_params(oracle, eps, candidates, p_init, frame_block, schedule, start_radii, shrink, max_rounds)
     validate_video(videos, "videos")
     n, frames, _, height, width = videos.shape
-    labels = validate_label(label, n, name="label")
-    targets = None if target is None else validate_label(target, n, name="target")
-    if targets is not None and bool((targets == labels).any()):
-        raise ValueError(f"target must differ from label, got target {targets.tolist()}, label {labels.tolist()}")
+    labels, targets = validate_label_and_target(label, target, n, oracle.num_classes(videos))
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     clean = videos.detach().clone()
     eps = float(eps)

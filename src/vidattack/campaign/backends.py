@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol
 
@@ -27,8 +27,9 @@ ItemFunction = Callable[[Any, Any], dict[str, Any]]
 class Backend(Protocol):
     """Runs campaign items and yields their rows as they complete."""
 
-    def run(self, function: ItemFunction, context: Any, items: Sequence[Any]) -> Iterator[dict[str, Any]]:
-        """Yield ``function(context, item)`` for every item, in completion order."""
+    def run(self, function: ItemFunction, context: Any, items: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        """Yield ``function(context, item)`` for every item, in completion order; ``items`` is consumed
+        lazily (the runner claims an item when it is drawn)."""
         ...
 
 
@@ -52,7 +53,7 @@ class LocalBackend:
         self.workers = workers
         self.max_in_flight = max_in_flight or 2 * workers
 
-    def run(self, function: ItemFunction, context: Any, items: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    def run(self, function: ItemFunction, context: Any, items: Iterable[Any]) -> Iterator[dict[str, Any]]:
         """Yield ``function(context, item)`` for every item, in completion order."""
         if self.workers == 1:
             yield from self._run_inline(function, context, items)
@@ -60,7 +61,7 @@ class LocalBackend:
             yield from self._run_pool(function, context, items)
 
     @staticmethod
-    def _run_inline(function: ItemFunction, context: Any, items: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    def _run_inline(function: ItemFunction, context: Any, items: Iterable[Any]) -> Iterator[dict[str, Any]]:
         previous = torch.get_num_threads()
         try:
             for item in items:
@@ -73,19 +74,27 @@ class LocalBackend:
             torch.set_num_threads(previous)
 
     def _run_pool(
-        self, function: ItemFunction, context: Any, items: Sequence[Any]
+        self, function: ItemFunction, context: Any, items: Iterable[Any]
     ) -> Iterator[dict[str, Any]]:
         # spawn, not fork: forking a process that has run torch (thread pools, CUDA) is unsafe.
         spawn = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(
             max_workers=self.workers, mp_context=spawn, initializer=_init_worker, initargs=(os.getpid(),)
         )
-        queue = list(items)[::-1]
+        # Items are drawn lazily: the runner claims each one only when a worker is about to take it.
+        queue = iter(items)
+        exhausted = False
         running: set[Future[dict[str, Any]]] = set()
         try:
-            while queue or running:
-                while queue and len(running) < self.max_in_flight:
-                    running.add(pool.submit(function, context, queue.pop()))
+            while not exhausted or running:
+                while not exhausted and len(running) < self.max_in_flight:
+                    item = next(queue, None)
+                    if item is None:
+                        exhausted = True
+                        break
+                    running.add(pool.submit(function, context, item))
+                if not running:
+                    break
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     yield future.result()

@@ -518,6 +518,7 @@ def _parse_attacks(
 ) -> tuple[AttackConfig, ...]:
     from vidattack import methods
     from vidattack.methods.params import check_value
+    from vidattack.methods.spec import MAX_BUDGET, check_eps
 
     if value is None:
         raise reader.fail("attacks", "missing (required): one or more [[attacks]] tables")
@@ -560,13 +561,22 @@ def _parse_attacks(
                 f"{method} is a minimising method (it has no eps bound); set its stopping target in params "
                 "instead (e.g. map_target, 0-255 scale)",
             )
+        attack_eps = None if minimising else reader.number(table, "eps", prefix=prefix, default=eps)
+        try:
+            check_eps(attack_eps, str(params.get("norm", "linf")))
+        except ValueError as error:
+            raise reader.fail(f"{prefix}.eps" if "eps" in table else "eps", str(error)) from None
+        attack_budget = reader.integer(table, "budget", prefix=prefix, default=budget, minimum=1)
+        if attack_budget is not None and attack_budget > MAX_BUDGET:
+            raise reader.fail(f"{prefix}.budget" if "budget" in table else "budget",
+                              f"must be at most 2^63 - 1 (the store's integers), got {attack_budget}")  # fmt: skip
         attacks.append(
             AttackConfig(
                 method=method,
                 label=label,
                 params=dict(params),
-                eps=None if minimising else reader.number(table, "eps", prefix=prefix, default=eps),
-                budget=reader.integer(table, "budget", prefix=prefix, default=budget, minimum=1),
+                eps=attack_eps,
+                budget=attack_budget,
                 target=_parse_target(reader, table, "target", target, prefix),
             )
         )

@@ -12,8 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
+import threading
 import time
 import traceback
+from collections.abc import Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +30,7 @@ from vidattack import __version__
 from vidattack.campaign.backends import Backend, LocalBackend
 from vidattack.campaign.config import CampaignConfig, DataConfig
 from vidattack.campaign.sources import VideoSource, open_source
-from vidattack.campaign.store import METRIC_COLUMNS, ItemKey, Store
+from vidattack.campaign.store import METRIC_COLUMNS, ItemKey, Store, runner_identity
 from vidattack.data.synthetic import SynthConfig
 from vidattack.io import write_lossless
 from vidattack.methods.attacker_data import (
@@ -131,6 +134,42 @@ class RunSummary:
     errors: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    claimed_elsewhere: int = 0
+
+
+class _Heartbeat:
+    """Renews a runner's claims every ``lease / 4`` seconds from a thread with its own connection."""
+
+    def __init__(self, db: Path, owner: str, lease: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(db, owner, lease), daemon=True)
+        self._thread.start()
+
+    def _run(self, db: Path, owner: str, lease: float) -> None:
+        with Store(db) as store:
+            while not self._stop.wait(lease / 4):
+                store.renew_claims(owner, lease)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _row_key(row: dict[str, Any]) -> ItemKey:
+    return (row["campaign"], row["dataset"], row["model"], row["attack"], int(row["video"]))
+
+
+def _store_row(store: Store, row: dict[str, Any]) -> None:
+    """Store ``row``; a row the store cannot take (a value out of SQLite's range, ...) becomes the item's
+    error row with the reason, so one bad row never stops the campaign."""
+    try:
+        store.insert_result(row)
+    except (sqlite3.Error, OverflowError, ValueError, TypeError) as error:
+        fallback = {key: row.get(key) for key in ("campaign", "dataset", "model", "attack", "video", "method",
+                                                  "threat", "seed", "version", "config_hash", "settings_hash")}
+        fallback.update(status="error", error=f"could not store the result: {type(error).__name__}: {error}",
+                        finished_at=time.time())  # fmt: skip
+        store.insert_result(fallback)
 
 
 def _digest(*parts: Any) -> str:
@@ -519,6 +558,7 @@ def run_campaign(
     retry_errors: bool = False,
     progress: bool = True,
     backend: Backend | None = None,
+    lease: float = 120.0,
 ) -> RunSummary:
     """Run (or resume) ``config`` into the SQLite store ``db``.
 
@@ -529,6 +569,9 @@ def run_campaign(
         retry_errors: forget errored items first, so that they run again.
         progress: show a tqdm bar (items done / failed / ETA) on stderr.
         backend: where items run (default ``LocalBackend(workers)``).
+        lease: seconds an item's claim lasts without a heartbeat (renewed every ``lease / 4`` while the
+            runner lives); a runner that dies leaves its items to the next run after this, or at once
+            when its process on this machine is gone.
 
     Returns:
         A :class:`RunSummary`.
@@ -550,9 +593,24 @@ def run_campaign(
             attacker_data=config.attacker_data, attacker_split=config.attacker_split,
         )  # fmt: skip
         bar = tqdm(total=len(todo), desc=config.name, unit="item", disable=not progress, dynamic_ncols=True)
+        owner = runner_identity()
+        heartbeat = _Heartbeat(Path(db), owner, lease)
+        skipped: list[Item] = []
+
+        def claimed() -> Iterator[Item]:
+            # Claim each item just before a worker takes it: another runner on the same database then
+            # takes the items this one has not reached, and no item is computed twice.
+            for item in todo:
+                if store.claim(item.key, owner, lease):
+                    yield item
+                else:
+                    skipped.append(item)
+                    bar.update(1)
+
         try:
-            for row in backend.run(execute_item, context, todo):
-                store.insert_result(row)
+            for row in backend.run(execute_item, context, claimed()):
+                _store_row(store, row)
+                store.release(_row_key(row), owner)
                 summary.ran += 1
                 summary.errors += row["status"] == "error"
                 bar.set_postfix(done=summary.ran - summary.errors, failed=summary.errors, refresh=False)
@@ -562,6 +620,12 @@ def run_campaign(
                 "a worker process died (out of memory?); re-run the same command to resume"
             ) from None
         finally:
+            heartbeat.stop()
             bar.close()
+        if skipped:
+            summary.notes.append(
+                f"{len(skipped)} item(s) were claimed or finished by another runner on this database"
+            )
+        summary.claimed_elsewhere = len(skipped)
     summary.seconds = time.perf_counter() - started
     return summary

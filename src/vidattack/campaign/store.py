@@ -15,18 +15,43 @@ Tables:
 * ``settings`` -- per (campaign, dataset, model, attack) the hash of everything that changes results,
   so a resumed run refuses to mix results of different settings under one name.
 * ``campaigns`` -- each campaign's latest config text and hash.
+* ``claims`` -- which runner is computing which item, until when (a lease it renews while it runs).
+  Runners claim each item just before computing it, so two runners on one database never compute the
+  same item; a claim whose lease expired, or whose runner process on this machine is gone (SIGKILL), is
+  taken over by the next runner that asks.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Store", "RESULT_COLUMNS", "METRIC_COLUMNS", "ItemKey"]
+__all__ = ["Store", "RESULT_COLUMNS", "METRIC_COLUMNS", "ItemKey", "runner_identity"]
+
+
+def runner_identity() -> str:
+    """``HOST:PID:START``: names a runner in the claims table (unique across restarts of a PID)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the runner named ``owner`` may still be running (always ``True`` for another host)."""
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(rest.split(":")[0]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 SCHEMA_VERSION = 1
 
@@ -89,6 +114,9 @@ CREATE TABLE IF NOT EXISTS plan (
 CREATE TABLE IF NOT EXISTS predictions (
     source_key TEXT, model_key TEXT, video INTEGER, label INTEGER, pred INTEGER,
     PRIMARY KEY (source_key, model_key, video));
+CREATE TABLE IF NOT EXISTS claims (
+    campaign TEXT, dataset TEXT, model TEXT, attack TEXT, video INTEGER, owner TEXT, expires REAL,
+    PRIMARY KEY (campaign, dataset, model, attack, video));
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY,
     campaign TEXT NOT NULL, dataset TEXT NOT NULL, model TEXT NOT NULL, attack TEXT NOT NULL,
@@ -217,6 +245,48 @@ class Store:
                 "DELETE FROM results WHERE campaign = ? AND status = 'error'", (campaign,)
             )
         return cursor.rowcount
+
+    # -- claims ----------------------------------------------------------------------------------
+
+    def claim(self, key: ItemKey, owner: str, lease: float) -> bool:
+        """Claim ``key`` for ``owner`` for ``lease`` seconds; ``False`` when it has a row already, or a live
+        claim of another runner (one whose lease has not expired and whose process is not known dead)."""
+        now = time.time()
+        # BEGIN IMMEDIATE takes the write lock first, so two runners cannot both see the item free.
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self.conn.execute(
+                "SELECT 1 FROM results WHERE campaign=? AND dataset=? AND model=? AND attack=? AND video=?", key
+            ).fetchone():
+                self.conn.execute("COMMIT")
+                return False
+            held = self.conn.execute(
+                "SELECT owner, expires FROM claims WHERE campaign=? AND dataset=? AND model=? AND attack=? "
+                "AND video=?",
+                key,
+            ).fetchone()
+            if held is not None and held[0] != owner and held[1] > now and _owner_alive(held[0]):
+                self.conn.execute("COMMIT")
+                return False
+            self.conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)", (*key, owner, now + lease))
+            self.conn.execute("COMMIT")
+            return True
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def renew_claims(self, owner: str, lease: float) -> None:
+        """Extend every claim of ``owner`` by ``lease`` seconds from now (the runner's heartbeat)."""
+        with self.conn:
+            self.conn.execute("UPDATE claims SET expires = ? WHERE owner = ?", (time.time() + lease, owner))
+
+    def release(self, key: ItemKey, owner: str) -> None:
+        """Drop ``owner``'s claim on ``key`` (its row is stored, or it was not started)."""
+        with self.conn:
+            self.conn.execute(
+                "DELETE FROM claims WHERE campaign=? AND dataset=? AND model=? AND attack=? AND video=? AND owner=?",
+                (*key, owner),
+            )
 
     # -- clean predictions -----------------------------------------------------------------------
 

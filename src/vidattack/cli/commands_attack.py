@@ -114,6 +114,11 @@ def _summary(record: dict) -> str:
             f"  still adversarial after 8-bit rounding: {record['success_uint8']}, after H.264 (crf 23): "
             f"{record['success_h264']} (clean video after H.264: class {record['clean_h264_pred']})"
         )
+    extras = record.get("extras") or {}
+    if record.get("status") == "failure" and extras.get("stop_reason"):
+        lines.append(f"  stopped without success: {extras['stop_reason']}")
+    if extras.get("method_notes"):
+        lines.append(f"  note: {extras['method_notes']}")
     for kind, path in record.get("files", {}).items():
         lines.append(f"  wrote {kind}: {path}")
     return "\n".join(lines)

@@ -14,19 +14,86 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-__all__ = ["Param", "parse_text", "check_value", "is_settable", "describe"]
+__all__ = ["Param", "Range", "RANGES", "parse_text", "check_value", "check_range", "is_settable", "describe"]
 
 _NONE = type(None)
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a numeric parameter may take: ``low`` .. ``high`` (``None``: unbounded), each end open
+    or closed; ``even``: an even integer (antithetic sample pairs)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    even: bool = False
+
+    def describe(self) -> str:
+        left = "(" if self.low_open else "["
+        right = ")" if self.high_open else "]"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"in {left}{low}, {high}{right}" + (", even" if self.even else "")
+
+    def contains(self, value: float) -> bool:
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            return False
+        return not self.even or (isinstance(value, int) and value % 2 == 0)
+
+
+_POSITIVE = Range(0.0, None, low_open=True)
+_NON_NEGATIVE = Range(0.0, None)
+_AT_LEAST_ONE = Range(1, None)
+_UNIT = Range(0.0, 1.0)
+#: Declared ranges of the parameters every method shares by name (one meaning per word).
+RANGES: dict[str, Range] = {
+    **{name: _POSITIVE for name in (
+        "step_size", "min_step_size", "lr", "lr_end", "sigma", "beta", "eta", "min_beta", "tolerance", "ratio",
+        "init_rtol", "eps_decay", "map_target", "start_eps", "init_scale")},
+    **{name: _NON_NEGATIVE for name in (
+        "lam", "beta1", "beta2", "gamma_rep", "gamma_attack", "gamma_length", "omega", "margin", "max_iterations",
+        "grid_refinements", "max_rounds", "plateau")},
+    **{name: _AT_LEAST_ONE for name in (
+        "steps", "epochs", "episodes", "samples", "num_init", "patches", "num_parts", "hidden", "candidates",
+        "frame_block", "trials", "num_frames", "train_epochs", "train_count", "decay_patience", "loss_window",
+        "shrink_tries", "tile", "episode_queries", "query_soft", "query_hard", "patience", "batch_size")},
+    "population": Range(2, None, even=True),
+    "max_population": Range(2, None, even=True),
+    "mask_prob": _UNIT,
+    "p_init": Range(0.0, 1.0, low_open=True),
+    "phi": Range(0.0, 1.0, low_open=True),
+    "momentum": Range(0.0, 1.0, high_open=True),
+    "sparsity": Range(0.0, 1.0, high_open=True),
+    "shrink": Range(0.0, 1.0, low_open=True, high_open=True),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Param:
-    """One parameter of a method: its name, type annotation, default and a one-line help."""
+    """One parameter of a method: its name, type annotation, default, a one-line help and its range."""
 
     name: str
     annotation: Any
     default: Any
     help: str = ""
+    range: Range | None = None
+
+    def __post_init__(self) -> None:
+        if self.range is None and self.name in RANGES:
+            object.__setattr__(self, "range", RANGES[self.name])
+
+
+def check_range(param: Param, value: Any) -> None:
+    """``ValueError`` naming ``param`` when a numeric ``value`` (or tuple element) is outside its range."""
+    if param.range is None or value is None or isinstance(value, bool):
+        return
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, (int, float)) and not isinstance(item, bool) and not param.range.contains(item):
+            raise ValueError(f"parameter {param.name} must be {param.range.describe()}, got {item!r}")
 
 
 def _args(annotation: Any) -> tuple[Any, ...]:
@@ -131,12 +198,15 @@ def check_value(param: Param, value: Any) -> Any:
         ValueError: naming the parameter, the value and the expected type.
     """
     if isinstance(value, str) and is_settable(param.annotation) and str not in _members(param.annotation):
-        return parse_text(param, value)
+        value = parse_text(param, value)
+        check_range(param, value)
+        return value
     if not is_settable(param.annotation):
         return value
     for member in _members(param.annotation):
         ok, converted = _check_one(value, member)
         if ok:
+            check_range(param, converted)
             return converted
     raise ValueError(
         f"parameter {param.name}: expected {describe(param.annotation)}, got {value!r} ({type(value).__name__})"

@@ -9,6 +9,7 @@ named for what it is (``map_target``); giving ``eps`` to a minimising method is 
 from __future__ import annotations
 
 import inspect
+import math
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,10 @@ from vidattack.methods.params import Param, check_value
 from vidattack.result import AttackResult
 from vidattack.threat import LabelOracle, ScoreOracle, WhiteBox
 
-__all__ = ["MethodSpec", "Preset", "Context", "Threat", "Kind", "core_parameters", "run_spec", "COMMON"]
+__all__ = [
+    "MethodSpec", "Preset", "Context", "Threat", "Kind", "core_parameters", "run_spec", "check_eps", "COMMON",
+    "MAX_BUDGET",
+]  # fmt: skip
 
 Threat = Literal["white-box", "scores", "labels"]
 Kind = Literal["bounded", "minimising"]
@@ -125,6 +129,29 @@ def core_parameters(spec: MethodSpec) -> dict[str, Param]:
     return out
 
 
+#: Budgets must fit the campaign store's 64-bit integers.
+MAX_BUDGET = 2**63 - 1
+
+
+def check_eps(eps: Any, norm: str = "linf") -> None:
+    """``eps`` must be finite and > 0, and at most 1 for an L-inf bound (the [0, 1] pixel scale; an L2
+    bound over a whole video may exceed 1)."""
+    if eps is None:
+        return
+    upper = math.inf if norm == "l2" else 1.0
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or not 0 < eps <= upper:
+        scale = "> 0 (an L2 bound)" if norm == "l2" else "in (0, 1] (an L-inf bound on the [0, 1] pixel scale)"
+        raise ValueError(f"eps must be a finite number {scale}, got {eps!r}")
+
+
+def _check_run_arguments(eps: Any, budget: Any, batch_size: Any, norm: str) -> None:
+    check_eps(eps, norm)
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or not 0 <= budget <= MAX_BUDGET):
+        raise ValueError(f"budget must be an integer in [0, 2^63 - 1] (queries per video), got {budget!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
 def run_spec(
     spec: MethodSpec,
     model: Any,
@@ -154,6 +181,7 @@ def run_spec(
     for key, value in params.items():
         param = known_core.get(key) or known_method[key]
         (core_values if key in known_core else method_values)[key] = check_value(param, value)
+    _check_run_arguments(eps, budget, batch_size, str(core_values.get("norm", "linf")))
     if spec.kind == "minimising" and eps is not None:
         raise ValueError(
             f"eps: {spec.name} is a minimising method (it searches for the smallest perturbation and has no "

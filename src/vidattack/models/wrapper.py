@@ -124,6 +124,15 @@ class VideoClassifier(nn.Module):
         raise AttributeError("num_classes is unknown: give class_names or arch_kwargs['num_classes']")
 
     @property
+    def input_spec(self) -> dict[str, Any]:
+        """What the model takes, checked by the threat models before it runs: ``frames`` (``None`` for
+        recurrent models, which take any length), ``channels``, ``height``, ``width``, ``dtype``."""
+        height, width = self.input_size if self.input_size is not None else (None, None)
+        frames = None if self.has_frame_logits else self.num_frames
+        dtype = next(iter(self.parameters()), torch.empty(0)).dtype
+        return {"frames": frames, "channels": len(self.mean), "height": height, "width": width, "dtype": dtype}
+
+    @property
     def has_frame_logits(self) -> bool:
         """Whether :meth:`frame_logits` is available (per-frame networks such as CNN+RNN)."""
         return callable(getattr(self.net, "frame_logits", None))
