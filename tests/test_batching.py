@@ -159,6 +159,15 @@ def test_results_follow_job_order_and_each_job_gets_its_own_rows():
         assert torch.equal(result, job(sum_model))
 
 
+def test_on_result_reports_each_job_as_it_finishes():
+    seen: dict[int, object] = {}
+    jobs = [Scripted(0, calls=6), Scripted(1, calls=3, fail_at=2), Scripted(2, calls=1)]
+    results = run_batched(jobs, sum_model, return_exceptions=True, on_result=seen.__setitem__)
+    assert list(seen) == [2, 1, 0]  # the shortest job finished first
+    assert all(seen[i] is results[i] for i in range(3))
+    assert isinstance(seen[1], KeyError)
+
+
 def test_a_failing_job_is_raised_without_hanging_the_others():
     jobs = [Scripted(0), Scripted(1, fail_at=2), Scripted(2, calls=50)]
     start = time.perf_counter()

@@ -309,8 +309,10 @@ class _Scheduler(Generic[R]):
         concurrency: int,
         cooperative: bool,
         return_exceptions: bool,
+        on_result: Callable[[int, Any], None] | None = None,
     ) -> None:
         self.jobs = list(jobs)
+        self.on_result = on_result
         self.proxy = proxy
         self.concurrency = concurrency
         self.cooperative = cooperative
@@ -427,6 +429,9 @@ class _Scheduler(Generic[R]):
                     self.first_error = slot.error
                 if not self.return_exceptions:
                     self.cancelled = True
+            if self.on_result is not None and (slot.error is None or self.return_exceptions):
+                # In the scheduler thread while no job runs: the callback needs no locking of its own.
+                self.on_result(job, slot.error if slot.error is not None else slot.result)
 
 
 def run_batched(
@@ -439,6 +444,7 @@ def run_batched(
     cooperative: bool = True,
     return_exceptions: bool = False,
     proxy: BatchingProxy | None = None,
+    on_result: Callable[[int, Any], None] | None = None,
 ) -> list[R]:
     """Run ``jobs`` concurrently against ``model``, merging their model calls into shared forward passes.
 
@@ -460,6 +466,9 @@ def run_batched(
             :class:`BatchCancelled`) and is re-raised once every thread has stopped.
         proxy: a :class:`BatchingProxy` to use (e.g. to read its :attr:`~BatchingProxy.stats`); its
             ``model``, ``max_batch`` and ``pad`` then apply and ``model`` must be its model.
+        on_result: ``on_result(index, result_or_exception)`` called as each job finishes (in finishing
+            order, from the scheduling thread, while no job runs), e.g. to store campaign rows as they
+            come; an exception it raises stops the run like a failed job's.
 
     Returns:
         One result per job, in order.
@@ -478,6 +487,7 @@ def run_batched(
     if not jobs:
         return []
     scheduler: _Scheduler[R] = _Scheduler(
-        jobs, proxy, concurrency=concurrency, cooperative=cooperative, return_exceptions=return_exceptions
+        jobs, proxy, concurrency=concurrency, cooperative=cooperative, return_exceptions=return_exceptions,
+        on_result=on_result,
     )
     return scheduler.run()  # type: ignore[return-value]
