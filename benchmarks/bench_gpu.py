@@ -30,9 +30,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from vidattack import models
-from vidattack.attacks import registry
+from vidattack import methods, models
 from vidattack.batching import BatchingProxy, run_batched
+from vidattack.methods import SyntheticAttackerData
+
+
+def run_method(*args, **kwargs):
+    """``methods.run`` with the zoo's attacker data (the test bed's training split)."""
+    return methods.run(*args, attacker_data=SyntheticAttackerData(), **kwargs)
 
 ARCHS: dict[str, tuple[int, int]] = {  # arch -> (frames, size): the torchvision reference recipes
     "r2plus1d_18": (16, 112),
@@ -133,7 +138,7 @@ def attack_rates(arch: str, frames: int, size: int, methods: list[str], device: 
         params = QUICK_PARAMS.get(method)
 
         def job(i: int, method: str = method, params: Any = params):
-            return lambda m: registry.run(method, m, clips[i : i + 1], labels[i : i + 1], budget=budget, seed=i,
+            return lambda m: run_method(method, m, clips[i : i + 1], labels[i : i + 1], budget=budget, seed=i,
                                           batch_size=max_batch, params=params)
 
         row: dict[str, Any] = {"method": method}

@@ -45,11 +45,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from vidattack import methods, threat
 from vidattack import models as zoo
-from vidattack import threat
-from vidattack.attacks import registry
 from vidattack.batching import BatchingProxy, PaddedModel, run_batched
 from vidattack.data.synthetic import SynthConfig, generate
+from vidattack.methods import SyntheticAttackerData
+
+
+def run_method(*args, **kwargs):
+    """``methods.run`` with the zoo's attacker data (the test bed's training split)."""
+    return methods.run(*args, attacker_data=SyntheticAttackerData(), **kwargs)
 
 METHODS = ("vbad", "vbad-paper", "pbad", "srbad", "heuristic", "opt", "sva", "sva-norl", "sva-random", "sval")
 # Per-method parameters that keep one run short without changing what the loop does.
@@ -149,12 +154,12 @@ def per_method(
             # Untimed first run: lazy imports, loaded image models and rendered test-bed clips are one-off
             # costs of a process (a campaign pays them once), not of each attack.
             with contextlib.suppress(Exception):
-                registry.run(method, timed, video, label, budget=60, seed=1, params=QUICK_PARAMS.get(method))
+                run_method(method, timed, video, label, budget=60, seed=1, params=QUICK_PARAMS.get(method))
         timed.reset()
         with timed_oracle() as oracle_seconds:
             start = time.perf_counter()
             try:
-                result = registry.run(method, timed, video, label, budget=budget, seed=0,
+                result = run_method(method, timed, video, label, budget=budget, seed=0,
                                       params=QUICK_PARAMS.get(method))
             except Exception as error:  # noqa: BLE001 - a benchmark reports what broke and goes on
                 rows.append({"model": model_name, "method": method, "error": f"{type(error).__name__}: {error}"})
@@ -210,7 +215,7 @@ def campaign(
     shape = tuple(videos.shape[1:])
     rates = {b: raw_rate(model, shape, b, raw_seconds) for b in raw_batches}
     jobs = [
-        (lambda m, i=i: registry.run(method, m, videos[i : i + 1], labels[i : i + 1], budget=budget, seed=i))
+        (lambda m, i=i: run_method(method, m, videos[i : i + 1], labels[i : i + 1], budget=budget, seed=i))
         for i in range(clips)
     ]
     start = time.perf_counter()
@@ -271,8 +276,7 @@ def print_campaign(c: dict) -> None:
 _MEMORY_CHILD = r"""
 import json, resource, sys, time, torch
 torch.set_num_threads(1)
-from vidattack import models
-from vidattack.attacks import registry
+from vidattack import methods, models
 arch, method, budget, batch_size, frames, size, params = sys.argv[1:8]
 budget, batch_size, frames, size = int(budget), int(batch_size), int(frames), int(size)
 model = models.build(arch, num_classes=101, seed=0).eval()
@@ -285,8 +289,11 @@ if method == "-":
     queries, seconds = 0, 0.0
 else:
     start = time.perf_counter()
-    result = registry.run(method, model, video, label, budget=budget, seed=0, batch_size=batch_size,
-                          params=json.loads(params))
+    # a random full-size model: attacker data of its own shape (random clips; labels only matter to
+    # the methods that draw start videos or initial directions from them)
+    attacker = methods.TensorAttackerData(torch.rand(6, frames, 3, size, size), torch.arange(6) % 3)
+    result = methods.run(method, model, video, label, budget=budget, seed=0, batch_size=batch_size,
+                         params=json.loads(params), attacker_data=attacker)
     queries, seconds = int(result.queries.sum()), time.perf_counter() - start
 print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "queries": queries, "seconds": seconds}))

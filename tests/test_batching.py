@@ -9,10 +9,16 @@ import time
 import pytest
 import torch
 
+from vidattack import methods
 from vidattack import models as zoo
-from vidattack.attacks import registry
 from vidattack.batching import BatchCancelled, BatchingProxy, PaddedModel, run_batched
 from vidattack.data.synthetic import SynthConfig, generate
+from vidattack.methods import SyntheticAttackerData
+
+
+def run_method(*args, **kwargs):
+    """``methods.run`` with the zoo's attacker data (the test bed's training split)."""
+    return methods.run(*args, attacker_data=SyntheticAttackerData(), **kwargs)
 
 MAX_BATCH = 8
 
@@ -30,7 +36,7 @@ def clips():
 def _jobs(name: str, clips, budget: int, params: dict | None = None):
     def make(i: int):
         video, label = clips.videos[i : i + 1], clips.labels[i : i + 1]
-        return lambda model: registry.run(name, model, video, label, budget=budget, seed=10 + i, params=params)
+        return lambda model: run_method(name, model, video, label, budget=budget, seed=10 + i, params=params)
 
     return [make(i) for i in range(len(clips.labels))]
 
@@ -118,7 +124,7 @@ def test_unpadded_batching_equals_plain_sequential_for_a_batch_invariant_model(t
     model = RowByRow(toy_model).eval()
     videos, labels = make_toy_videos(3, seed=5)
     jobs = [
-        (lambda m, i=i: registry.run("srbad", m, videos[i : i + 1], labels[i : i + 1], budget=150, seed=i,
+        (lambda m, i=i: run_method("srbad", m, videos[i : i + 1], labels[i : i + 1], budget=150, seed=i,
                                      params={"patches": 4}))
         for i in range(3)
     ]

@@ -89,6 +89,17 @@ def _checked(logits: object, n: int) -> Tensor:
     return logits
 
 
+#: What a wrapped model declares about itself (class count, names, input shape), passed through so that
+#: threat models validate inputs and labels against the real model without an extra forward.
+_DECLARED = ("num_classes", "class_names", "input_spec", "num_frames", "input_size")
+
+
+def _declared(model: Any, name: str) -> Any:
+    if name not in _DECLARED:
+        raise AttributeError(name)
+    return getattr(model, name)
+
+
 class PaddedModel:
     """``model`` evaluated in forward passes of exactly ``batch`` rows (the last one zero-padded).
 
@@ -110,6 +121,9 @@ class PaddedModel:
         self.model = model.eval() if isinstance(model, nn.Module) else model
         self.batch = _check_batch_size(batch, "batch")
         self.device = _model_device(self.model)
+
+    def __getattr__(self, name: str) -> Any:
+        return _declared(self.__dict__["model"], name)
 
     def __call__(self, videos: Tensor) -> Tensor:
         """Logits ``[N, K]`` of ``videos [N, ...]`` (on the model's device)."""
@@ -276,6 +290,9 @@ class _JobModel:
     def __init__(self, scheduler: _Scheduler[Any], job: int) -> None:
         self._scheduler = scheduler
         self._job = job
+
+    def __getattr__(self, name: str) -> Any:
+        return _declared(self.__dict__["_scheduler"].proxy.model, name)
 
     def __call__(self, videos: Tensor) -> Tensor:
         if not isinstance(videos, Tensor) or videos.dim() < 1 or videos.shape[0] == 0:
