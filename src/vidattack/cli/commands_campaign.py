@@ -43,6 +43,12 @@ def run(
         False, "--retry-errors", help="Run again the items that raised last time."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    batch_videos: int | None = typer.Option(
+        None, "--batch-videos", min=1, help="Attack K videos at once in this process, their queries merged into "
+        "shared forward passes (a dynamic batcher; use it on a GPU). Rows are identical for every K."),
+    forward_batch: int = typer.Option(
+        32, "--forward-batch", min=1, help="Rows per merged forward pass with --batch-videos (32 on CPU; "
+        "128-256 on a GPU)."),
 ) -> None:
     """Run CONFIG into DB; re-running the same command resumes (finished items are skipped)."""
     from vidattack.campaign import load_config, run_campaign
@@ -56,6 +62,8 @@ def run(
         save_videos=save_videos,
         retry_errors=retry_errors,
         progress=progress,
+        batch_videos=batch_videos,
+        forward_batch=forward_batch,
     )
     for note in summary.notes:
         typer.echo(f"note: {note}", err=True)
