@@ -37,7 +37,7 @@ INIT_POOL = 30
 SVA_TARGET_POOL = 60
 
 _IMAGE_MODELS = Param(
-    "image_models", str | None, None,
+    "image_models", tuple[str, ...] | None, None,
     "comma-separated image models for the prior (zoo names, checkpoints, ARCH=PATH); default: the "
     "attacker data's own (the test bed's for zoo models), else none (static tentative)",
 )  # fmt: skip
