@@ -56,7 +56,7 @@ def test_budget_counts_and_monotone_trace(toy_model, toy_data) -> None:
         assert result.extras[i]["linf"] < float("inf")
         values = [point[1] for point in result.trace[i]]
         assert values, "a found adversarial must leave a trace"
-        assert all(b <= a for a, b in zip(values, values[1:])), values
+        assert all(b <= a for a, b in zip(values[:-1], values[1:], strict=True)), values
         queries = [point[0] for point in result.trace[i]]
         assert queries == sorted(queries) and queries[-1] <= 137
         assert values[-1] == pytest.approx(result.extras[i]["linf"])

@@ -112,7 +112,7 @@ def _edges(size: int, count: int) -> list[int]:
 def level_blocks(shape: tuple[int, int, int, int], level: int, axes: str = "thwc") -> list[Block]:
     """The cells of ``level``'s grid as slices over ``[T, C, H, W]`` (they tile the clip exactly)."""
     counts = level_counts(shape, level, axes)
-    edges = [_edges(size, count) for size, count in zip(shape, counts)]
+    edges = [_edges(size, count) for size, count in zip(shape, counts, strict=True)]
     blocks: list[Block] = []
     for t in range(counts[0]):
         for c in range(counts[1]):
@@ -226,7 +226,7 @@ def _initial_candidates(
         while len(directions) < count:
             signs = torch.randint(0, 2, (len(blocks),), generator=generator) * 2 - 1
             direction = torch.empty_like(clean)
-            for sign, block in zip(signs.tolist(), blocks):
+            for sign, block in zip(signs.tolist(), blocks, strict=True):
                 direction[block] = float(sign)
             directions.append(direction)
         radii.extend([1.0] * (len(directions) - len(radii)))
