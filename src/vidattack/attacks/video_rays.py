@@ -488,7 +488,7 @@ def video_rays(
     min_step: float = 0.001,
     init_directions: int = 8,
     init_level: int = 3,
-    max_level: int = 16,
+    max_level: int = 10,
     init_tolerance: float = 0.02,
     probes: int = 3,
     axes: str = "thwc",
@@ -512,11 +512,19 @@ def video_rays(
             or run to convergence).
         batch: flip checks per oracle call (>= 1; 16 saturates the zoo models' batched CPU throughput
             and was chosen on the validation split, see benchmarks/results_vrays.md).
-        step: initial relative radius step: flips are checked at ``r (1 - step)`` (0.1, validation).
+        step: initial relative radius step: flips are checked at ``r (1 - step)`` (0.02; 0.1 stalled
+            on the validation split: single flips rarely improve the radius by 10%).
         min_step: the search has converged when ``step`` halves below this.
         init_directions: random sign rays (untargeted) or start clips (each gives 2 rays) tried first.
         init_level: block level of the random initial sign rays (3: 2 frame halves x 2 x 2 spatial).
-        max_level: deepest block level (finer ones are visited again in new random orders).
+        max_level: deepest block level; once there, its blocks are visited again in new random orders
+            (10: on a 16 x 3 x 32 x 32 clip, 8 x 3 x 8 x 4 = 768 blocks of 2 frames x 1 channel x 4 x 8
+            pixels; chosen on the validation split over 12 and 16, see benchmarks/results_vrays.md).
+        probes: after an acceptance, the next call also checks the current ray at ``probes`` radii
+            ``r (1 - 2^k step)``, ``k = 1..probes`` (a flip often improves the radius by more than
+            one step).
+        axes: the order in which levels split the clip's axes, any of ``t``, ``h``, ``w``, ``c``
+            (an axis left out is never split: its sign stays shared); ``"thwc"`` (validation).
         init_tolerance: relative width at which the initial binary search stops (RayS bisects to an
             absolute 1e-3; relative suits radii from 1 down to 1e-3).
         generator: randomness (random initial rays, block orders).
