@@ -9,7 +9,10 @@ so the run spends the whole budget), every oracle call is timed, and the script 
 * the share of wall time spent inside oracle calls, and the rate of those calls alone (queries per
   oracle second) relative to the raw rate: the ratio from time shares, robust to load changes between
   the raw measurement and the attack, is ``oracle share x (oracle rate / raw rate)``;
-* the distribution of call sizes (the initial search's calls are smaller than ``batch``).
+* the distribution of call sizes (the initial search's calls are smaller than ``batch``);
+* the paired ratio: right after every oracle call the raw model runs on the same batch (timed apart
+  and left out of the attack's wall time), so the ratio ``raw seconds / attack seconds`` compares the
+  same work under the same load, at the attack's own call sizes.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_vrays_throughput.py [--model c3d-synth] [--budget 3000]
 """
@@ -45,6 +48,8 @@ def main() -> None:
     parser.add_argument("--model", default="c3d-synth")
     parser.add_argument("--budget", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--no-paired", dest="paired", action="store_false",
+                        help="skip the paired raw forward of every call's batch")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = zoo.load(args.model).eval()
@@ -55,9 +60,11 @@ def main() -> None:
     video, label = clips.videos[index : index + 1], clips.labels[index : index + 1]
 
     raw_before = raw_throughput(model, video, args.batch)
+    paired = args.paired
     oracle = LabelOracle(model, budget=args.budget, batch_size=64)
     plain_query = oracle.query
     oracle_seconds = 0.0
+    paired_seconds = 0.0  # raw forwards of the same batches, run right after each oracle call
     sizes: collections.Counter[int] = collections.Counter()
 
     def timed_query(videos: torch.Tensor, *, owner: int | torch.Tensor | None = None) -> torch.Tensor:
@@ -66,12 +73,18 @@ def main() -> None:
         answer = plain_query(videos, owner=owner)
         oracle_seconds += time.perf_counter() - start
         sizes[videos.shape[0]] += 1
+        if paired:
+            nonlocal paired_seconds
+            start = time.perf_counter()
+            with torch.inference_mode():
+                model(videos)
+            paired_seconds += time.perf_counter() - start
         return answer
 
     oracle.query = timed_query  # type: ignore[method-assign]
     start = time.perf_counter()
     video_rays(oracle, video, label, form="minimising", batch=args.batch, generator=torch.Generator().manual_seed(0))
-    wall = time.perf_counter() - start
+    wall = time.perf_counter() - start - paired_seconds
     raw_after = raw_throughput(model, video, args.batch)
     raw = (raw_before + raw_after) / 2
     qps = oracle.queries / wall
@@ -87,6 +100,14 @@ def main() -> None:
         f"{oracle_rate / raw:.2f} | {share * oracle_rate / raw:.2f} | {full}/{oracle.queries} |"
     )
     print("call sizes (size: calls):", dict(sorted(sizes.items())))
+    if paired:
+        # Paired: the raw model on exactly the attack's batches, interleaved with its calls, so load
+        # changes on a shared machine hit both alike. Ratio = raw seconds for these queries / wall.
+        print(
+            f"paired: raw forward of the same batches {oracle.queries / paired_seconds:.0f} videos/s, "
+            f"attack {qps:.0f} queries/s (wall without the paired forwards), "
+            f"ratio {paired_seconds / wall:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -155,6 +155,7 @@ class _State:
     best: Tensor  # the adversarial point with the smallest L-inf so far
     best_linf: float
     adv_label: int
+    is_sign: bool = False  # every entry of the direction is +-1 (no sharpen candidate needed)
     trace: list[TracePoint] = field(default_factory=list)
     distortion: list[tuple[int, float]] = field(default_factory=list)
 
@@ -179,6 +180,11 @@ class _VideoSearch:
     def points(self, directions: Tensor, radius: Tensor) -> Tensor:
         scale = radius.to(directions.dtype).reshape(-1, 1, 1, 1, 1)
         return (self.clean.unsqueeze(0) + scale * directions).clamp_(0.0, 1.0)
+
+    def points_(self, directions: Tensor, radius: Tensor) -> Tensor:
+        """:meth:`points` written into ``directions`` (which is overwritten and returned)."""
+        scale = radius.to(directions.dtype).reshape(-1, 1, 1, 1, 1)
+        return directions.mul_(scale).add_(self.clean.unsqueeze(0)).clamp_(0.0, 1.0)
 
     def ask(self, videos: Tensor) -> tuple[Tensor, Tensor]:
         """``(adversarial bool[P], labels long[P])`` from one oracle call of ``P`` videos."""
@@ -281,6 +287,10 @@ class _CleanIsAdversarial(Exception):
         self.label = label
 
 
+def _is_sign(direction: Tensor) -> bool:
+    return bool((direction.abs() == 1).all())
+
+
 def _apply(direction: Tensor, candidate: _Candidate) -> Tensor:
     out = direction.clone()
     if candidate.sharpen:
@@ -331,7 +341,7 @@ def _block_search(
         ladder = [max(value, eps) if bounded else value for value in ladder if value > 0]
         ladder = sorted({value for value in ladder if value < trial}, reverse=True)[: max(rows - 1, 0)]
         candidates: list[_Candidate] = []
-        if bool((state.direction.abs() < 1).any()):
+        if not state.is_sign:
             candidates.append(_Candidate(sharpen=True))
         while pending and len(candidates) + len(ladder) < rows:
             candidates.append(pending.pop(0))
@@ -355,10 +365,16 @@ def _block_search(
                 accepted_in_pass = 0
             candidates.append(_Candidate(flips=(order[cursor],)))
             cursor += 1
-        flips = [_apply(state.direction, candidate) for candidate in candidates]
-        directions = torch.stack([state.direction] * len(ladder) + flips)
-        radii = torch.tensor(ladder + [trial] * len(flips), dtype=torch.float64)
-        points = search.points(directions, radii)
+        # One tensor holds every row; the flips and then the points are written into it in place
+        # (this loop runs once per oracle call, so its copies count against the throughput).
+        points = state.direction.unsqueeze(0).repeat(len(ladder) + len(candidates), 1, 1, 1, 1)
+        for row, candidate in enumerate(candidates, start=len(ladder)):
+            if candidate.sharpen:
+                points[row].mul_(2).clamp_(-1.0, 1.0)
+            for block in candidate.flips:
+                points[row][block].neg_()
+        radii = torch.tensor(ladder + [trial] * len(candidates), dtype=points.dtype)
+        points = search.points_(points, radii)
         adv, labels = search.ask(points)
         probe_next = False
         hits = adv[len(ladder):].nonzero().flatten().tolist()
@@ -377,7 +393,8 @@ def _block_search(
             probe_next = True
         elif hits:
             chosen = len(ladder) + hits[0]
-            state.direction = directions[chosen]
+            state.direction = _apply(state.direction, candidates[hits[0]])
+            state.is_sign = state.is_sign or candidates[hits[0]].sharpen and _is_sign(state.direction)
             state.radius = trial
             hits = hits[1:]
             probe_next = True
@@ -581,7 +598,7 @@ def video_rays(
                     direction, radius, got_label, _ = found
                     point = search.points(direction.unsqueeze(0), torch.tensor([radius]))[0]
                     linf = _linf(clean, point)
-                    state = _State(direction.clone(), radius, point, linf, got_label)
+                    state = _State(direction.clone(), radius, point, linf, got_label, _is_sign(direction))
                     state.distortion.append((search.used(), linf))
                     state.trace.append((search.used(), linf, (linf <= eps) if bounded else True))
                     reason = _block_search(
