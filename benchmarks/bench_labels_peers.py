@@ -199,6 +199,10 @@ def main() -> None:
             recorders.append(
                 run_method(method, net, videos[i : i + 1], int(labels[i]), top, args.seed, params)
             )
+            # one line per clip, so that a run cut short still leaves its finished clips
+            at = {b: recorders[-1].at(b) for b in budgets if b <= top}
+            print(f"# {method} clip {order[i]}: " + ", ".join(
+                f"{b}: linf {v[0]:.4f} map {v[1]:.2f} {v[2]:.0f}s" for b, v in at.items()), flush=True)
         dump["runs"][method] = [r.curve for r in recorders]
         for budget in budgets:
             if budget > top:
