@@ -48,6 +48,7 @@ class Recorder(nn.Module):
     def __init__(self, model: nn.Module, clean: torch.Tensor, label: int, limit: int | None = None) -> None:
         super().__init__()
         self.model, self.clean, self.label, self.limit = model, clean, label, limit
+        self.num_classes = getattr(model, "num_classes", None)  # declared: no probe forward to count
         self.count = 0
         self.best_linf = math.inf
         self.best_map = math.inf
@@ -123,11 +124,11 @@ def run_method(
             generator=torch.Generator().manual_seed(seed), **params,
         )
     elif method in ("heuristic", "opt"):
-        from vidattack.attacks import registry
+        from vidattack import methods
 
-        registry.run(
+        methods.run(
             method, recorder, video, torch.tensor([label]), budget=budget, seed=seed, batch_size=64,
-            params={"map_target": 1e-3, **params},
+            params={"map_target": 1e-3, **params}, attacker_data=methods.SyntheticAttackerData(),
         )
     elif method in ("hsj-inf", "hsj-l2", "signopt"):
         from art.attacks.evasion import HopSkipJump, SignOPTAttack

@@ -60,7 +60,7 @@ from torch import Tensor
 
 from vidattack.result import AttackResult, TracePoint, is_adversarial
 from vidattack.threat import LabelOracle, QueryBudgetExceeded
-from vidattack.video import validate_label, validate_video
+from vidattack.video import validate_label, validate_label_and_target, validate_video
 
 __all__ = ["video_rays", "level_counts", "level_blocks", "Form"]
 
@@ -560,10 +560,8 @@ def video_rays(
         max_level, init_tolerance, axes,
     )
     n = videos.shape[0]
-    labels = validate_label(label, n).cpu()
-    targets = None if target is None else validate_label(target, n, name="target").cpu()
-    if targets is not None and bool((targets == labels).any()):
-        raise ValueError(f"target must differ from the true label, got target {targets.tolist()} and label {labels.tolist()}")
+    labels, targets = validate_label_and_target(label, target, n, oracle.num_classes(videos))
+    labels, targets = labels.cpu(), None if targets is None else targets.cpu()
     start_labels = _check_starts(start_videos, start_labels, videos)
     if targets is not None and start_videos is None:
         raise ValueError("start_videos (clips of the target class, from the attacker's data) are required for a targeted attack")
