@@ -563,13 +563,15 @@ def _plots(document: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
     members = document["members"]
     figure, axis = plt.subplots(figsize=(6.5, 3.8))
     names = ["clean"] + [m["member"] for m in members]
-    axis.step(range(len(names)), [document["clean_acc"]] + [m["robust_acc_after"] for m in members],
-              where="mid", marker="o", label="float")  # fmt: skip
+    heights = [document["clean_acc"]] + [m["robust_acc_after"] for m in members]
+    bars = axis.bar(range(len(names)), heights, color=["tab:gray"] + ["tab:blue"] * len(members),
+                    label="clean accuracy, then robust accuracy after each member")  # fmt: skip
+    axis.bar_label(bars, [_pct(h) for h in heights], fontsize=7)
     for key, label in (("robust_acc_uint8", "8-bit"), ("robust_acc_h264", "H.264")):
         axis.axhline(document[key], ls="--", lw=1, color="tab:orange" if label == "8-bit" else "tab:green",
                      label=f"suite, {label}: {_pct(document[key])}")  # fmt: skip
     axis.set_xticks(range(len(names)), names, rotation=20, fontsize=8)
-    axis.set_ylim(0, 1.02)
+    axis.set_ylim(0, 1.15)
     axis.set_ylabel("accuracy")
     axis.set_title(f"Robust accuracy after each member ({document['threat']}, eps={document['eps']})")
     axis.grid(alpha=0.3)
@@ -581,7 +583,7 @@ def _plots(document: dict[str, Any], out: Path) -> list[tuple[str, Path]]:
     plots.append(("Robust accuracy after each member of the suite (worst case so far)", path))
     if document["budget"] is not None:
         curves = {}
-        for kind, suffix in (("float", ""), ("8-bit", "uint8"), ("H.264", "h264")):
+        for kind, suffix in (("H.264", "h264"), ("8-bit", "uint8"), ("float", "")):  # float drawn on top
             traces = []
             for sample in document["samples"]:
                 broken = sample["broken_by"] is not None if not suffix else sample[f"broken_{suffix}"]
