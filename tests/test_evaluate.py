@@ -94,8 +94,9 @@ def stub_suite() -> Suite:
 
 
 def run_stub(out: Path, **kwargs) -> dict:
+    kwargs.setdefault("reports", False)
     return evaluate(ReadsPixel(), make_clips(), "scores", out=out, eps=EPS, budget=1000, n=8, suite=stub_suite(),
-                    progress=False, reports=False, **kwargs)  # fmt: skip
+                    progress=False, **kwargs)  # fmt: skip
 
 
 def by_clip(document: dict) -> dict[int, dict]:
@@ -104,7 +105,7 @@ def by_clip(document: dict) -> dict[int, dict]:
 
 @pytest.mark.parametrize("stop", [True, False])
 def test_robust_accuracy_is_the_share_no_member_broke_and_at_most_every_members(tmp_path, stub_method, stop):
-    document = run_stub(tmp_path / "out", stop_at_first_success=stop)
+    document = run_stub(tmp_path / "out", stop_at_first_success=stop, reports=stop)
     # correct clips: all but 5; broken at eps: 0, 3 (a), 1 (b), 6 (d: c's success on 6 is outside eps, so
     # the suite goes on to d)
     assert document["clean_acc"] == pytest.approx(7 / 8)
@@ -128,6 +129,9 @@ def test_robust_accuracy_is_the_share_no_member_broke_and_at_most_every_members(
     assert c_on_6["member"] == "c" and c_on_6["success"] and not c_on_6["success_at_eps"]
     assert samples[6]["queries"] == 3 + 5 + 2 + 1
     jsonschema.validate(document, load_schema())
+    assert json.loads((tmp_path / "out" / "robustness.json").read_text()) == document
+    if stop:  # black-box: both plots, inline
+        assert (tmp_path / "out" / "report.html").read_text().count("data:image/png;base64,") == 2
 
 
 def test_budgets_count_the_queries_of_earlier_members() -> None:
