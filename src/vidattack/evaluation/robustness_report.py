@@ -96,7 +96,8 @@ def _header_lines(document: dict[str, Any]) -> list[str]:
         + ", ".join(m["label"] for m in document["suite"]["members"])
         + "); a clip is robust only if every member failed; a success counts only within eps (L-inf).",
         f"vidattack {document['vidattack_version']}, seed {document['seed']}, attacker data "
-        f"{document['attacker_data']}, wall time of this run {document['wall_seconds']:.1f} s"
+        f"{document['attacker_data']}, wall time of this run {document['wall_seconds']:.1f} s (attacks, over all "
+        f"runs of this evaluation: {document['attack_seconds']:.1f} s)"
         + ("" if document["complete"] else "; INCOMPLETE: clips held by another runner") + ".",
     ]
 
