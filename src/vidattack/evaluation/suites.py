@@ -84,11 +84,11 @@ SUITES: dict[str, Suite] = {
         Member("vbad", "vbad", _fixed(), "V-BAD (Jiang et al. 2019): transferred prior + partition NES"),
         Member("pbad", "pbad", _fixed(), "P-BAD (V-BAD Sec. 4.3): pixel-wise NES, a different prior"),
     )),
-    "labels": Suite("labels", "1", (
+    "labels": Suite("labels", "2", (
+        Member("vrays", "vrays", _fixed(), "Video RayS: vidattack's strongest label-only method, searches the "
+               "L-inf ball directly"),
         Member("heuristic", "heuristic", lambda eps: {"temporal": False, "map_target": eps * 255 / 8},
                "Heuristic (Wei et al. 2020), label-only parts (salient region + Opt-attack), minimising"),
-        # TODO(vrays): add the stronger label-only attack here once registered, e.g.
-        # Member("vrays", "vrays", _fixed(), "..."),  (and bump the version)
     )),
 }  # fmt: skip
 
