@@ -735,10 +735,10 @@ def load_npz_video(
                 if shape[0] != 1:
                     raise ValueError(f"npz file '{path}' holds {shape[0]} videos (shape {shape}); expected one")
                 shape = shape[1:]
-            if len(shape) != 4:
-                raise ValueError(f"{name} must have rank 4 with layout [T, C, H, W], got shape {shape}")
             if not (dtype == np.uint8 or dtype.kind == "f"):
                 raise ValueError(f"{name} must be uint8 frames or floating point in [0, 1], got dtype {dtype}")
+            if len(shape) != 4:
+                raise ValueError(f"{name} must have rank 4 with layout [T, C, H, W], got shape {shape}")
             count, channels, height, width = shape
             if count == 0 or height == 0 or width == 0:
                 raise ValueError(f"{name} must have non-empty T, H and W axes, got shape {shape}")
