@@ -367,7 +367,7 @@ api("pgd-core-eps-negative", lambda c: _core_pgd(c, eps=-1.0), ValueError, "eps"
 api("pgd-core-label-shape", lambda c: _core_pgd(c, label=torch.tensor([1, 2])), ValueError, "label")
 api("vsquare-core-eps-negative", lambda c: _core_vsquare(c, eps=-1.0), ValueError, "eps")
 
-# -- validation the coordinator adds in the methods layer (strict xfail: flips when it lands)
+# -- ranges of labels, targets and parameters; those not checked yet are strict xfails (the coordinator adds them)
 api("methods.run-label-out-of-range", lambda c: _run(c, label=torch.tensor([99])), ValueError, "label")  # fmt: skip
 api("methods.run-target-out-of-range", lambda c: _run(c, target=torch.tensor([99])), ValueError, "target")  # fmt: skip
 api("methods.run-target-equals-label", lambda c: _run(c, target=torch.tensor([c.label])), ValueError, "target",

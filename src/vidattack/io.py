@@ -53,6 +53,7 @@ __all__ = [
     "MAX_FRAMES",
     "MAX_PIXELS",
     "MAX_BYTES",
+    "MAX_NPZ_BYTES",
     "json_safe",
     "json_text",
 ]
@@ -88,9 +89,11 @@ def _check_readable(path: PathLike, what: str = "video file") -> Path:
 MAX_FRAMES = 10_000
 #: Default most pixels (height x width) of one frame.
 MAX_PIXELS = 4096 * 4096
-#: Default most bytes of arrays kept in memory: the frames returned (as float32), or an ``.npz`` file's
-#: arrays as stored.
+#: Default most bytes of frames kept in memory (the clip returned, as float32).
 MAX_BYTES = 2**30
+#: Default most bytes of all the arrays of an ``.npz`` read whole by :func:`load_npz` (as stored): larger
+#: than :data:`MAX_BYTES` because attacker data sets (many clips) are read this way.
+MAX_NPZ_BYTES = 4 * 2**30
 
 
 class _Refused(ValueError):
@@ -610,7 +613,7 @@ def _nbytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
     return math.prod(shape) * dtype.itemsize
 
 
-def load_npz(path: PathLike, *, max_bytes: int = MAX_BYTES) -> dict[str, Tensor]:
+def load_npz(path: PathLike, *, max_bytes: int = MAX_NPZ_BYTES) -> dict[str, Tensor]:
     """Load every array of a ``.npz`` file as tensors (``allow_pickle=False``: no code runs).
 
     The arrays' headers are read first: a file whose arrays would need more than ``max_bytes`` (as
