@@ -128,3 +128,20 @@ def test_minimising_method_refuses_eps_and_non_zoo_model_asks_for_attacker_data(
     assert code == 2 and "minimising" in err and "map_target" in err
     code, _, err = run(base, capsys)
     assert code == 2 and "--attacker-data" in err
+
+
+def test_out_is_checked_before_any_work_and_outputs_share_one_mode(assets, capsys, tmp_path):
+    import os
+
+    existing = tmp_path / "file.txt"
+    existing.write_text("x")
+    # The video does not exist: the --out error must come first, before anything is loaded.
+    code, _, err = run(["attack", "pgd", "--model", assets["model"], "--video", str(tmp_path / "absent.npz"),
+                        "--out", str(existing)], capsys)
+    assert code == 2 and err.startswith("error: --out") and "file.txt" in err and existing.read_text() == "x"
+    out = tmp_path / "run"
+    code, _, err = run(["attack", "pgd", "--model", assets["model"], "--video", assets["video"], "--eps", "0.3",
+                        "--out", str(out)], capsys)
+    assert code == 0, err
+    modes = {path.name: os.stat(path).st_mode & 0o777 for path in out.iterdir()}
+    assert "adversarial.npz" in modes and len(set(modes.values())) == 1, modes

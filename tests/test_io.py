@@ -239,3 +239,52 @@ def test_toml_errors_name_the_file(tmp_path):
         load_toml(tmp_path / "binary.toml")
     with pytest.raises(FileNotFoundError, match="absent.toml"):
         load_toml(tmp_path / "absent.toml")
+
+
+def test_json_text_is_strict_json():
+    import json
+
+    record = {"a": float("nan"), "b": [float("inf"), -float("inf"), 1.5], "c": np.float32(0.25), "d": (1, "x"),
+              "e": {"f": np.float64("nan")}, "g": tmp_path_like()}  # fmt: skip
+    from vidattack.io import json_text
+
+    text = json_text(record)
+    assert "NaN" not in text and "Infinity" not in text
+    back = json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard constant {name}"))
+    assert back == {"a": None, "b": [None, None, 1.5], "c": 0.25, "d": [1, "x"], "e": {"f": None}, "g": "p/q"}
+
+
+def tmp_path_like():
+    from pathlib import PurePosixPath
+
+    return PurePosixPath("p/q")
+
+
+def test_save_npz_has_the_mode_of_other_new_files(tmp_path):
+    import os
+
+    save_npz(tmp_path / "a.npz", x=torch.zeros(2))
+    (tmp_path / "b.json").write_text("{}")
+    assert os.stat(tmp_path / "a.npz").st_mode & 0o777 == os.stat(tmp_path / "b.json").st_mode & 0o777
+
+
+def test_reading_is_bounded_and_sampling_matches_the_whole_video(tmp_path):
+    from vidattack.io import resize_video
+    from vidattack.sampling import uniform_indices
+
+    frames = torch.randint(0, 256, (9, 3, 12, 10), generator=torch.Generator().manual_seed(5), dtype=torch.uint8)
+    path = write_lossless(tmp_path / "v.mkv", to_float(frames))
+    for count, size in ((4, None), (12, (6, 5)), (1, (12, 10))):
+        expected = to_float(frames)[uniform_indices(9, count)]  # what sampling the decoded whole gives
+        if size is not None:
+            expected = resize_video(expected, size)
+        assert torch.equal(read_video(path, frames=count, size=size), expected)
+    with pytest.raises(ValueError, match=r"v\.mkv.*max_frames=8"):
+        read_video(path, frames=2, max_frames=8)
+    with pytest.raises(ValueError, match=r"v\.mkv.*max_pixels=100"):
+        read_video(path, max_pixels=100)
+    save_npz(tmp_path / "u.npz", video=frames, label=torch.tensor(2))
+    video, label = load_video_any(tmp_path / "u.npz", frames=3)
+    assert label == 2 and torch.equal(video, to_float(frames)[torch.tensor([0, 4, 8])])
+    with pytest.raises(ValueError, match=r"u\.npz.*max_frames=5"):
+        load_video_any(tmp_path / "u.npz", frames=3, max_frames=5)

@@ -33,7 +33,6 @@ cross-talk/gain (:func:`precompensate`, the paper's chromatic calibration).
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vidattack import io
 from vidattack.result import is_adversarial
 from vidattack.video import validate_label, validate_video
 
@@ -366,5 +366,5 @@ def export_schedule(
         "values": "drive level in [0, 1] (r, g, b) and 0-255 (r8, g8, b8) = clip(baseline + scale * delta)",
         "rows": rows,
     }
-    json_path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    json_path.write_text(io.json_text(document, indent=1), encoding="utf-8")
     return {"csv": str(csv_path), "json": str(json_path)}

@@ -46,6 +46,11 @@ def version() -> None:
 
 
 def _register_all() -> None:
+    # Once per process: main() may be called many times (tests), and registering again would add every
+    # command again, so that building the command group grows slower with each call.
+    if _state.get("registered"):
+        return
+    _state["registered"] = True
     # Imported here so that a command group's import cost is paid only by the CLI.
     from vidattack.cli import (
         commands_attack,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -49,6 +48,10 @@ def attack(
         None, "--out", "-o", help="Directory for result.json, the adversarial video (lossless + preview) and plots."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a summary."),
+    max_frames: int = typer.Option(10_000, "--max-frames", min=1, help="Refuse a video with more frames (frames are "
+        "sampled while the file is read)."),
+    max_pixels: int = typer.Option(4096 * 4096, "--max-pixels", min=1, help="Refuse frames with more pixels "
+        "(height x width)."),
 ) -> None:
     """Attack one video with METHOD and report success, queries and perturbation metrics.
 
@@ -61,9 +64,13 @@ def attack(
     from vidattack import methods, models
     from vidattack.cli.commands_models import parse_key_values
     from vidattack.data.references import load_video_any
-    from vidattack.evaluation.artifacts import write_attack_outputs
+    from vidattack.evaluation.artifacts import prepare_output_dir, write_attack_outputs
     from vidattack.evaluation.record import attack_video
+    from vidattack.io import json_text
     from vidattack.methods.model_refs import is_zoo_model
+
+    if out is not None:  # before any work: a bad --out must not fail after the attack
+        prepare_output_dir(out, "--out")
 
     spec = methods.get(method)
     params = dict(methods.parse_param(method, text) for text in param)
@@ -76,7 +83,7 @@ def attack(
     arch_kwargs = parse_key_values(arch_param, "--arch-param")
     net = models.load(model, device=device, **({"arch": arch, "arch_kwargs": arch_kwargs} if arch else {}))
     frames, size = getattr(net, "num_frames", None), getattr(net, "input_size", None)
-    clip, ref_label = load_video_any(video, frames=frames, size=size)
+    clip, ref_label = load_video_any(video, frames=frames, size=size, max_frames=max_frames, max_pixels=max_pixels)
     clip = clip.unsqueeze(0).to(device)
     label_source = "argument" if label is not None else "video" if ref_label is not None else "prediction"
     if label is None:
@@ -92,7 +99,7 @@ def attack(
     if out is not None:
         record["files"] = write_attack_outputs(out, clip.cpu(), result, record)
     if as_json:
-        typer.echo(json.dumps(record, default=str))
+        typer.echo(json_text(record))
         return
     typer.echo(_summary(record))
 

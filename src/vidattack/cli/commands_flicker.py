@@ -10,7 +10,6 @@ such experiments (models x l-inf bounds x modes, random baselines, transfer: Tab
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -74,12 +73,16 @@ def flicker_universal_command(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Train a class / universal / time-invariant flicker delta; report fooling, thickness, roughness."""
+    from vidattack.evaluation.artifacts import prepare_output_dir
     from vidattack.experiments.flicker_universal import run_config, run_experiment, summary_text
+    from vidattack.io import json_text
+
+    prepare_output_dir(out, "--out")
 
     log = (lambda text: typer.echo(text, err=True)) if not as_json else None
     if config is not None:
         report = run_config(config, out, device=device, log=log)
-        typer.echo(json.dumps(report, default=str) if as_json else (out / "results.md").read_text())
+        typer.echo(json_text(report) if as_json else (out / "results.md").read_text())
         return
     if model is None:
         raise ValueError("--model is required (or --config)")
@@ -111,6 +114,6 @@ def flicker_universal_command(
         log=log,
     )
     if as_json:
-        typer.echo(json.dumps({k: v for k, v in summary.items() if k != "history"}, default=str))
+        typer.echo(json_text({k: v for k, v in summary.items() if k != "history"}))
         return
     typer.echo(summary_text(summary))

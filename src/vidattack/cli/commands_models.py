@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from vidattack.io import json_text
+
 __all__ = ["register"]
 
 _TRAIN_DATA_HELP = "Data: `synth`, the synthetic motion test bed (see --frames, --size, --clips)."
@@ -204,7 +206,7 @@ def train_command(
     weights, doc = checkpoint.save(model, out, metadata)
     if as_json:
         typer.echo(
-            json.dumps({"weights": str(weights), "json": str(doc), "accuracy": accuracy, **report.to_dict()})
+            json_text({"weights": str(weights), "json": str(doc), "accuracy": accuracy, **report.to_dict()})
         )
         return
     shuffled_text = f", shuffled test {accuracy['test_shuffled']:.3f}" if "test_shuffled" in accuracy else ""
@@ -273,7 +275,7 @@ def eval_command(
     result = evaluate(net, samples, batch_size=batch_size, class_names=class_names)
     record = {"model": model, "data": data, "split": split, "shuffle_frames": shuffle_frames, **result}
     if as_json:
-        typer.echo(json.dumps(record))
+        typer.echo(json_text(record))
         return
     typer.echo(
         f"{model} on {data}:{split}{' (frames shuffled)' if shuffle_frames else ''}: "
@@ -292,7 +294,7 @@ def models_command(
 
     rows = list_models()
     if as_json:
-        typer.echo(json.dumps(rows))
+        typer.echo(json_text(rows))
         return
     if not rows:
         typer.echo("no models shipped (run scripts/build_zoo.py)")

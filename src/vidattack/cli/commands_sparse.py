@@ -7,7 +7,6 @@ test clips.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -53,7 +52,11 @@ def sparse_universal_command(
     profile.png (per-frame MAP and the per-frame labels of the first test clip, clean>adversarial, for
     models with per-frame logits) and grid.png (that clip, clean / adversarial / perturbation).
     """
+    from vidattack.evaluation.artifacts import prepare_output_dir
     from vidattack.experiments.sparse_universal import run_sparse_universal
+    from vidattack.io import json_text
+
+    prepare_output_dir(out, "--out")
 
     record = run_sparse_universal(
         model=model, mask=mask, norm=norm, lam=lam, epochs=epochs, batch_size=batch_size, lr=lr, eps=eps,
@@ -61,7 +64,7 @@ def sparse_universal_command(
     )  # fmt: skip
     files, length = record["files"], record["frames"]
     if as_json:
-        typer.echo(json.dumps(record, default=str))
+        typer.echo(json_text(record))
         return
     test_text = "n/a" if record["test_fooling"] is None else f"{record['test_fooling']:.1%}"
     typer.echo(

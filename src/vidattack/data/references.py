@@ -19,7 +19,12 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 
 
 def _load_synth(
-    ref: str, frames: int | None, size: tuple[int, int] | None, config: SynthConfig | None
+    ref: str,
+    frames: int | None,
+    size: tuple[int, int] | None,
+    config: SynthConfig | None,
+    max_frames: int,
+    max_pixels: int,
 ) -> tuple[Tensor, int]:
     parts = ref.split(":")
     if len(parts) != 3:
@@ -32,6 +37,14 @@ def _load_synth(
             f"synthetic clip index must be a non-negative integer, got {index_text!r} in {ref!r}"
         )
     config = config if config is not None else SynthConfig()
+    # The clip is rendered at the requested frames and size: the same limits as a file.
+    rendered_frames = config.frames if frames is None else max(2, frames)
+    rendered = config.size if size is None else max(size)
+    if rendered_frames > max_frames:
+        raise ValueError(f"{ref!r}: {rendered_frames} frames is more than max_frames={max_frames} (--max-frames) allows")
+    if rendered * rendered > max_pixels or (size is not None and size[0] * size[1] > max_pixels):
+        raise ValueError(f"{ref!r}: frames of {rendered}x{rendered} pixels are more than max_pixels={max_pixels} "
+                         "(--max-pixels) allows")
     index = int(index_text)
     if index >= config.n_for(split):
         raise ValueError(
@@ -58,6 +71,8 @@ def load_video_any(
     frames: int | None = None,
     size: tuple[int, int] | None = None,
     synth_config: SynthConfig | None = None,
+    max_frames: int = io.MAX_FRAMES,
+    max_pixels: int = io.MAX_PIXELS,
 ) -> tuple[Tensor, int | None]:
     """Load "a video" the way the CLI's ``--video`` option understands it.
 
@@ -76,6 +91,9 @@ def load_video_any(
             this many frames).
         size: resize to ``(H, W)`` (synthetic clips are rendered at that size when it is square).
         synth_config: the test bed configuration for ``synth:`` references.
+        max_frames: refuse a video (file, tensor or synthetic clip) with more frames. Frames are sampled
+            while a file is read, so memory follows the returned clip, not the file.
+        max_pixels: refuse frames with more pixels (height x width).
 
     Returns:
         ``(video [T, C, H, W] float32 in [0, 1], label or None)``.
@@ -83,12 +101,16 @@ def load_video_any(
     Raises:
         FileNotFoundError: a file reference that does not exist.
         ValueError: an unknown scheme (``foo:...``), a malformed ``synth:`` reference or an index out
-            of range, an undecodable file, or an ``.npz`` without a valid ``video``.
+            of range, an undecodable file, an ``.npz`` without a valid ``video``, or a video past
+            ``max_frames`` / ``max_pixels``.
     """
     if frames is not None:
         io.check_frames(frames)
     if size is not None:
-        io.check_size(size)
+        size = io.check_size(size)
+    for limit, limit_name in ((max_frames, "max_frames"), (max_pixels, "max_pixels")):
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"{limit_name} must be a positive integer, got {limit!r}")
     if not isinstance(path_or_ref, (str, os.PathLike)):
         raise ValueError(
             f"video reference must be a path or 'synth:SPLIT:INDEX', got {type(path_or_ref).__name__}"
@@ -97,7 +119,7 @@ def load_video_any(
     if not isinstance(text, str):
         text = text.decode()
     if isinstance(path_or_ref, str) and text.startswith("synth:"):
-        return _load_synth(text, frames, size, synth_config)
+        return _load_synth(text, frames, size, synth_config, max_frames, max_pixels)
     path = Path(text)
     if not path.exists():
         match = _SCHEME.match(text)
@@ -108,6 +130,5 @@ def load_video_any(
             )
         raise FileNotFoundError(f"video file not found: '{path}'")
     if path.suffix.lower() == ".npz":
-        video, label = io.load_npz_video(path)
-        return io.sample_and_resize(video, frames, size, "uniform", None), label
-    return io.read_video(path, frames=frames, size=size), None
+        return io.load_npz_video(path, frames=frames, size=size, max_frames=max_frames, max_pixels=max_pixels)
+    return io.read_video(path, frames=frames, size=size, max_frames=max_frames, max_pixels=max_pixels), None

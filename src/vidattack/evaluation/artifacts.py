@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ from torch import Tensor
 from vidattack import io, viz
 from vidattack.result import AttackResult
 
-__all__ = ["write_attack_outputs", "safe_child"]
+__all__ = ["write_attack_outputs", "safe_child", "prepare_output_dir"]
 
 
 def safe_child(directory: Path, name: str) -> Path:
@@ -20,6 +20,30 @@ def safe_child(directory: Path, name: str) -> Path:
     if directory.resolve() not in path.parents:
         raise ValueError(f"refusing to write {name!r} outside the output directory {directory}")
     return path
+
+
+def prepare_output_dir(out: str | Path, what: str = "out") -> Path:
+    """Create the output directory ``out`` (or accept an existing one) and check it is writable.
+
+    Called before any work, so that a bad ``--out`` fails in a second instead of after the attack.
+
+    Args:
+        what: the argument's name for messages (the CLI passes ``"--out"``).
+
+    Raises:
+        ValueError: ``out`` is an existing file (or other non-directory), cannot be created, or is not
+            writable; the message names ``what`` and the path.
+    """
+    directory = Path(out)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"{what} '{directory}' exists and is not a directory (it must be a directory to write into)")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{what} '{directory}' cannot be created: {error.strerror or error}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} '{directory}' is not writable")
+    return directory
 
 
 def write_attack_outputs(out: str | Path, clean: Tensor, result: AttackResult | None, record: dict[str, Any]) -> dict[str, str]:
@@ -37,8 +61,7 @@ def write_attack_outputs(out: str | Path, clean: Tensor, result: AttackResult | 
     Returns:
         ``{kind: path}`` of the files written.
     """
-    directory = Path(out)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = prepare_output_dir(out)
     written: dict[str, str] = {}
     if result is not None:
         adversarial = result.adversarial[0]
@@ -57,6 +80,6 @@ def write_attack_outputs(out: str | Path, clean: Tensor, result: AttackResult | 
             viz.flicker_curves(offsets, safe_child(directory, "flicker.png"))
             written["flicker"] = "flicker.png"
     record = {**record, "files": dict(written)}
-    safe_child(directory, "result.json").write_text(json.dumps(record, indent=2, default=str))
+    safe_child(directory, "result.json").write_text(io.json_text(record, indent=2))
     written["record"] = "result.json"
     return {kind: str(directory / name) for kind, name in written.items()}

@@ -7,10 +7,11 @@ The command is ``vidattack flicker-universal``.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
+
+from vidattack import io
 
 __all__ = ["run_experiment", "run_config", "summary_text", "MODES"]
 
@@ -149,7 +150,7 @@ def run_experiment(
         for c, row in per_class.items():
             physical.export_schedule(row["offsets"], out, fps=fps, stem=f"schedule_class{c}")
         summary["files"] = {"delta": str(out / "delta.npz")}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        (out / "summary.json").write_text(io.json_text(summary, indent=2))
         return summary
 
     if mode == "class":
@@ -220,7 +221,7 @@ def run_experiment(
     files = physical.export_schedule(delta, out, fps=fps)
     viz.flicker_curves(delta, out / "flicker.png", title=f"{mode} flicker on {model}")
     summary["files"] = {"delta": str(out / "delta.npz"), **files, "plot": str(out / "flicker.png")}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    (out / "summary.json").write_text(io.json_text(summary, indent=2))
     return summary
 
 
@@ -299,7 +300,7 @@ def run_config(path: Path, out: Path, *, device: str = "cpu", log: Any = None) -
                 )
                 results.append({k: v for k, v in summary.items() if k not in ("history", "per_class")})
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (out / "results.json").write_text(io.json_text(results, indent=2))
     (out / "results.md").write_text(_markdown(results))
     return {"results": results}
 

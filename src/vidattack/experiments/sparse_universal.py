@@ -4,7 +4,6 @@ is ``vidattack sparse-universal``."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -98,5 +97,5 @@ def run_sparse_universal(
         )
         files["profile"] = str(out / "profile.png")
     record["files"] = files
-    safe_child(out, "result.json").write_text(json.dumps(record, indent=2, default=str))
+    safe_child(out, "result.json").write_text(io.json_text(record, indent=2))
     return record

@@ -120,17 +120,31 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     stem = _stem(path)
     json_path = _with(stem, ".json")
     if json_path.is_file():
-        return json.loads(json_path.read_text(encoding="utf-8"))
+        return _document(json_path.read_bytes(), f"checkpoint JSON '{json_path}'")
     weights_path = _with(stem, ".safetensors")
     if weights_path.is_file():
         from safetensors import safe_open
 
-        with safe_open(str(weights_path), framework="pt") as handle:
-            header = (handle.metadata() or {}).get(_HEADER_KEY)
+        try:
+            with safe_open(str(weights_path), framework="pt") as handle:
+                header = (handle.metadata() or {}).get(_HEADER_KEY)
+        except Exception as error:  # safetensors raises its own SafetensorError for a damaged file
+            raise ValueError(f"cannot read weights file '{weights_path}': {error}") from None
         if header is not None:
-            return json.loads(header)
+            return _document(header.encode("utf-8"), f"the metadata of '{weights_path}'")
         raise ValueError(f"{weights_path} has no vidattack metadata (no {json_path.name}); pass arch=...")
     raise ValueError(f"no checkpoint at {path}: expected {json_path} or {weights_path}")
+
+
+def _document(raw: bytes, where: str) -> dict[str, Any]:
+    """A checkpoint's JSON document from ``raw`` bytes; ``ValueError`` naming ``where`` otherwise."""
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{where} is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{where} must hold a JSON object, got {type(document).__name__}")
+    return document
 
 
 def load(
@@ -181,13 +195,20 @@ def load(
             raise ValueError(
                 f"{path} is not a vidattack model checkpoint (format {document.get('format')!r})"
             )
-        model = _build_from_document(document, registry)
+        try:
+            model = _build_from_document(document, registry)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise ValueError(f"cannot build the model described by checkpoint '{path}': {error}") from None
         from safetensors.torch import load_file
 
         weights = _with(_stem(path), ".safetensors")
         if not weights.is_file():
             raise ValueError(f"checkpoint weights not found: {weights}")
-        load_state_dict_into(model, load_file(str(weights), device="cpu"), source=weights)
+        try:
+            state = load_file(str(weights), device="cpu")
+        except Exception as error:  # safetensors' SafetensorError for a truncated or damaged file
+            raise ValueError(f"cannot read weights file '{weights}': {error}") from None
+        load_state_dict_into(model, state, source=weights)
         model.checkpoint_metadata = document
     model.eval()
     if device is not None:

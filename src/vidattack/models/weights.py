@@ -31,7 +31,10 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as error:  # safetensors' SafetensorError for a truncated or damaged file
+            raise ValueError(f"cannot read weights file '{path}': {error}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
