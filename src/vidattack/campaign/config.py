@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from vidattack.io import parse_toml
+from vidattack.methods.spec import MAX_BUDGET
 from vidattack.naming import digest
 
 __all__ = [
@@ -223,6 +224,8 @@ def load_config(path: str | Path) -> CampaignConfig:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(source, "", "config file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(source, "", "not a UTF-8 text file (a TOML file was expected)") from None
     except OSError as error:
         raise ConfigError(source, "", f"cannot read: {error.strerror or error}") from None
     return parse_config(text, source=source, base_dir=path.resolve().parent)
@@ -254,6 +257,8 @@ def parse_config(
     models, model_paths = _parse_models(reader, document.get("models"), base)
     eps = reader.number(document, "eps", default=None)
     budget = reader.integer(document, "budget", default=None, minimum=1)
+    if budget is not None and budget > MAX_BUDGET:
+        raise reader.fail("budget", f"must be at most 2^63 - 1 (the store's integers), got {budget}")
     target = _parse_target(reader, document, "target", "untargeted")
     attacks = _parse_attacks(reader, document.get("attacks"), eps, budget, target)
     attacker_data = reader.string(document, "attacker_data", default=None)
@@ -378,6 +383,7 @@ def _parse_data(reader: _Reader, value: Any, base: Path) -> DataConfig:
                 synth[key] = table[key]
             else:
                 synth[key] = reader.integer(table, key, prefix="data", minimum=0)
+                _check_clip_limit(reader, key, synth[key])
         try:
             from vidattack.data.synthetic import SynthConfig
 
@@ -408,9 +414,20 @@ def _parse_data(reader: _Reader, value: Any, base: Path) -> DataConfig:
     for key in ("frames", "size"):
         if key in table:
             folder[key] = reader.integer(table, key, prefix="data", minimum=1)
+            _check_clip_limit(reader, key, folder[key])
     return DataConfig(
         source=kind, split=split, root=root, layout=layout, folder=folder, name=name or f"{layout}-{split}"
     )
+
+
+#: Largest clip a campaign may ask for: the decoders' defaults (vidattack.io's max_frames and max_pixels).
+_CLIP_LIMITS = {"frames": 10_000, "size": 4096}
+
+
+def _check_clip_limit(reader: _Reader, key: str, value: int) -> None:
+    limit = _CLIP_LIMITS.get(key)
+    if limit is not None and value > limit:
+        raise reader.fail(f"data.{key}", f"must be at most {limit}, got {value}")
 
 
 def _existing(
@@ -518,7 +535,7 @@ def _parse_attacks(
 ) -> tuple[AttackConfig, ...]:
     from vidattack import methods
     from vidattack.methods.params import check_value
-    from vidattack.methods.spec import MAX_BUDGET, check_eps
+    from vidattack.methods.spec import check_eps
 
     if value is None:
         raise reader.fail("attacks", "missing (required): one or more [[attacks]] tables")

@@ -23,7 +23,6 @@ Tables:
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
@@ -31,6 +30,8 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from vidattack.io import json_text
 
 __all__ = ["Store", "RESULT_COLUMNS", "METRIC_COLUMNS", "ItemKey", "runner_identity"]
 
@@ -351,5 +352,5 @@ def _sql_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, default=str)
+        return json_text(value)
     return value
