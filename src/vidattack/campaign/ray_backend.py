@@ -1,0 +1,353 @@
+"""A campaign backend on Ray: items run in a pool of long-lived Ray actors, on one machine or a cluster.
+
+:class:`RayBackend` implements :class:`~vidattack.campaign.backends.Backend`. Each actor is one worker
+process that keeps what it loads (models, data sources, attacker data: the per-process caches of
+:mod:`vidattack.campaign.execution`) for the whole run, so a model is loaded once per worker, not once
+per item. Items are drawn from the runner lazily (the runner claims each one in the store just before
+it is handed out), at most ``max_in_flight_per_worker`` per actor, and rows come back to the driver as
+tasks finish (``ray.wait``): the runner stays the only writer of the store.
+
+Faults: an actor that dies (killed, out of memory, its node lost) loses only the items it held; those
+are handed to a fresh actor up to ``max_retries`` times, then come back as ``status = "error"`` rows
+naming the worker death. A driver that stops leaves its claims to the next run (see
+:meth:`~vidattack.campaign.store.Store.claim`); re-running the command resumes.
+
+Ray is optional (``pip install vidattack[ray]``) and imported only when a backend is used.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vidattack import __version__
+from vidattack.campaign.backends import ItemFunction
+
+__all__ = ["RayBackend", "failure_row"]
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("the Ray backend needs the `ray` package: pip install 'vidattack[ray]'") from None
+    return ray
+
+
+def failure_row(item: Any, reason: str) -> dict[str, Any]:
+    """The error row of an item that never produced one (its worker died ``max_retries + 1`` times).
+
+    Carries the item's identity and settings like the rows of
+    :func:`~vidattack.campaign.execution.execute_item`, so the store and reports treat it as any error.
+    """
+    return {
+        "campaign": item.campaign,
+        "dataset": item.dataset,
+        "model": item.model,
+        "attack": item.attack,
+        "video": item.video,
+        "method": item.method,
+        "threat": item.threat,
+        "eps": item.eps,
+        "budget": item.budget,
+        "seed": item.seed,
+        "version": __version__,
+        "config_hash": item.config_hash,
+        "settings_hash": item.settings_hash,
+        "label": item.label,
+        "worker": "ray",
+        "status": "error",
+        "error": reason,
+        "finished_at": time.time(),
+    }
+
+
+class _Worker:
+    """The body of one Ray actor: runs items with the run's function and context, keeping its caches.
+
+    ``batch_videos`` is the hook for a batching executor: a task carries up to that many items, and
+    :meth:`run_items` is where they would be attacked together. Today they run one after the other,
+    which gives the same rows as the local backend.
+    """
+
+    def __init__(self, function: ItemFunction, context: Any, threads: int, batch_videos: int) -> None:
+        import torch
+
+        # As in LocalBackend: one process per task, ``threads`` intra-op threads (1 by default, which
+        # also keeps floating-point results identical to the local backend's).
+        torch.set_num_threads(threads)
+        self.function = function
+        self.context = context
+        self.batch_videos = batch_videos
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run_items(self, items: list[Any]) -> list[dict[str, Any]]:
+        return [self.function(self.context, item) for item in items]
+
+
+@dataclass
+class _Task:
+    """One task in flight: its items, the slot and actor that run it, and each item's hand-out count."""
+
+    items: list[Any]
+    slot: int
+    actor: Any
+    pid: int
+    attempts: list[int] = field(default_factory=list)
+
+
+class RayBackend:
+    """Run campaign items on Ray actors (a local Ray started on demand, or an existing cluster).
+
+    Args:
+        address: the cluster to join (``"auto"``, ``"ray://host:10001"``, ``"host:6379"``); ``None``
+            starts a local Ray with ``num_cpus`` CPUs (unless Ray is already initialised in this
+            process, which is then used as it is).
+        num_cpus_per_task: CPUs reserved for each worker (also its torch intra-op threads, at least 1).
+        num_gpus_per_task: GPUs reserved for each worker (fractions share a GPU); run with
+            ``device="cuda"``: Ray makes the worker's GPU the visible one.
+        max_retries: how many times the items of a worker that died are handed to a fresh worker
+            before they are reported as errors (>= 0).
+        workers: number of actors; ``None``: as many as the cluster's CPUs (and GPUs, when
+            ``num_gpus_per_task > 0``) allow.
+        num_cpus: size of the local Ray started when ``address`` is ``None`` (``None``: all cores, or
+            ``workers * num_cpus_per_task`` when ``workers`` is given).
+        max_in_flight_per_worker: tasks queued on one actor at a time (1: a dying worker loses only
+            the item it is running; 2 hides the round trip between items).
+        batch_videos: items per task (the hook for a batching executor inside each worker; 1 today).
+        start_timeout: seconds to wait for the actors to start before failing (too few resources).
+        init_options: extra keyword arguments of ``ray.init`` (``runtime_env``, ``log_to_driver``, ...).
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus_per_task: float = 1,
+        num_gpus_per_task: float = 0,
+        max_retries: int = 2,
+        *,
+        workers: int | None = None,
+        num_cpus: int | None = None,
+        max_in_flight_per_worker: int = 1,
+        batch_videos: int = 1,
+        start_timeout: float = 300.0,
+        init_options: dict[str, Any] | None = None,
+    ) -> None:
+        if not num_cpus_per_task > 0:
+            raise ValueError(f"num_cpus_per_task must be positive, got {num_cpus_per_task!r}")
+        if not num_gpus_per_task >= 0:
+            raise ValueError(f"num_gpus_per_task must be >= 0, got {num_gpus_per_task!r}")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an integer >= 0, got {max_retries!r}")
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
+            raise ValueError(f"num_cpus must be a positive integer, got {num_cpus!r}")
+        if not isinstance(max_in_flight_per_worker, int) or max_in_flight_per_worker < 1:
+            raise ValueError(
+                f"max_in_flight_per_worker must be a positive integer, got {max_in_flight_per_worker!r}"
+            )
+        if not isinstance(batch_videos, int) or batch_videos < 1:
+            raise ValueError(f"batch_videos must be a positive integer, got {batch_videos!r}")
+        self.address = address
+        self.num_cpus_per_task = num_cpus_per_task
+        self.num_gpus_per_task = num_gpus_per_task
+        self.max_retries = max_retries
+        self.workers = workers
+        self.num_cpus = num_cpus
+        self.max_in_flight_per_worker = max_in_flight_per_worker
+        self.batch_videos = batch_videos
+        self.start_timeout = start_timeout
+        self.init_options = dict(init_options or {})
+        #: pid of each live actor, by slot (for monitoring and the fault tests).
+        self.worker_pids: dict[int, int] = {}
+        #: items handed out and not yet back, by the pid of the actor holding them.
+        self.in_flight: dict[int, list[Any]] = {}
+        #: how many actors died during the last run, and how many items were handed out again.
+        self.deaths = 0
+        self.retried = 0
+
+    # -- Ray session ---------------------------------------------------------------------------------
+
+    def _connect(self, ray: Any) -> bool:
+        """Initialise Ray unless it already is; ``True`` when this call started it (and must stop it)."""
+        if ray.is_initialized():
+            return False
+        options = {"include_dashboard": False, **self.init_options}
+        if self.address is not None:
+            ray.init(address=self.address, **options)
+        else:
+            num_cpus = self.num_cpus
+            if num_cpus is None and self.workers is not None:
+                num_cpus = max(1, int(round(self.workers * self.num_cpus_per_task)))
+            ray.init(num_cpus=num_cpus, **options)
+        return True
+
+    def _pool_size(self, ray: Any) -> int:
+        if self.workers is not None:
+            return self.workers
+        resources = ray.cluster_resources()
+        size = int(resources.get("CPU", 0) // self.num_cpus_per_task)
+        if self.num_gpus_per_task > 0:
+            size = min(size, int(resources.get("GPU", 0) // self.num_gpus_per_task))
+        if size < 1:
+            raise ValueError(
+                f"the Ray cluster ({resources.get('CPU', 0)} CPUs, {resources.get('GPU', 0)} GPUs) cannot hold "
+                f"one worker of {self.num_cpus_per_task} CPUs and {self.num_gpus_per_task} GPUs"
+            )
+        return size
+
+    def _start(
+        self, actor_class: Any, ray: Any, function: ItemFunction, context: Any, count: int
+    ) -> list[Any]:
+        """Start ``count`` actors and wait until they run; return their handles."""
+        threads = max(1, int(self.num_cpus_per_task))
+        actors = [
+            actor_class.options(num_cpus=self.num_cpus_per_task, num_gpus=self.num_gpus_per_task).remote(
+                function, context, threads, self.batch_videos
+            )
+            for _ in range(count)
+        ]
+        refs = [actor.pid.remote() for actor in actors]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.start_timeout)
+        if len(ready) < len(refs):
+            for actor in actors:
+                _kill(ray, actor)
+            raise RuntimeError(
+                f"Ray started {len(ready)} of {len(refs)} workers in {self.start_timeout:.0f} s: the cluster "
+                f"lacks {self.num_cpus_per_task} CPU(s) / {self.num_gpus_per_task} GPU(s) per worker?"
+            )
+        try:
+            pids = ray.get(refs)
+        except ray.exceptions.RayError as error:
+            raise RuntimeError(f"Ray workers failed to start: {_reason(error)}") from None
+        return list(zip(actors, pids, strict=True))
+
+    # -- the run -------------------------------------------------------------------------------------
+
+    def run(self, function: ItemFunction, context: Any, items: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        """Yield ``function(context, item)`` for every item, in completion order (see the class doc)."""
+        ray = _import_ray()
+        owns = self._connect(ray)
+        actor_class = ray.remote(max_restarts=0, max_task_retries=0)(_Worker)
+        self.worker_pids, self.in_flight, self.deaths, self.retried = {}, {}, 0, 0
+        slots: dict[int, Any] = {}
+        try:
+            for slot, (actor, pid) in enumerate(
+                self._start(actor_class, ray, function, context, self._pool_size(ray))
+            ):
+                slots[slot], self.worker_pids[slot] = actor, pid
+            yield from self._schedule(ray, actor_class, function, context, items, slots)
+        finally:
+            for actor in slots.values():
+                _kill(ray, actor)
+            self.in_flight = {}
+            if owns:
+                ray.shutdown()
+
+    def _schedule(
+        self,
+        ray: Any,
+        actor_class: Any,
+        function: ItemFunction,
+        context: Any,
+        items: Iterable[Any],
+        slots: dict[int, Any],
+    ) -> Iterator[dict[str, Any]]:
+        queue = iter(items)
+        exhausted = False
+        # Items of dead workers, with how many times each has been handed out; they go first.
+        retry: deque[tuple[Any, int]] = deque()
+        tasks: dict[Any, _Task] = {}
+
+        def draw() -> list[tuple[Any, int]]:
+            nonlocal exhausted
+            batch: list[tuple[Any, int]] = []
+            while len(batch) < self.batch_videos and retry:
+                batch.append(retry.popleft())
+            while len(batch) < self.batch_videos and not exhausted:
+                item = next(queue, None)  # the runner claims the item here
+                if item is None:
+                    exhausted = True
+                else:
+                    batch.append((item, 0))
+            return batch
+
+        def load(slot: int) -> int:
+            return sum(task.actor is slots[slot] for task in tasks.values())
+
+        while True:
+            for slot in sorted(slots, key=load):
+                while load(slot) < self.max_in_flight_per_worker:
+                    batch = draw()
+                    if not batch:
+                        break
+                    task = _Task([item for item, _ in batch], slot, slots[slot], self.worker_pids[slot],
+                                 [count + 1 for _, count in batch])  # fmt: skip
+                    tasks[task.actor.run_items.remote(task.items)] = task
+                    self.in_flight.setdefault(task.pid, []).extend(task.items)
+            if not tasks:
+                return
+            (ref,), _ = ray.wait(list(tasks), num_returns=1)
+            task = tasks.pop(ref)
+            held = self.in_flight.get(task.pid, [])
+            for item in task.items:
+                held.remove(item)
+            if not held:
+                self.in_flight.pop(task.pid, None)
+            try:
+                rows = ray.get(ref)
+            except ray.exceptions.RayTaskError as error:
+                # The function itself raised (execute_item never does): the same would happen again.
+                yield from (failure_row(item, f"worker error: {_reason(error)}") for item in task.items)
+                continue
+            except ray.exceptions.RayError as error:  # the actor died, its node was lost, ...
+                if slots[task.slot] is task.actor:
+                    # The first failed task of a dead actor replaces it; its other tasks fail on their own.
+                    self._replace(ray, actor_class, function, context, slots, task.slot)
+                reason = f"Ray worker (pid {task.pid}) died: {_reason(error)}"
+                for item, attempts in zip(task.items, task.attempts, strict=True):
+                    if attempts <= self.max_retries:
+                        retry.append((item, attempts))
+                        self.retried += 1
+                    else:
+                        yield failure_row(
+                            item, f"{reason} (handed out {attempts} time(s), max_retries={self.max_retries})"
+                        )
+                continue
+            yield from rows
+
+    def _replace(
+        self,
+        ray: Any,
+        actor_class: Any,
+        function: ItemFunction,
+        context: Any,
+        slots: dict[int, Any],
+        slot: int,
+    ) -> None:
+        """Put a fresh actor in ``slot`` (Ray places it where resources are free, maybe another node)."""
+        self.deaths += 1
+        _kill(ray, slots[slot])
+        ((actor, pid),) = self._start(actor_class, ray, function, context, 1)
+        slots[slot], self.worker_pids[slot] = actor, pid
+
+
+def _kill(ray: Any, actor: Any) -> None:
+    try:
+        ray.kill(actor)
+    except Exception:  # noqa: BLE001 - an actor that is gone already is what we want
+        pass
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of a Ray error, without Ray's long preamble."""
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(error).__name__}: {first}".rstrip(": ")
