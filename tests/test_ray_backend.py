@@ -1,7 +1,7 @@
 """The Ray backend: same rows as the local backend, worker deaths retried or reported, resume, CLI.
 
-One local Ray with 2 CPUs serves the whole module (its start-up takes seconds); every backend here
-joins it, so each test pays only for its actors.
+One local Ray with 2 CPUs and one pool of 2 workers (``keep_workers``) serve the whole module: Ray's
+start-up and a worker's (importing torch) take seconds each. The CLI test starts its own workers.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ def cluster() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def backend(cluster: str) -> Iterator[RayBackend]:
+    """Two workers kept across the module's runs (a killed one is replaced by the backend)."""
+    with RayBackend(workers=2, keep_workers=True) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two tiny random C3D checkpoints for 4-frame 16x16 test-bed clips (cheap items)."""
     from vidattack import models
@@ -55,7 +62,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _config(directory: Path, name: str, *, limit: int = 3, steps: int = 8, models: str = '["c3d-a", "c3d-b"]'):
+def _config(
+    directory: Path, name: str, *, limit: int = 3, steps: int = 8, models: str = '["c3d-a", "c3d-b"]'
+):
     # Random targets and a large eps make PGD do real work on these nearly constant models.
     text = f"""
 name = "{name}"
@@ -121,10 +130,9 @@ def _count(db: Path) -> int:
         return 0
 
 
-def test_ray_rows_are_identical_to_the_local_backend(cluster: str, workdir: Path) -> None:
+def test_ray_rows_are_identical_to_the_local_backend(backend: RayBackend, workdir: Path) -> None:
     config = load_config(_config(workdir, "same"))
     run_campaign(config, workdir / "local.sqlite", backend=LocalBackend(1), progress=False)
-    backend = RayBackend(workers=2)
     summary = run_campaign(config, workdir / "ray.sqlite", backend=backend, progress=False)
     assert (summary.planned, summary.ran, summary.errors) == (6, 6, 0)
     local, remote = _rows(workdir / "local.sqlite"), _rows(workdir / "ray.sqlite")
@@ -132,14 +140,18 @@ def test_ray_rows_are_identical_to_the_local_backend(cluster: str, workdir: Path
     assert any(row["success"] for row in remote)  # the attacks did real work
     # Rows came from the two long-lived actors (which keep the loaded models), not from this process.
     workers = {row["worker"] for row in remote}
-    assert workers == {f"pid{pid}" for pid in backend.worker_pids.values()} and f"pid{os.getpid()}" not in workers
+    assert (
+        workers == {f"pid{pid}" for pid in backend.worker_pids.values()}
+        and f"pid{os.getpid()}" not in workers
+    )
+    # The kept workers serve the next run as they are (models loaded); the shared Ray stays up.
     assert backend.deaths == 0 and ray.is_initialized()  # a Ray it did not start is left running
 
 
-def test_a_killed_worker_loses_nothing_and_its_items_are_retried(cluster: str, workdir: Path) -> None:
+def test_a_killed_worker_loses_nothing_and_its_items_are_retried(backend: RayBackend, workdir: Path) -> None:
     config = load_config(_config(workdir, "kill", limit=6, steps=30))
     db = workdir / "kill.sqlite"
-    backend = RayBackend(workers=2, max_retries=2)
+    assert backend.max_retries == 2
     killed: list[int] = []
     watcher = _kill_a_busy_worker(backend, db, killed)
     summary = run_campaign(config, db, backend=backend, progress=False)
@@ -159,13 +171,18 @@ def test_a_killed_worker_loses_nothing_and_its_items_are_retried(cluster: str, w
     assert _outcomes(rows) == _outcomes(_rows(reference))
 
 
-def test_without_retries_the_lost_item_is_an_error_row_naming_the_death(cluster: str, workdir: Path) -> None:
+def test_without_retries_the_lost_item_is_an_error_row_naming_the_death(
+    backend: RayBackend, workdir: Path
+) -> None:
     config = load_config(_config(workdir, "noretry", limit=4, steps=30, models='["c3d-a"]'))
     db = workdir / "noretry.sqlite"
-    backend = RayBackend(workers=2, max_retries=0)
     killed: list[int] = []
     watcher = _kill_a_busy_worker(backend, db, killed)
-    summary = run_campaign(config, db, backend=backend, progress=False)
+    backend.max_retries = 0
+    try:
+        summary = run_campaign(config, db, backend=backend, progress=False)
+    finally:
+        backend.max_retries = 2
     watcher.join()
     assert killed and backend.deaths == 1 and summary.errors == 1
     rows = _rows(db)
@@ -174,45 +191,49 @@ def test_without_retries_the_lost_item_is_an_error_row_naming_the_death(cluster:
     assert f"pid {killed[0]}" in error["error"] and "died" in error["error"]
     assert "max_retries=0" in error["error"]
     # --retry-errors on the next run computes it.
-    again = run_campaign(config, db, backend=RayBackend(workers=2), retry_errors=True, progress=False)
+    again = run_campaign(config, db, backend=backend, retry_errors=True, progress=False)
     assert (again.already_done, again.ran, again.errors) == (3, 1, 0)
 
 
-class _Interrupted(RayBackend):
-    """A Ray backend whose driver is stopped (Ctrl-C) after ``after`` rows."""
+class _StoppedAfter:
+    """Wraps a backend: the driver is stopped (Ctrl-C) after ``after`` rows."""
 
-    def __init__(self, after: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.after = after
+    def __init__(self, backend: RayBackend, after: int) -> None:
+        self.backend, self.after = backend, after
 
     def run(self, function, context, items):
-        rows = super().run(function, context, items)
-        with contextlib.closing(rows):  # closing it stops the actors, as an interrupted driver does
+        with contextlib.closing(self.backend.run(function, context, items)) as rows:
             for count, row in enumerate(rows):
                 if count == self.after:
                     raise KeyboardInterrupt
                 yield row
 
 
-def test_stopping_the_driver_then_rerunning_resumes_from_the_store(cluster: str, workdir: Path) -> None:
+def test_stopping_the_driver_then_rerunning_resumes_from_the_store(
+    backend: RayBackend, workdir: Path
+) -> None:
     config = load_config(_config(workdir, "resume", limit=4))
     db = workdir / "resume.sqlite"
     with pytest.raises(KeyboardInterrupt):
-        run_campaign(config, db, backend=_Interrupted(3, workers=2), progress=False, lease=0.5)
+        run_campaign(config, db, backend=_StoppedAfter(backend, 3), progress=False, lease=0.5)
     assert _count(db) == 3
     time.sleep(0.6)  # the stopped runner's claims expire (another process's would be taken over at once)
-    summary = run_campaign(config, db, backend=RayBackend(workers=2), progress=False)
+    summary = run_campaign(config, db, backend=backend, progress=False)
     assert (summary.planned, summary.already_done, summary.ran, summary.errors) == (8, 3, 5, 0)
     rows = _rows(db)
     assert len(rows) == len({tuple(row[k] for k in IDENTITY) for row in rows}) == 8
 
 
-def test_cli_runs_on_an_existing_cluster(cluster: str, workdir: Path) -> None:
+def test_cli_runs_on_an_existing_cluster(backend: RayBackend, cluster: str, workdir: Path) -> None:
+    backend.close()  # frees the 2 CPUs for the CLI's own workers (the backend would start new ones)
     config = _config(workdir, "cli", limit=2, models='["c3d-a"]')
     db = workdir / "cli.sqlite"
     args = ["campaign", "run", str(config), "--db", str(db), "--no-progress", "--backend", "ray",
             "--ray-address", cluster, "--ray-num-cpus", "1"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(SRC), os.environ.get("PYTHONPATH"))))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(SRC), os.environ.get("PYTHONPATH")))),
+    }
     done = subprocess.run([sys.executable, "-c", "from vidattack.cli import main; main()", *args],
                           capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr

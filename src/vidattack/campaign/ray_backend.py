@@ -67,28 +67,27 @@ def failure_row(item: Any, reason: str) -> dict[str, Any]:
 
 
 class _Worker:
-    """The body of one Ray actor: runs items with the run's function and context, keeping its caches.
+    """The body of one Ray actor: runs items, keeping its process's caches (loaded models) across tasks
+    and across the runs of a backend with ``keep_workers``.
 
     ``batch_videos`` is the hook for a batching executor: a task carries up to that many items, and
     :meth:`run_items` is where they would be attacked together. Today they run one after the other,
     which gives the same rows as the local backend.
     """
 
-    def __init__(self, function: ItemFunction, context: Any, threads: int, batch_videos: int) -> None:
+    def __init__(self, threads: int, batch_videos: int) -> None:
         import torch
 
         # As in LocalBackend: one process per task, ``threads`` intra-op threads (1 by default, which
         # also keeps floating-point results identical to the local backend's).
         torch.set_num_threads(threads)
-        self.function = function
-        self.context = context
         self.batch_videos = batch_videos
 
     def pid(self) -> int:
         return os.getpid()
 
-    def run_items(self, items: list[Any]) -> list[dict[str, Any]]:
-        return [self.function(self.context, item) for item in items]
+    def run_items(self, function: ItemFunction, context: Any, items: list[Any]) -> list[dict[str, Any]]:
+        return [function(context, item) for item in items]
 
 
 @dataclass
@@ -122,6 +121,9 @@ class RayBackend:
             the item it is running; 2 hides the round trip between items).
         batch_videos: items per task (the hook for a batching executor inside each worker; 1 today).
         start_timeout: seconds to wait for the actors to start before failing (too few resources).
+        keep_workers: keep the actors (and the models they loaded) between runs, and a Ray this backend
+            started, until :meth:`close` (or the end of a ``with`` block); by default both go at the
+            end of each run.
         init_options: extra keyword arguments of ``ray.init`` (``runtime_env``, ``log_to_driver``, ...).
     """
 
@@ -137,6 +139,7 @@ class RayBackend:
         max_in_flight_per_worker: int = 1,
         batch_videos: int = 1,
         start_timeout: float = 300.0,
+        keep_workers: bool = False,
         init_options: dict[str, Any] | None = None,
     ) -> None:
         if not num_cpus_per_task > 0:
@@ -164,21 +167,43 @@ class RayBackend:
         self.max_in_flight_per_worker = max_in_flight_per_worker
         self.batch_videos = batch_videos
         self.start_timeout = start_timeout
+        self.keep_workers = keep_workers
         self.init_options = dict(init_options or {})
         #: pid of each live actor, by slot (for monitoring and the fault tests).
         self.worker_pids: dict[int, int] = {}
         #: items handed out and not yet back, by the pid of the actor holding them.
         self.in_flight: dict[int, list[Any]] = {}
-        #: how many actors died during the last run, and how many items were handed out again.
+        #: actors found dead during the last run, and items handed out again because of it.
         self.deaths = 0
         self.retried = 0
+        self._slots: dict[int, Any] = {}
+        self._session: str | None = None  # the Ray job the kept actors belong to
+        self._owns_ray = False
+        self._actor_class: Any = None
 
-    # -- Ray session ---------------------------------------------------------------------------------
+    def __enter__(self) -> RayBackend:
+        return self
 
-    def _connect(self, ray: Any) -> bool:
-        """Initialise Ray unless it already is; ``True`` when this call started it (and must stop it)."""
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the actors, and the local Ray if this backend started it."""
+        ray = _import_ray()
+        if ray.is_initialized() and self._session == _job_id(ray):
+            for actor in self._slots.values():
+                _kill(ray, actor)
+        self._slots, self.worker_pids, self.in_flight, self._session = {}, {}, {}, None
+        if self._owns_ray and ray.is_initialized():
+            ray.shutdown()
+        self._owns_ray = False
+
+    # -- Ray session and actors ----------------------------------------------------------------------
+
+    def _connect(self, ray: Any) -> None:
+        """Initialise Ray unless it already is (a Ray started here is stopped by :meth:`close`)."""
         if ray.is_initialized():
-            return False
+            return
         options = {"include_dashboard": False, **self.init_options}
         if self.address is not None:
             ray.init(address=self.address, **options)
@@ -187,7 +212,7 @@ class RayBackend:
             if num_cpus is None and self.workers is not None:
                 num_cpus = max(1, int(round(self.workers * self.num_cpus_per_task)))
             ray.init(num_cpus=num_cpus, **options)
-        return True
+        self._owns_ray = True
 
     def _pool_size(self, ray: Any) -> int:
         if self.workers is not None:
@@ -198,21 +223,17 @@ class RayBackend:
             size = min(size, int(resources.get("GPU", 0) // self.num_gpus_per_task))
         if size < 1:
             raise ValueError(
-                f"the Ray cluster ({resources.get('CPU', 0)} CPUs, {resources.get('GPU', 0)} GPUs) cannot hold "
-                f"one worker of {self.num_cpus_per_task} CPUs and {self.num_gpus_per_task} GPUs"
+                f"the Ray cluster ({resources.get('CPU', 0)} CPUs, {resources.get('GPU', 0)} GPUs) cannot "
+                f"hold one worker of {self.num_cpus_per_task} CPUs and {self.num_gpus_per_task} GPUs"
             )
         return size
 
-    def _start(
-        self, actor_class: Any, ray: Any, function: ItemFunction, context: Any, count: int
-    ) -> list[Any]:
-        """Start ``count`` actors and wait until they run; return their handles."""
+    def _start(self, ray: Any, count: int) -> list[tuple[Any, int]]:
+        """Start ``count`` actors and wait until they run; return ``(handle, pid)`` of each."""
         threads = max(1, int(self.num_cpus_per_task))
+        options = {"num_cpus": self.num_cpus_per_task, "num_gpus": self.num_gpus_per_task}
         actors = [
-            actor_class.options(num_cpus=self.num_cpus_per_task, num_gpus=self.num_gpus_per_task).remote(
-                function, context, threads, self.batch_videos
-            )
-            for _ in range(count)
+            self._actor_class.options(**options).remote(threads, self.batch_videos) for _ in range(count)
         ]
         refs = [actor.pid.remote() for actor in actors]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.start_timeout)
@@ -220,8 +241,9 @@ class RayBackend:
             for actor in actors:
                 _kill(ray, actor)
             raise RuntimeError(
-                f"Ray started {len(ready)} of {len(refs)} workers in {self.start_timeout:.0f} s: the cluster "
-                f"lacks {self.num_cpus_per_task} CPU(s) / {self.num_gpus_per_task} GPU(s) per worker?"
+                f"Ray started {len(ready)} of {len(refs)} workers in {self.start_timeout:.0f} s: does the "
+                f"cluster have {self.num_cpus_per_task} CPU(s) and {self.num_gpus_per_task} GPU(s) free "
+                "per worker?"
             )
         try:
             pids = ray.get(refs)
@@ -229,37 +251,49 @@ class RayBackend:
             raise RuntimeError(f"Ray workers failed to start: {_reason(error)}") from None
         return list(zip(actors, pids, strict=True))
 
+    def _ensure_pool(self, ray: Any) -> None:
+        """Start the actors, or check that the kept ones live (replacing the dead)."""
+        if self._actor_class is None:
+            # Ray's own retries are off: the scheduler retries items itself, counting hand-outs.
+            self._actor_class = ray.remote(max_restarts=0, max_task_retries=0)(_Worker)
+        if self._session != _job_id(ray):  # first run, or Ray was restarted since
+            self._slots, self.worker_pids, self._session = {}, {}, _job_id(ray)
+        if not self._slots:
+            for slot, (actor, pid) in enumerate(self._start(ray, self._pool_size(ray))):
+                self._slots[slot], self.worker_pids[slot] = actor, pid
+            return
+        for slot, actor in list(self._slots.items()):
+            try:
+                ray.get(actor.pid.remote(), timeout=self.start_timeout)
+            except ray.exceptions.RayError:
+                self._replace(ray, slot)
+
+    def _replace(self, ray: Any, slot: int) -> None:
+        """Put a fresh actor in ``slot`` (Ray places it where resources are free, maybe another node)."""
+        self.deaths += 1
+        _kill(ray, self._slots[slot])
+        ((actor, pid),) = self._start(ray, 1)
+        self._slots[slot], self.worker_pids[slot] = actor, pid
+
     # -- the run -------------------------------------------------------------------------------------
 
     def run(self, function: ItemFunction, context: Any, items: Iterable[Any]) -> Iterator[dict[str, Any]]:
         """Yield ``function(context, item)`` for every item, in completion order (see the class doc)."""
         ray = _import_ray()
-        owns = self._connect(ray)
-        actor_class = ray.remote(max_restarts=0, max_task_retries=0)(_Worker)
-        self.worker_pids, self.in_flight, self.deaths, self.retried = {}, {}, 0, 0
-        slots: dict[int, Any] = {}
+        self.in_flight, self.deaths, self.retried = {}, 0, 0
         try:
-            for slot, (actor, pid) in enumerate(
-                self._start(actor_class, ray, function, context, self._pool_size(ray))
-            ):
-                slots[slot], self.worker_pids[slot] = actor, pid
-            yield from self._schedule(ray, actor_class, function, context, items, slots)
+            self._connect(ray)
+            self._ensure_pool(ray)
+            # Sent to the object store once; each task carries only references.
+            shared = (ray.put(function), ray.put(context))
+            yield from self._schedule(ray, shared, items)
         finally:
-            for actor in slots.values():
-                _kill(ray, actor)
             self.in_flight = {}
-            if owns:
-                ray.shutdown()
+            if not self.keep_workers:
+                self.close()
 
-    def _schedule(
-        self,
-        ray: Any,
-        actor_class: Any,
-        function: ItemFunction,
-        context: Any,
-        items: Iterable[Any],
-        slots: dict[int, Any],
-    ) -> Iterator[dict[str, Any]]:
+    def _schedule(self, ray: Any, shared: tuple[Any, Any], items: Iterable[Any]) -> Iterator[dict[str, Any]]:
+        slots = self._slots
         queue = iter(items)
         exhausted = False
         # Items of dead workers, with how many times each has been handed out; they go first.
@@ -290,7 +324,7 @@ class RayBackend:
                         break
                     task = _Task([item for item, _ in batch], slot, slots[slot], self.worker_pids[slot],
                                  [count + 1 for _, count in batch])  # fmt: skip
-                    tasks[task.actor.run_items.remote(task.items)] = task
+                    tasks[task.actor.run_items.remote(*shared, task.items)] = task
                     self.in_flight.setdefault(task.pid, []).extend(task.items)
             if not tasks:
                 return
@@ -310,7 +344,7 @@ class RayBackend:
             except ray.exceptions.RayError as error:  # the actor died, its node was lost, ...
                 if slots[task.slot] is task.actor:
                     # The first failed task of a dead actor replaces it; its other tasks fail on their own.
-                    self._replace(ray, actor_class, function, context, slots, task.slot)
+                    self._replace(ray, task.slot)
                 reason = f"Ray worker (pid {task.pid}) died: {_reason(error)}"
                 for item, attempts in zip(task.items, task.attempts, strict=True):
                     if attempts <= self.max_retries:
@@ -323,27 +357,16 @@ class RayBackend:
                 continue
             yield from rows
 
-    def _replace(
-        self,
-        ray: Any,
-        actor_class: Any,
-        function: ItemFunction,
-        context: Any,
-        slots: dict[int, Any],
-        slot: int,
-    ) -> None:
-        """Put a fresh actor in ``slot`` (Ray places it where resources are free, maybe another node)."""
-        self.deaths += 1
-        _kill(ray, slots[slot])
-        ((actor, pid),) = self._start(actor_class, ray, function, context, 1)
-        slots[slot], self.worker_pids[slot] = actor, pid
-
 
 def _kill(ray: Any, actor: Any) -> None:
     try:
         ray.kill(actor)
     except Exception:  # noqa: BLE001 - an actor that is gone already is what we want
         pass
+
+
+def _job_id(ray: Any) -> str:
+    return ray.get_runtime_context().get_job_id()
 
 
 def _reason(error: BaseException) -> str:
