@@ -51,7 +51,7 @@ def run(
     backend: str = typer.Option(
         "local",
         "--backend",
-        help="Where items run: local (processes on this machine) or ray (pip install 'vidattack[ray]').",
+        help="Where items run: local (processes on this machine) or ray (needs the ray extra of vidattack).",
     ),
     ray_address: str | None = typer.Option(
         None,
@@ -63,7 +63,10 @@ def run(
         0.0, "--ray-num-gpus", min=0.0, help="GPUs per Ray worker (use with --device cuda)."
     ),
     ray_max_retries: int = typer.Option(
-        2, "--ray-max-retries", min=0, help="Hand-outs again of the items of a Ray worker that died."
+        2,
+        "--ray-max-retries",
+        min=0,
+        help="Times the items of a Ray worker that died are handed out again before they are stored as errors.",
     ),
 ) -> None:
     """Run CONFIG into DB; re-running the same command resumes (finished items are skipped)."""
