@@ -2,9 +2,9 @@
 
 :class:`RayBackend` implements :class:`~vidattack.campaign.backends.Backend`. Each actor is one worker
 process that keeps what it loads (models, data sources, attacker data: the per-process caches of
-:mod:`vidattack.campaign.execution`) for the whole run, so a model is loaded once per worker, not once
-per item. Items are drawn from the runner lazily (the runner claims each one in the store just before
-it is handed out), at most ``max_in_flight_per_worker`` per actor, and rows come back to the driver as
+:mod:`vidattack.campaign.execution`) for the whole run (or across runs, with ``keep_workers``), so a
+model is loaded once per worker, not once per item. Items are drawn from the runner lazily (the runner claims each one in the store just before
+it is handed out), ``batch_videos`` per task and at most ``max_in_flight_per_worker`` tasks per actor, and rows come back to the driver as
 tasks finish (``ray.wait``): the runner stays the only writer of the store.
 
 Faults: an actor that dies (killed, out of memory, its node lost) loses only the items it held; those
