@@ -253,6 +253,12 @@ def test_cli_runs_on_an_existing_cluster(backend: RayBackend, cluster: str, work
     assert {row["status"] for row in _rows(db)} <= {"success", "failure"}
 
 
+def test_without_ray_installed_the_error_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
+    with pytest.raises(RuntimeError, match=r"vidattack\[ray\]"):
+        RayBackend()
+
+
 def test_bad_arguments_are_refused_by_name() -> None:
     for kwargs, name in (({"num_cpus_per_task": 0}, "num_cpus_per_task"), ({"max_retries": -1}, "max_retries"),
                          ({"workers": 0}, "workers"), ({"batch_videos": 0}, "batch_videos")):  # fmt: skip

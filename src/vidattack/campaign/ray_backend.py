@@ -142,6 +142,7 @@ class RayBackend:
         keep_workers: bool = False,
         init_options: dict[str, Any] | None = None,
     ) -> None:
+        _import_ray()  # fail before the campaign is planned, not after, when ray is not installed
         if not num_cpus_per_task > 0:
             raise ValueError(f"num_cpus_per_task must be positive, got {num_cpus_per_task!r}")
         if not num_gpus_per_task >= 0:
