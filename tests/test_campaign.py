@@ -91,7 +91,7 @@ def test_config_parses_fields_defaults_and_overrides(model_dir: Path) -> None:
         "PGD-20",
         {"steps": 20},
         0.03,
-        500,
+        None,  # the global budget is the black-box attacks': PGD is white-box
         "random",
     )
     assert (second.eps, second.target, second.params) == (0.5, "untargeted", {"norm": "l2"})

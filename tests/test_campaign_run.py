@@ -273,6 +273,22 @@ def test_two_runners_on_one_database_compute_each_item_once(workdir: Path) -> No
     assert videos == list(range(6)) and claims == 0
 
 
+def test_batched_videos_give_the_same_rows_for_any_batch(workdir: Path) -> None:
+    attacks = ('[[attacks]]\nname = "srbad"\nlabel = "SR"\nbudget = 120\nparams = { patches = 2 }\n'
+               '[[attacks]]\nname = "pgd"\nlabel = "PGD"\nparams = { steps = 3 }')  # fmt: skip
+    config = load_config(_config(workdir, "batched", models='["lrcn-t"]', attacks=attacks))
+    rows = {}
+    for k in (1, 4):
+        db = workdir / f"batched{k}.sqlite"
+        summary = run_campaign(config, db, progress=False, batch_videos=k, forward_batch=8)
+        assert summary.errors == 0 and summary.ran == 6
+        with Store(db, readonly=True) as store:
+            rows[k] = {(r["attack"], r["video"]): (r["status"], r["queries"], r["adv_label"], r["linf"])
+                       for r in store.rows()}  # fmt: skip
+    assert rows[1] == rows[4]
+    assert any(queries for (attack, _), (_, queries, _, _) in rows[4].items() if attack == "SR")
+
+
 def test_report_tables_plots_and_examples(workdir: Path) -> None:
     attacks = (
         '[[attacks]]\nname = "pgd"\nlabel = "PGD"\nparams = { steps = 10 }\n'

@@ -15,10 +15,10 @@ from vidattack import ScoreOracle, methods
 from vidattack.attacks.vbad import vbad
 from vidattack.methods import TensorAttackerData
 
-BLACK_BOX = ["vbad", "pbad", "srbad", "vsquare", "opt", "heuristic", "sva-norl", "sva-random"]
+BLACK_BOX = ["vbad", "pbad", "srbad", "vsquare", "vrays", "vrays-min", "opt", "heuristic", "sva-norl", "sva-random"]
 SMALL = {
     "vbad": {"patches": 4}, "pbad": {}, "srbad": {"patches": 4}, "vsquare": {}, "opt": {"num_init": 2},
-    "heuristic": {"num_init": 2}, "sva-norl": {"population": 4}, "sva-random": {"population": 4, "trials": 2},
+    "heuristic": {"num_init": 2}, "vrays": {}, "vrays-min": {}, "sva-norl": {"population": 4}, "sva-random": {"population": 4, "trials": 2},
 }  # fmt: skip
 
 

@@ -448,7 +448,7 @@ def test_registry_entries_and_presets(toy_model, toy_data) -> None:
     }
     assert dict(methods.get("srbad").preset.values) == {"tentative": "static", "partition": "random"}
     assert "tentative" not in methods.parameters("pbad") and "image_models" in methods.parameters("vbad")
-    assert methods.parse_param("vbad", "image_models=a,b") == ("image_models", "a,b")
+    assert methods.parse_param("vbad", "image_models=a,b") == ("image_models", ("a", "b"))
     video, label = _easy(toy_data)
     result = methods.run("srbad", toy_model, video, label, budget=150, seed=0, params={"patches": 4})
     assert result.method == "srbad" and int(result.queries[0]) <= 150

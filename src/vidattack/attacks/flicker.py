@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vidattack.attacks.weight_search import search_weight
+from vidattack.attacks.weight_search import fixed_or_searched
 from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import WhiteBox
 from vidattack.video import validate_label_and_target, validate_video
@@ -285,24 +285,10 @@ def flicker(
     their constant). Every video's extras say why it stopped (``stop_reason``: ``success``,
     ``weight-too-strong``, or ``steps`` for a given ``lam``).
     """
-    if not isinstance(model, WhiteBox):
-        raise ValueError(f"flicker needs white-box access: pass vidattack.WhiteBox(model), got {type(model).__name__}")
-    validate_video(videos, "videos")
-    n = videos.shape[0]
-    labels, targets = validate_label_and_target(label, target, n, model.num_classes(videos))
     options = {"eps": eps, "steps": steps, "lr": lr, "beta1": beta1, "beta2": beta2, "margin": margin,
                "loss_space": loss_space, "patience": patience, "min_improvement": min_improvement,
                "init_scale": init_scale, "select": select, "generator": generator}  # fmt: skip
-    if lam is not None:
-        result = flicker_fixed(model, videos, labels, target=targets, lam=lam, **options)
-        reasons = ["success" if bool(ok) else "steps" for ok in result.success]
-        return result.replace(extras=[{**e, "stop_reason": r} for e, r in zip(result.extras, reasons, strict=True)])
-
-    def attack(indices: Tensor, weight: float) -> AttackResult:
-        chosen = None if targets is None else targets[indices]
-        return flicker_fixed(model, videos[indices], labels[indices], target=chosen, lam=weight, **options)
-
-    return search_weight(attack, n, lam_grid, "lam")
+    return fixed_or_searched(flicker_fixed, model, videos, label, target, lam, lam_grid, "lam", **options)
 
 
 def flicker_fixed(

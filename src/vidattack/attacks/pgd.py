@@ -140,9 +140,13 @@ def pgd(
     best[not_done] = (clean + delta)[not_done]
     with torch.no_grad():
         adv_label = model.predict(best)
+    success = is_adversarial(adv_label, labels, targets).cpu()
+    # PGD stays within the bound by construction: a failure means no adversarial point was found within
+    # eps in the steps given (a larger eps, more steps or restarts may find one).
+    reasons = ["success" if bool(ok) else "bound-reached" for ok in success]
     return AttackResult(
         adversarial=best.detach(),
-        success=is_adversarial(adv_label, labels, targets).cpu(),
+        success=success,
         queries=torch.zeros(n, dtype=torch.long),
         iterations=used,
         label=labels.cpu(),
@@ -150,7 +154,7 @@ def pgd(
         adv_label=adv_label.cpu(),
         seconds=time.perf_counter() - start_time,
         trace=trace,
-        extras=video_extras(n, {"eps": eps, "norm": norm, "step_size": alpha}),
+        extras=video_extras(n, {"eps": eps, "norm": norm, "step_size": alpha}, stop_reason=reasons),
         method="pgd",
     )
 

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vidattack.attacks.weight_search import search_weight
+from vidattack.attacks.weight_search import fixed_or_searched
 from vidattack.perturbation import build_mask, clip_to_valid, frame_mask_from_indices
 from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
 from vidattack.threat import WhiteBox
@@ -218,25 +218,9 @@ def sparse_l21(
         ``weight-too-strong`` (the smallest weight of the grid still failed) or ``steps`` (a given ``lam``
         did not fool it within ``steps``).
     """
-    if not isinstance(model, WhiteBox):
-        raise ValueError(
-            f"sparse_l21 needs white-box access: pass vidattack.WhiteBox(model), got {type(model).__name__}"
-        )
-    validate_video(videos, "videos")
-    n = videos.shape[0]
-    labels, targets = validate_label_and_target(label, target, n, model.num_classes(videos))
     options = {"eps": eps, "norm": norm, "mask": mask, "steps": steps, "lr": lr, "lr_end": lr_end, "init": init,
                "keep": keep, "generator": generator}  # fmt: skip
-    if lam is not None:
-        result = sparse_l21_fixed(model, videos, labels, target=targets, lam=lam, **options)
-        reasons = ["success" if bool(ok) else "steps" for ok in result.success]
-        return result.replace(extras=[{**e, "stop_reason": r} for e, r in zip(result.extras, reasons, strict=True)])
-
-    def attack(indices: Tensor, weight: float) -> AttackResult:
-        chosen = None if targets is None else targets[indices]
-        return sparse_l21_fixed(model, videos[indices], labels[indices], target=chosen, lam=weight, **options)
-
-    return search_weight(attack, n, lam_grid, "lam")
+    return fixed_or_searched(sparse_l21_fixed, model, videos, label, target, lam, lam_grid, "lam", **options)
 
 
 def sparse_l21_fixed(

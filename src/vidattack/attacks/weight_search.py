@@ -15,8 +15,10 @@ import torch
 from torch import Tensor
 
 from vidattack.result import AttackResult
+from vidattack.threat import WhiteBox
+from vidattack.video import validate_label_and_target, validate_video
 
-__all__ = ["search_weight", "check_grid"]
+__all__ = ["search_weight", "check_grid", "fixed_or_searched"]
 
 
 def check_grid(grid: Sequence[float], name: str) -> list[float]:
@@ -76,3 +78,34 @@ def search_weight(
         extras=extras,
         method=first.method,
     )
+
+
+def fixed_or_searched(
+    fixed: Callable[..., AttackResult],
+    model: WhiteBox,
+    videos: Tensor,
+    label: object,
+    target: object | None,
+    weight: float | None,
+    grid: Sequence[float],
+    name: str,
+    **options: object,
+) -> AttackResult:
+    """``fixed(model, videos, labels, target=, **{name: weight}, **options)`` once when ``weight`` is
+    given (``stop_reason`` ``success`` or ``steps``), else :func:`search_weight` over ``grid``."""
+    if not isinstance(model, WhiteBox):
+        raise ValueError(f"{fixed.__name__} needs white-box access: pass vidattack.WhiteBox(model), got "
+                         f"{type(model).__name__}")  # fmt: skip
+    validate_video(videos, "videos")
+    n = videos.shape[0]
+    labels, targets = validate_label_and_target(label, target, n, model.num_classes(videos))
+    if weight is not None:
+        result = fixed(model, videos, labels, target=targets, **{name: weight}, **options)
+        reasons = ["success" if bool(ok) else "steps" for ok in result.success]
+        return result.replace(extras=[{**e, "stop_reason": r} for e, r in zip(result.extras, reasons, strict=True)])
+
+    def attack(indices: Tensor, value: float) -> AttackResult:
+        chosen = None if targets is None else targets[indices]
+        return fixed(model, videos[indices], labels[indices], target=chosen, **{name: value}, **options)
+
+    return search_weight(attack, n, grid, name)

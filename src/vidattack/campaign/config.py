@@ -566,7 +566,11 @@ def _parse_attacks(
             check_eps(attack_eps, str(params.get("norm", "linf")))
         except ValueError as error:
             raise reader.fail(f"{prefix}.eps" if "eps" in table else "eps", str(error)) from None
-        attack_budget = reader.integer(table, "budget", prefix=prefix, default=budget, minimum=1)
+        white_box = methods.get(method).threat == "white-box"
+        if white_box and "budget" in table:
+            raise reader.fail(f"{prefix}.budget", f"{method} is a white-box method and makes no queries: drop budget")
+        # the global budget is the query budget of the black-box attacks of the grid
+        attack_budget = None if white_box else reader.integer(table, "budget", prefix=prefix, default=budget, minimum=1)
         if attack_budget is not None and attack_budget > MAX_BUDGET:
             raise reader.fail(f"{prefix}.budget" if "budget" in table else "budget",
                               f"must be at most 2^63 - 1 (the store's integers), got {attack_budget}")  # fmt: skip

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -464,8 +464,12 @@ def _save_videos(context: WorkerContext, item: Item, clean: Tensor, adversarial:
     return str(Path(root.name) / relative / written.name)
 
 
-def execute_item(context: WorkerContext, item: Item) -> dict[str, Any]:
-    """Run one item and return its store row; an exception becomes a row with ``status = "error"``."""
+def execute_item(context: WorkerContext, item: Item, model: Any = None) -> dict[str, Any]:
+    """Run one item and return its store row; an exception becomes a row with ``status = "error"``.
+
+    ``model``: what the attack queries (default: the item's model, loaded once per process); the
+    :class:`BatchedBackend` passes a handle on its shared batching proxy.
+    """
     from vidattack.evaluation.record import attack_video
 
     started = time.perf_counter()
@@ -487,7 +491,7 @@ def execute_item(context: WorkerContext, item: Item) -> dict[str, Any]:
         "worker": f"pid{os.getpid()}",
     }
     try:
-        model = _load_model(item.model_path, context.device)
+        model = _load_model(item.model_path, context.device) if model is None else model
         source = _open_source(context.data, model)
         row["video_id"] = source.video_id(item.video)
         videos, labels = source.load([item.video])
@@ -544,6 +548,53 @@ def execute_item(context: WorkerContext, item: Item) -> dict[str, Any]:
     return row
 
 
+class BatchedBackend:
+    """Run items in this process, ``batch_videos`` black-box items at a time, their model calls merged
+    into shared forward passes (:func:`vidattack.batching.run_batched`), as a dynamic batcher does.
+
+    Every black-box item goes through the executor, whatever ``batch_videos``: forward passes are padded
+    to ``max_batch`` rows, so each row's logits do not depend on the other items and the rows are
+    bit-identical for every ``batch_videos`` (but may differ, in the last float digits and so in query
+    counts, from the default backend's unpadded forwards). White-box items run one at a time.
+    """
+
+    def __init__(self, batch_videos: int, *, max_batch: int = 32) -> None:
+        if not isinstance(batch_videos, int) or batch_videos < 1:
+            raise ValueError(f"batch_videos must be a positive integer, got {batch_videos!r}")
+        self.batch_videos = batch_videos
+        self.max_batch = max_batch
+
+    def run(self, function: Any, context: WorkerContext, items: Iterable[Item]) -> Iterator[dict[str, Any]]:
+        """Yield the rows of ``items`` (drawn lazily, ``batch_videos`` at a time)."""
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)  # the same arithmetic as the other backends
+        try:
+            chunk: list[Item] = []
+            for item in items:
+                chunk.append(item)
+                if len(chunk) == self.batch_videos:
+                    yield from self._run_chunk(function, context, chunk)
+                    chunk = []
+            if chunk:
+                yield from self._run_chunk(function, context, chunk)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _run_chunk(self, function: Any, context: WorkerContext, chunk: list[Item]) -> Iterator[dict[str, Any]]:
+        from vidattack.batching import run_batched
+
+        by_model: dict[str, list[Item]] = {}
+        for item in chunk:
+            if item.threat == "white-box":
+                yield function(context, item)
+            else:
+                by_model.setdefault(item.model_path, []).append(item)
+        for path, group in by_model.items():
+            jobs = [lambda handle, item=item: function(context, item, handle) for item in group]
+            model = _load_model(path, context.device)
+            yield from run_batched(jobs, model, max_batch=self.max_batch, concurrency=self.batch_videos)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The run
 
@@ -559,6 +610,8 @@ def run_campaign(
     progress: bool = True,
     backend: Backend | None = None,
     lease: float = 120.0,
+    batch_videos: int | None = None,
+    forward_batch: int = 32,
 ) -> RunSummary:
     """Run (or resume) ``config`` into the SQLite store ``db``.
 
@@ -568,7 +621,10 @@ def run_campaign(
         save_videos: save each adversarial video losslessly under ``video_dir_for(db)``.
         retry_errors: forget errored items first, so that they run again.
         progress: show a tqdm bar (items done / failed / ETA) on stderr.
-        backend: where items run (default ``LocalBackend(workers)``).
+        backend: where items run (default ``LocalBackend(workers)``, or a :class:`BatchedBackend` with
+            ``batch_videos``).
+        batch_videos: attack this many videos at once in this process, their queries merged into shared
+            forward passes of ``forward_batch`` rows (:class:`BatchedBackend`); ``None``: one at a time.
         lease: seconds an item's claim lasts without a heartbeat (renewed every ``lease / 4`` while the
             runner lives); a runner that dies leaves its items to the next run after this, or at once
             when its process on this machine is gone.
@@ -580,7 +636,8 @@ def run_campaign(
 
     started = time.perf_counter()
     summary = RunSummary()
-    backend = backend if backend is not None else LocalBackend(workers)
+    if backend is None:
+        backend = BatchedBackend(batch_videos, max_batch=forward_batch) if batch_videos else LocalBackend(workers)
     with Store(db) as store:
         if retry_errors:
             store.delete_errors(config.name)

@@ -4,8 +4,8 @@
 process that keeps what it loads (models, data sources, attacker data: the per-process caches of
 :mod:`vidattack.campaign.execution`) for the whole run (or across runs, with ``keep_workers``), so a
 model is loaded once per worker, not once per item. Items are drawn from the runner lazily (the runner claims each one in the store just before
-it is handed out), ``batch_videos`` per task and at most ``max_in_flight_per_worker`` tasks per actor, and rows come back to the driver as
-tasks finish (``ray.wait``): the runner stays the only writer of the store.
+it is handed out), ``batch_videos`` (or 1) per task and at most ``max_in_flight_per_worker`` tasks per
+actor, and rows come back to the driver as tasks finish (``ray.wait``): the runner stays the only writer of the store.
 
 Faults: an actor that dies (killed, out of memory, its node lost) loses only the items it held; those
 are handed to a fresh actor up to ``max_retries`` times, then come back as ``status = "error"`` rows
@@ -70,24 +70,36 @@ class _Worker:
     """The body of one Ray actor: runs items, keeping its process's caches (loaded models) across tasks
     and across the runs of a backend with ``keep_workers``.
 
-    ``batch_videos`` is the hook for a batching executor: a task carries up to that many items, and
-    :meth:`run_items` is where they would be attacked together. Today they run one after the other,
-    which gives the same rows as the local backend.
+    Without ``batch_videos`` a task's items run one after the other (rows identical to
+    :class:`~vidattack.campaign.backends.LocalBackend`'s); with it, a task's items are attacked together
+    by the batching executor (:class:`~vidattack.campaign.execution.BatchedBackend`, rows identical to
+    the in-process ``batch_videos`` runs').
     """
 
-    def __init__(self, threads: int, batch_videos: int) -> None:
+    def __init__(self, threads: int) -> None:
         import torch
 
         # As in LocalBackend: one process per task, ``threads`` intra-op threads (1 by default, which
         # also keeps floating-point results identical to the local backend's).
         torch.set_num_threads(threads)
-        self.batch_videos = batch_videos
 
     def pid(self) -> int:
         return os.getpid()
 
-    def run_items(self, function: ItemFunction, context: Any, items: list[Any]) -> list[dict[str, Any]]:
-        return [function(context, item) for item in items]
+    def run_items(
+        self,
+        function: ItemFunction,
+        context: Any,
+        items: list[Any],
+        batch_videos: int | None,
+        forward_batch: int,
+    ) -> list[dict[str, Any]]:
+        if batch_videos is None:
+            return [function(context, item) for item in items]
+        from vidattack.campaign.execution import BatchedBackend
+
+        executor = BatchedBackend(batch_videos, max_batch=forward_batch)
+        return list(executor.run(function, context, items))
 
 
 @dataclass
@@ -119,7 +131,10 @@ class RayBackend:
             ``workers * num_cpus_per_task`` when ``workers`` is given).
         max_in_flight_per_worker: tasks queued on one actor at a time (1: a dying worker loses only
             the item it is running; 2 hides the round trip between items).
-        batch_videos: items per task (the hook for a batching executor inside each worker; 1 today).
+        batch_videos: ``None``: one item per task, run alone. ``K``: tasks of K items, attacked together
+            in the worker by the batching executor (their queries merged into forward passes of
+            ``forward_batch`` rows), as ``run_campaign(batch_videos=K)`` does in one process.
+        forward_batch: rows per merged forward pass with ``batch_videos``.
         start_timeout: seconds to wait for the actors to start before failing (too few resources).
         keep_workers: keep the actors (and the models they loaded) between runs, and a Ray this backend
             started, until :meth:`close` (or the end of a ``with`` block); by default both go at the
@@ -137,7 +152,8 @@ class RayBackend:
         workers: int | None = None,
         num_cpus: int | None = None,
         max_in_flight_per_worker: int = 1,
-        batch_videos: int = 1,
+        batch_videos: int | None = None,
+        forward_batch: int = 32,
         start_timeout: float = 300.0,
         keep_workers: bool = False,
         init_options: dict[str, Any] | None = None,
@@ -157,8 +173,10 @@ class RayBackend:
             raise ValueError(
                 f"max_in_flight_per_worker must be a positive integer, got {max_in_flight_per_worker!r}"
             )
-        if not isinstance(batch_videos, int) or batch_videos < 1:
-            raise ValueError(f"batch_videos must be a positive integer, got {batch_videos!r}")
+        if batch_videos is not None and (not isinstance(batch_videos, int) or batch_videos < 1):
+            raise ValueError(f"batch_videos must be None or a positive integer, got {batch_videos!r}")
+        if not isinstance(forward_batch, int) or forward_batch < 1:
+            raise ValueError(f"forward_batch must be a positive integer, got {forward_batch!r}")
         self.address = address
         self.num_cpus_per_task = num_cpus_per_task
         self.num_gpus_per_task = num_gpus_per_task
@@ -167,6 +185,7 @@ class RayBackend:
         self.num_cpus = num_cpus
         self.max_in_flight_per_worker = max_in_flight_per_worker
         self.batch_videos = batch_videos
+        self.forward_batch = forward_batch
         self.start_timeout = start_timeout
         self.keep_workers = keep_workers
         self.init_options = dict(init_options or {})
@@ -233,9 +252,7 @@ class RayBackend:
         """Start ``count`` actors and wait until they run; return ``(handle, pid)`` of each."""
         threads = max(1, int(self.num_cpus_per_task))
         options = {"num_cpus": self.num_cpus_per_task, "num_gpus": self.num_gpus_per_task}
-        actors = [
-            self._actor_class.options(**options).remote(threads, self.batch_videos) for _ in range(count)
-        ]
+        actors = [self._actor_class.options(**options).remote(threads) for _ in range(count)]
         refs = [actor.pid.remote() for actor in actors]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.start_timeout)
         if len(ready) < len(refs):
@@ -301,12 +318,14 @@ class RayBackend:
         retry: deque[tuple[Any, int]] = deque()
         tasks: dict[Any, _Task] = {}
 
+        per_task = self.batch_videos or 1
+
         def draw() -> list[tuple[Any, int]]:
             nonlocal exhausted
             batch: list[tuple[Any, int]] = []
-            while len(batch) < self.batch_videos and retry:
+            while len(batch) < per_task and retry:
                 batch.append(retry.popleft())
-            while len(batch) < self.batch_videos and not exhausted:
+            while len(batch) < per_task and not exhausted:
                 item = next(queue, None)  # the runner claims the item here
                 if item is None:
                     exhausted = True
@@ -325,7 +344,11 @@ class RayBackend:
                         break
                     task = _Task([item for item, _ in batch], slot, slots[slot], self.worker_pids[slot],
                                  [count + 1 for _, count in batch])  # fmt: skip
-                    tasks[task.actor.run_items.remote(*shared, task.items)] = task
+                    tasks[
+                        task.actor.run_items.remote(
+                            *shared, task.items, self.batch_videos, self.forward_batch
+                        )
+                    ] = task
                     self.in_flight.setdefault(task.pid, []).extend(task.items)
             if not tasks:
                 return

@@ -51,6 +51,7 @@ def _register_all() -> None:
         commands_attack,
         commands_campaign,
         commands_data,
+        commands_evaluate,
         commands_flicker,
         commands_models,
         commands_serve,
@@ -58,7 +59,7 @@ def _register_all() -> None:
     )
 
     for module in (commands_attack, commands_models, commands_data, commands_campaign, commands_flicker,
-                   commands_sparse, commands_serve):  # fmt: skip
+                   commands_sparse, commands_serve, commands_evaluate):  # fmt: skip
         module.register(app)
 
 

@@ -48,6 +48,13 @@ def run(
         False, "--retry-errors", help="Run again the items that raised last time."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
+    batch_videos: int | None = typer.Option(
+        None, "--batch-videos", min=1, help="Attack K videos at once in this process (with --backend ray: in each Ray "
+        "worker), their queries merged into shared forward passes (a dynamic batcher; use it on a GPU). Rows "
+        "are identical for every K."),
+    forward_batch: int = typer.Option(
+        32, "--forward-batch", min=1, help="Rows per merged forward pass with --batch-videos (32 on CPU; "
+        "128-256 on a GPU)."),
     backend: str = typer.Option(
         "local",
         "--backend",
@@ -82,7 +89,7 @@ def run(
 
         runner = RayBackend(
             ray_address, num_cpus_per_task=ray_num_cpus, num_gpus_per_task=ray_num_gpus,
-            max_retries=ray_max_retries, workers=workers,
+            max_retries=ray_max_retries, workers=workers, batch_videos=batch_videos, forward_batch=forward_batch,
         )  # fmt: skip
     parsed = load_config(config)
     summary = run_campaign(
@@ -94,6 +101,8 @@ def run(
         retry_errors=retry_errors,
         progress=progress,
         backend=runner,
+        batch_videos=batch_videos,
+        forward_batch=forward_batch,
     )
     for note in summary.notes:
         typer.echo(f"note: {note}", err=True)

@@ -16,6 +16,7 @@ from vidattack.attacks.sparse_universal import propagation_attack
 from vidattack.attacks.sva import TARGETED_LIMIT, UNTARGETED_LIMIT, sva
 from vidattack.attacks.sva_baselines import sva_norl, sva_random, sval
 from vidattack.attacks.vbad import PBAD, SRBAD, VBADConfig, vbad
+from vidattack.attacks.video_rays import video_rays
 from vidattack.attacks.video_square import video_square
 from vidattack.methods.attacker_data import AttackerDataRequired
 from vidattack.methods.model_refs import load_image_models, split_references
@@ -37,7 +38,7 @@ INIT_POOL = 30
 SVA_TARGET_POOL = 60
 
 _IMAGE_MODELS = Param(
-    "image_models", str | None, None,
+    "image_models", tuple[str, ...] | None, None,
     "comma-separated image models for the prior (zoo names, checkpoints, ARCH=PATH); default: the "
     "attacker data's own (the test bed's for zoo models), else none (static tentative)",
 )  # fmt: skip
@@ -101,6 +102,17 @@ _BACKBONE = Param(
     "image model for the agent's frame features (zoo name, checkpoint, ARCH=PATH); default: the attacker "
     "data's first image model, else pixel features",
 )  # fmt: skip
+
+
+def _ray_starts(context: Context) -> dict[str, Any]:
+    """Video RayS: targeted runs start from the attacker's clips of the target class (required);
+    untargeted ones add the attacker's clips, when given, to their random sign rays."""
+    if context.attacker_data is None:
+        if context.target is not None:
+            raise AttackerDataRequired(context.name, "clips of the target class to start the search")
+        return {}
+    videos, labels = context.attacker_data.pool(INIT_POOL, context.shape)
+    return {"start_videos": videos.to(context.videos.device, context.videos.dtype), "start_labels": labels}
 
 
 def _sva_targets(context: Context) -> dict[str, Any]:
@@ -190,6 +202,14 @@ _SPECS = [
     MethodSpec("vsquare", "scores", "bounded", "Video Square Attack: batched random search with squares spanning "
                "blocks of frames (top-1 scores, L-inf; targeted from a target-class start video).", video_square,
                supplied=frozenset({"start_video"}), supply=_start_videos),
+    MethodSpec("vrays", "labels", "bounded", "Video RayS (after Chen & Gu 2020): hard-label L-inf attack by "
+               "spatio-temporal block flips of a ray's sign vector; stops once within eps.", video_rays,
+               preset=Preset({"form": "bounded"}, "success = adversarial within eps"),
+               supplied=frozenset({"start_videos", "start_labels"}), supply=_ray_starts),
+    MethodSpec("vrays-min", "labels", "minimising", "Video RayS, minimising form: the smallest L-inf distortion "
+               "within the budget (extras: linf).", video_rays,
+               preset=Preset({"form": "minimising"}, "runs to the budget"),
+               supplied=frozenset({"start_videos", "start_labels"}), supply=_ray_starts),
     MethodSpec("opt", "labels", summary="Opt-attack (Cheng et al. 2019) for video: boundary-distance minimisation "
                "from top-1 labels.", core=opt_attack, **_DIRECTIONS),
     MethodSpec("heuristic", "scores", summary="Heuristic attack (Wei et al. 2020): Opt-attack on key frames "

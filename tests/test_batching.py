@@ -1,0 +1,246 @@
+"""The batching executor: merged forward passes, exact per-video counting, results identical to a
+sequential run, and failures that never hang the other jobs."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from vidattack import methods
+from vidattack import models as zoo
+from vidattack.batching import BatchCancelled, BatchingProxy, PaddedModel, run_batched
+from vidattack.data.synthetic import SynthConfig, generate
+from vidattack.methods import SyntheticAttackerData
+
+
+def run_method(*args, **kwargs):
+    """``methods.run`` with the zoo's attacker data (the test bed's training split)."""
+    return methods.run(*args, attacker_data=SyntheticAttackerData(), **kwargs)
+
+MAX_BATCH = 8
+
+
+@pytest.fixture(scope="module")
+def c3d() -> torch.nn.Module:
+    return zoo.load("c3d-synth").eval()
+
+
+@pytest.fixture(scope="module")
+def clips():
+    return generate("test", SynthConfig(), indices=[0, 1, 3])
+
+
+def _jobs(name: str, clips, budget: int, params: dict | None = None):
+    def make(i: int):
+        video, label = clips.videos[i : i + 1], clips.labels[i : i + 1]
+        return lambda model: run_method(name, model, video, label, budget=budget, seed=10 + i, params=params)
+
+    return [make(i) for i in range(len(clips.labels))]
+
+
+def _with_deadline(fn, seconds: float = 60.0):
+    """Run ``fn`` in a thread; fail (instead of hanging the suite) if it does not return in time."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+            box["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"batched run did not finish within {seconds} s (deadlock?)"
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]
+
+
+def _assert_same(a, b) -> None:
+    assert torch.equal(a.adversarial, b.adversarial)
+    assert torch.equal(a.success, b.success)
+    assert torch.equal(a.queries, b.queries)
+    assert torch.equal(a.adv_label, b.adv_label)
+    assert a.trace == b.trace
+
+
+class Counting(torch.nn.Module):
+    """Counts the forward passes of the model it wraps."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model, self.calls = model, 0
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.model(videos)
+
+
+@pytest.mark.parametrize("name,budget", [("vbad", 200), ("opt", 200)])
+def test_batched_equals_sequential_bit_for_bit(c3d, clips, name, budget):
+    jobs = _jobs(name, clips, budget)
+    counted = Counting(c3d)
+    sequential = [job(PaddedModel(counted, MAX_BATCH)) for job in jobs]
+    proxy = BatchingProxy(c3d, max_batch=MAX_BATCH)
+    batched = _with_deadline(lambda: run_batched(jobs, c3d, proxy=proxy))
+    for seq, bat in zip(sequential, batched, strict=True):
+        _assert_same(seq, bat)
+        assert 0 < int(bat.queries[0]) <= budget
+    # The calls really were merged: fewer passes than the one-video-at-a-time run needed ...
+    assert proxy.stats.forwards < counted.calls
+    assert set(proxy.stats.batch_sizes) == {MAX_BATCH}
+    # ... and counting is exact: every row the model evaluated is a query some video was charged for.
+    assert proxy.stats.rows == sum(int(r.queries.sum()) for r in batched)
+
+
+def test_concurrency_one_is_the_sequential_reference(c3d, clips):
+    jobs = _jobs("srbad", clips, 150, {"patches": 4})
+    one = run_batched(jobs, c3d, max_batch=MAX_BATCH, concurrency=1)
+    all_at_once = run_batched(jobs, c3d, max_batch=MAX_BATCH)
+    free_threads = run_batched(jobs, c3d, max_batch=MAX_BATCH, cooperative=False, concurrency=2)
+    for a, b, c in zip(one, all_at_once, free_threads, strict=True):
+        _assert_same(a, b)
+        _assert_same(a, c)
+
+
+class RowByRow(torch.nn.Module):
+    """A model whose rows are computed one at a time: batch-size invariant by construction."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.model(videos[i : i + 1]) for i in range(videos.shape[0])])
+
+
+def test_unpadded_batching_equals_plain_sequential_for_a_batch_invariant_model(toy_model):
+    from tests.conftest import make_toy_videos
+
+    model = RowByRow(toy_model).eval()
+    videos, labels = make_toy_videos(3, seed=5)
+    jobs = [
+        (lambda m, i=i: run_method("srbad", m, videos[i : i + 1], labels[i : i + 1], budget=150, seed=i,
+                                     params={"patches": 4}))
+        for i in range(3)
+    ]
+    plain = [job(model) for job in jobs]
+    batched = run_batched(jobs, model, max_batch=64, pad=False)
+    for a, b in zip(plain, batched, strict=True):
+        _assert_same(a, b)
+
+
+class Scripted:
+    """A model-free job: a few model calls on fixed inputs, optionally failing at one of them."""
+
+    def __init__(self, index: int, calls: int = 4, fail_at: int | None = None, poison: bool = False) -> None:
+        self.index, self.calls, self.fail_at, self.poison = index, calls, fail_at, poison
+
+    def __call__(self, model):
+        outputs = []
+        for call in range(self.calls):
+            if call == self.fail_at and not self.poison:
+                raise KeyError(f"job {self.index} broke")
+            rows = torch.full((2 + self.index, 3), float(self.index + call))
+            if call == self.fail_at and self.poison:
+                rows[0, 0] = float("nan")
+            outputs.append(model(rows))
+        return torch.cat(outputs)
+
+
+def sum_model(rows: torch.Tensor) -> torch.Tensor:
+    if torch.isnan(rows).any():
+        raise ValueError("NaN input")
+    return torch.stack([rows.sum(dim=1), -rows.sum(dim=1)], dim=1)
+
+
+def test_results_follow_job_order_and_each_job_gets_its_own_rows():
+    jobs = [Scripted(i) for i in range(5)]
+    results = run_batched(jobs, sum_model, max_batch=4)
+    for job, result in zip(jobs, results, strict=True):
+        assert torch.equal(result, job(sum_model))
+
+
+def test_on_result_reports_each_job_as_it_finishes():
+    seen: dict[int, object] = {}
+    jobs = [Scripted(0, calls=6), Scripted(1, calls=3, fail_at=2), Scripted(2, calls=1)]
+    results = run_batched(jobs, sum_model, return_exceptions=True, on_result=seen.__setitem__)
+    assert list(seen) == [2, 1, 0]  # the shortest job finished first
+    assert all(seen[i] is results[i] for i in range(3))
+    assert isinstance(seen[1], KeyError)
+
+
+def test_a_failing_job_is_raised_without_hanging_the_others():
+    jobs = [Scripted(0), Scripted(1, fail_at=2), Scripted(2, calls=50)]
+    start = time.perf_counter()
+    with pytest.raises(KeyError, match="job 1 broke"):
+        _with_deadline(lambda: run_batched(jobs, sum_model, max_batch=4), seconds=30)
+    assert time.perf_counter() - start < 30
+
+
+def test_return_exceptions_lets_the_other_jobs_finish():
+    jobs = [Scripted(0), Scripted(1, fail_at=1), Scripted(2)]
+    results = _with_deadline(lambda: run_batched(jobs, sum_model, return_exceptions=True), seconds=30)
+    assert isinstance(results[1], KeyError)
+    assert torch.equal(results[0], jobs[0](sum_model))
+    assert torch.equal(results[2], jobs[2](sum_model))
+
+
+def test_a_request_that_breaks_the_merged_pass_fails_only_its_own_job():
+    jobs = [Scripted(0), Scripted(1, fail_at=1, poison=True), Scripted(2)]
+    results = _with_deadline(lambda: run_batched(jobs, sum_model, pad=False, return_exceptions=True))
+    assert isinstance(results[1], ValueError)
+    assert torch.equal(results[0], jobs[0](sum_model))
+    assert torch.equal(results[2], jobs[2](sum_model))
+
+
+def test_cancelled_jobs_see_batch_cancelled():
+    seen: list[BaseException] = []
+
+    def patient(model):
+        try:
+            for _ in range(100):
+                model(torch.ones(1, 3))
+        except BatchCancelled as error:
+            seen.append(error)
+            raise
+        return "finished"
+
+    with pytest.raises(KeyError):
+        _with_deadline(lambda: run_batched([patient, Scripted(1, fail_at=1)], sum_model), seconds=30)
+    assert len(seen) == 1
+
+
+def test_cooperative_jobs_never_run_their_own_code_at_the_same_time():
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def job(model):
+        for _ in range(5):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.002)  # give another thread the chance to overlap, if it could
+            with lock:
+                running[0] -= 1
+            model(torch.ones(1, 3))
+        return True
+
+    assert run_batched([job] * 4, sum_model) == [True] * 4
+    assert most[0] == 1
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="max_batch"):
+        run_batched([Scripted(0)], sum_model, max_batch=0)
+    with pytest.raises(ValueError, match="jobs\\[1\\]"):
+        run_batched([Scripted(0), "not a job"], sum_model)
+    with pytest.raises(ValueError, match="concurrency"):
+        run_batched([Scripted(0)], sum_model, concurrency=0)
+    with pytest.raises(ValueError, match="batch"):
+        PaddedModel(sum_model, 0)
+    assert run_batched([], sum_model) == []
