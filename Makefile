@@ -10,7 +10,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,serve,interop]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,serve,interop,ray]'
 	touch $@
 
 ## make test: install, then run the fast test suite (what CI runs)

@@ -30,8 +30,13 @@ _DB = typer.Option(..., "--db", help="The campaign's SQLite database (created by
 def run(
     config: Path = typer.Argument(..., help="Campaign config (TOML)."),
     db: Path = _DB,
-    workers: int = typer.Option(
-        1, "--workers", "-w", min=1, help="Worker processes (1: run in this process)."
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        "-w",
+        min=1,
+        help="Worker processes (local: default 1, run in this process; ray: default as many as the "
+        "cluster holds, and a local Ray gets WORKERS x --ray-num-cpus CPUs).",
     ),
     device: str = typer.Option("cpu", "--device", help="Torch device for the models, e.g. cpu or cuda:0."),
     save_videos: bool = typer.Option(
@@ -44,29 +49,65 @@ def run(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr."),
     batch_videos: int | None = typer.Option(
-        None, "--batch-videos", min=1, help="Attack K videos at once in this process, their queries merged into "
-        "shared forward passes (a dynamic batcher; use it on a GPU). Rows are identical for every K."),
+        None, "--batch-videos", min=1, help="Attack K videos at once in this process (with --backend ray: in each Ray "
+        "worker), their queries merged into shared forward passes (a dynamic batcher; use it on a GPU). Rows "
+        "are identical for every K."),
     forward_batch: int = typer.Option(
         32, "--forward-batch", min=1, help="Rows per merged forward pass with --batch-videos (32 on CPU; "
         "128-256 on a GPU)."),
+    backend: str = typer.Option(
+        "local",
+        "--backend",
+        help="Where items run: local (processes on this machine) or ray (needs the ray extra of vidattack).",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to join (auto, HOST:6379, ray://HOST:10001); default: start a local Ray.",
+    ),
+    ray_num_cpus: float = typer.Option(1.0, "--ray-num-cpus", min=0.01, help="CPUs per Ray worker."),
+    ray_num_gpus: float = typer.Option(
+        0.0, "--ray-num-gpus", min=0.0, help="GPUs per Ray worker (use with --device cuda)."
+    ),
+    ray_max_retries: int = typer.Option(
+        2,
+        "--ray-max-retries",
+        min=0,
+        help="Times the items of a Ray worker that died are handed out again before they are stored as errors.",
+    ),
 ) -> None:
     """Run CONFIG into DB; re-running the same command resumes (finished items are skipped)."""
     from vidattack.campaign import load_config, run_campaign
 
+    if backend not in ("local", "ray"):
+        raise typer.BadParameter(f"must be local or ray, got {backend!r}", param_hint="--backend")
+    if backend == "local" and (ray_address is not None or ray_num_gpus > 0):
+        raise typer.BadParameter("needs --backend ray", param_hint="--ray-address / --ray-num-gpus")
+    runner = None
+    if backend == "ray":
+        from vidattack.campaign.ray_backend import RayBackend
+
+        runner = RayBackend(
+            ray_address, num_cpus_per_task=ray_num_cpus, num_gpus_per_task=ray_num_gpus,
+            max_retries=ray_max_retries, workers=workers, batch_videos=batch_videos, forward_batch=forward_batch,
+        )  # fmt: skip
     parsed = load_config(config)
     summary = run_campaign(
         parsed,
         db,
-        workers=workers,
+        workers=workers or 1,
         device=device,
         save_videos=save_videos,
         retry_errors=retry_errors,
         progress=progress,
+        backend=runner,
         batch_videos=batch_videos,
         forward_batch=forward_batch,
     )
     for note in summary.notes:
         typer.echo(f"note: {note}", err=True)
+    if runner is not None and runner.deaths:
+        typer.echo(f"note: {runner.deaths} Ray worker(s) died; their items were handed out again", err=True)
     typer.echo(
         f"campaign {parsed.name}: {summary.planned} items, {summary.already_done} already done, "
         f"ran {summary.ran} "
