@@ -76,3 +76,18 @@ def toy_data(toy_model: ToyNet) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.no_grad():
         keep = toy_model(videos).argmax(1) == labels
     return videos[keep][:6], labels[keep][:6]
+
+
+class Counting(nn.Module):
+    """Wraps a model and counts every clip it runs (``clips``); declares ``num_classes`` when given,
+    as a deployed model's metadata would (then threat models need no probe forward)."""
+
+    def __init__(self, model: nn.Module, num_classes: int | None = None) -> None:
+        super().__init__()
+        self.model, self.clips = model, 0
+        if num_classes is not None:
+            self.num_classes = num_classes
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        self.clips += len(videos)
+        return self.model(videos)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import ToyNet, make_toy_videos
+from conftest import Counting, ToyNet, make_toy_videos
 from vidattack import io, methods
 from vidattack.data.folders import ClassFolders
 from vidattack.methods import AttackerDataRequired, FolderAttackerData, TensorAttackerData
@@ -89,16 +89,6 @@ def _from_split(clips: torch.Tensor, split: tuple[torch.Tensor, torch.Tensor]) -
         assert hits, "a clip the method used is not in the attacker's training split"
         found.append(int(labels[hits[0]]))
     return found
-
-
-class Counting(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model, self.clips = model, 0
-
-    def forward(self, videos: torch.Tensor) -> torch.Tensor:
-        self.clips += len(videos)
-        return self.model(videos)
 
 
 @pytest.fixture(scope="module")

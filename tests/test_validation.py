@@ -9,8 +9,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch import nn
 
+from conftest import Counting
 from vidattack import ScoreOracle, methods
 from vidattack.attacks.vbad import vbad
 from vidattack.methods import TensorAttackerData
@@ -20,20 +20,6 @@ SMALL = {
     "vbad": {"patches": 4}, "pbad": {}, "srbad": {"patches": 4}, "vsquare": {}, "opt": {"num_init": 2},
     "heuristic": {"num_init": 2}, "vrays": {}, "vrays-min": {}, "sva-norl": {"population": 4}, "sva-random": {"population": 4, "trials": 2},
 }  # fmt: skip
-
-
-class Counting(nn.Module):
-    """The toy model, counting every clip it runs; declares its 3 classes (so no probe forward)."""
-
-    num_classes = 3
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model, self.clips = model, 0
-
-    def forward(self, videos: torch.Tensor) -> torch.Tensor:
-        self.clips += len(videos)
-        return self.model(videos)
 
 
 @pytest.mark.parametrize("method", BLACK_BOX)
@@ -50,7 +36,7 @@ def test_black_box_accounting_and_labels(method, toy_model, toy_data) -> None:
         n=st.integers(1, 2),
     )
     def check(label: int, target: int | None, budget: int, batch: int, n: int) -> None:
-        model = Counting(toy_model)
+        model = Counting(toy_model, num_classes=3)
         label_t = torch.full((n,), label)
         target_t = None if target is None else torch.full((n,), target)
         invalid = not 0 <= label < 3 or (target is not None and (not 0 <= target < 3 or target == label))

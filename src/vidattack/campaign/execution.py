@@ -464,6 +464,16 @@ def _save_videos(context: WorkerContext, item: Item, clean: Tensor, adversarial:
     return str(Path(root.name) / relative / written.name)
 
 
+def item_row(item: Item, worker: str) -> dict[str, Any]:
+    """The start of ``item``'s store row: its identity and settings, and who computed it."""
+    return {
+        "campaign": item.campaign, "dataset": item.dataset, "model": item.model, "attack": item.attack,
+        "video": item.video, "method": item.method, "threat": item.threat, "eps": item.eps,
+        "budget": item.budget, "seed": item.seed, "version": __version__, "config_hash": item.config_hash,
+        "settings_hash": item.settings_hash, "label": item.label, "worker": worker,
+    }  # fmt: skip
+
+
 def execute_item(context: WorkerContext, item: Item, model: Any = None) -> dict[str, Any]:
     """Run one item and return its store row; an exception becomes a row with ``status = "error"``.
 
@@ -473,23 +483,7 @@ def execute_item(context: WorkerContext, item: Item, model: Any = None) -> dict[
     from vidattack.evaluation.record import attack_video
 
     started = time.perf_counter()
-    row: dict[str, Any] = {
-        "campaign": item.campaign,
-        "dataset": item.dataset,
-        "model": item.model,
-        "attack": item.attack,
-        "video": item.video,
-        "method": item.method,
-        "threat": item.threat,
-        "eps": item.eps,
-        "budget": item.budget,
-        "seed": item.seed,
-        "version": __version__,
-        "config_hash": item.config_hash,
-        "settings_hash": item.settings_hash,
-        "label": item.label,
-        "worker": f"pid{os.getpid()}",
-    }
+    row = item_row(item, f"pid{os.getpid()}")
     try:
         model = _load_model(item.model_path, context.device) if model is None else model
         source = _open_source(context.data, model)

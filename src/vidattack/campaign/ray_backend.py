@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from vidattack import __version__
 from vidattack.campaign.backends import ItemFunction
+from vidattack.campaign.execution import item_row
 
 __all__ = ["RayBackend", "failure_row"]
 
@@ -44,26 +44,7 @@ def failure_row(item: Any, reason: str) -> dict[str, Any]:
     Carries the item's identity and settings like the rows of
     :func:`~vidattack.campaign.execution.execute_item`, so the store and reports treat it as any error.
     """
-    return {
-        "campaign": item.campaign,
-        "dataset": item.dataset,
-        "model": item.model,
-        "attack": item.attack,
-        "video": item.video,
-        "method": item.method,
-        "threat": item.threat,
-        "eps": item.eps,
-        "budget": item.budget,
-        "seed": item.seed,
-        "version": __version__,
-        "config_hash": item.config_hash,
-        "settings_hash": item.settings_hash,
-        "label": item.label,
-        "worker": "ray",
-        "status": "error",
-        "error": reason,
-        "finished_at": time.time(),
-    }
+    return {**item_row(item, "ray"), "status": "error", "error": reason, "finished_at": time.time()}
 
 
 class _Worker:
