@@ -2,7 +2,7 @@
 
 A black-box attack on one video rarely fills a device: its NES population is tens of clips and its
 reads and boundary searches are single clips. :func:`run_batched` runs K attack *jobs* (callables that
-take a model and return a result, e.g. ``lambda m: registry.run("vbad", m, video, label, seed=s)``) in
+take a model and return a result, e.g. ``lambda m: methods.run("vbad", m, video, label, seed=s)``) in
 K threads and hands each job its own handle on a shared :class:`BatchingProxy`. A job's oracle calls
 the handle exactly as it would call the model; the handle blocks, and when every live job is waiting
 for the model (a *round*), the proxy concatenates their requests, runs the forward passes and gives
@@ -466,7 +466,7 @@ def run_batched(
     """Run ``jobs`` concurrently against ``model``, merging their model calls into shared forward passes.
 
     Each job is a callable ``job(model_like) -> result`` that builds its own oracle around the handle it
-    is given (``lambda m: registry.run("vbad", m, video, label, budget=2000, seed=7)``), so per-video
+    is given (``lambda m: methods.run("vbad", m, video, label, budget=2000, seed=7)``), so per-video
     query counts and budgets are exactly those of a sequential run. Results come back in job order.
 
     Args:

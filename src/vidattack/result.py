@@ -74,7 +74,7 @@ class AttackResult:
         extras: one dict per video (``len(extras) == N``, also for ``N = 1``) of attack-specific data:
             the configuration used, key-frame masks, rewards, flicker offsets, and ``stop_reason``
             where the attack says why it stopped (see :func:`video_extras`).
-        method: the attack's registry name.
+        method: the method name it was run as (:func:`vidattack.methods.names`).
     """
 
     adversarial: Tensor

@@ -124,7 +124,7 @@ class AttackConfig:
     """One attack of the campaign.
 
     Attributes:
-        method: the registry name (:func:`vidattack.attacks.registry.names`).
+        method: the method name (:func:`vidattack.methods.names`).
         label: the name shown in reports; unique within the campaign (the same method may appear
             several times with different parameters, e.g. ablations).
         params: the method's keyword parameters.
