@@ -29,7 +29,7 @@ Queries are never counted here: ``oracle.used(owner)`` is the count. Every propo
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +48,7 @@ __all__ = [
     "untargeted_blackbox_pgd",
     "targeted_blackbox_pgd",
     "project_towards",
+    "start_candidates",
 ]
 
 #: ``estimate(adversarial [1,T,C,H,W], owner) -> [1,T,C,H,W]``: gradient estimate of the ascended objective.
@@ -509,3 +510,49 @@ def targeted_blackbox_pgd(
     return BlackBoxPGDOutcome(
         adv, True, top, iterations, oracle.used(owner) - base, trace, current_eps, alpha, "success"
     )
+
+
+def start_candidates(
+    start_video: Tensor | Sequence[Tensor] | None, i: int, n: int, shape: torch.Size
+) -> Tensor:
+    """Candidate start videos ``[M,T,C,H,W]`` of attacked video ``i`` of ``n`` for a targeted attack that
+    starts inside the target class (V-BAD's Alg. 1, vsquare): ``start_video`` is ``[T,C,H,W]``,
+    ``[N,T,C,H,W]`` (one per video), ``[M,T,C,H,W]`` candidates when ``n == 1``, or a list of ``n``
+    tensors; ``shape`` is the attacked batch's. The methods layer supplies them from the attacker's data.
+    """
+    if start_video is None:
+        raise ValueError(
+            "a targeted attack starts from a video of the target class (a top-1 oracle reveals nothing "
+            "about the target until it is the top-1): pass start_video, videos of the target class from "
+            "the attacker's own data"
+        )
+    if isinstance(start_video, Tensor):
+        if start_video.dim() == 4:
+            candidates = start_video.unsqueeze(0)
+        elif start_video.dim() == 5 and start_video.shape[0] == n:
+            candidates = start_video[i : i + 1]
+        elif start_video.dim() == 5 and n == 1:
+            candidates = start_video
+        else:
+            raise ValueError(
+                f"start_video must be [T,C,H,W], [N={n},T,C,H,W] (one per video) or a list of [M_i,T,C,H,W] "
+                f"candidates, got shape {tuple(start_video.shape)}"
+            )
+    elif (
+        isinstance(start_video, (list, tuple))
+        and len(start_video) == n
+        and all(isinstance(s, Tensor) for s in start_video)
+    ):
+        candidates = start_video[i]
+        candidates = candidates.unsqueeze(0) if candidates.dim() == 4 else candidates
+    else:
+        raise ValueError(
+            f"start_video must be a tensor or a list of {n} tensors of target-class videos, "
+            f"got {type(start_video).__name__}"
+        )
+    validate_video(candidates, "start_video")
+    if candidates.shape[1:] != shape[1:]:
+        raise ValueError(
+            f"start_video frames must have shape {tuple(shape[1:])}, got {tuple(candidates.shape[1:])}"
+        )
+    return candidates

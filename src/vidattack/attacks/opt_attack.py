@@ -19,7 +19,8 @@ a backtracking line search on ``eta`` (Cheng et al., Alg. 2). The adversarial vi
 Initial directions are ``theta = (x_hat - x) / ||x_hat - x||`` for videos ``x_hat`` of other classes
 (untargeted) or of the target class (targeted); the one with the smallest ``g`` is kept (Heuristic
 paper, Sec. "Methodology"; Cheng et al., Sec. 3). The candidate videos are an argument of the core
-(``init_videos``); the registry adapter takes them from the test bed's training split.
+(``init_videos``); the methods layer takes them from the attacker's own data
+(:mod:`vidattack.methods.attacker_data`).
 
 Stopping rule (the same for every variant, also for :mod:`vidattack.attacks.heuristic`): the attack
 stops as soon as the mean absolute perturbation (MAP, 0-255 scale) of ``clip(x + g theta) - x`` is at

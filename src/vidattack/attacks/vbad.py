@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from vidattack.attacks.blackbox_pgd import (
     BlackBoxPGDOutcome,
     project_towards,
+    start_candidates,
     targeted_blackbox_pgd,
     untargeted_blackbox_pgd,
 )
@@ -285,46 +286,6 @@ class VBADEstimator:
         return rectified.reshape(1, *self.shape), (read_out[0] if read_out else None)
 
 
-def _start_candidates(
-    start_video: Tensor | Sequence[Tensor] | None, i: int, n: int, shape: torch.Size
-) -> Tensor:
-    if start_video is None:
-        raise ValueError(
-            "a targeted V-BAD attack starts from a video of the target class (Alg. 1): pass start_video "
-            "(the registry entry finds one in the test bed's training split when it is not given)"
-        )
-    if isinstance(start_video, Tensor):
-        if start_video.dim() == 4:
-            candidates = start_video.unsqueeze(0)
-        elif start_video.dim() == 5 and start_video.shape[0] == n:
-            candidates = start_video[i : i + 1]
-        elif start_video.dim() == 5 and n == 1:
-            candidates = start_video
-        else:
-            raise ValueError(
-                f"start_video must be [T,C,H,W], [N={n},T,C,H,W] (one per video) or a list of [M_i,T,C,H,W] "
-                f"candidates, got shape {tuple(start_video.shape)}"
-            )
-    elif (
-        isinstance(start_video, (list, tuple))
-        and len(start_video) == n
-        and all(isinstance(s, Tensor) for s in start_video)
-    ):
-        candidates = start_video[i]
-        candidates = candidates.unsqueeze(0) if candidates.dim() == 4 else candidates
-    else:
-        raise ValueError(
-            f"start_video must be a tensor or a list of {n} tensors of target-class videos, "
-            f"got {type(start_video).__name__}"
-        )
-    validate_video(candidates, "start_video")
-    if candidates.shape[1:] != shape[1:]:
-        raise ValueError(
-            f"start_video frames must have shape {tuple(shape[1:])}, got {tuple(candidates.shape[1:])}"
-        )
-    return candidates
-
-
 def vbad(
     oracle: ScoreOracle,
     videos: Tensor,
@@ -524,7 +485,7 @@ def vbad(
         start, found_eps = None, None
         if targets is not None:
             start, found_eps = _select_start(
-                oracle, _start_candidates(start_video, i, n, clean.shape), int(targets[i]), i, video,
+                oracle, start_candidates(start_video, i, n, clean.shape), int(targets[i]), i, video,
                 search_radii, mask_i,
             )
         if targets is not None and start is None:

@@ -58,6 +58,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from vidattack.attacks.decision_boundary import select_init_candidates
 from vidattack.result import AttackResult, TracePoint, is_adversarial
 from vidattack.threat import LabelOracle, QueryBudgetExceeded
 from vidattack.video import validate_label, validate_label_and_target, validate_video
@@ -472,23 +473,6 @@ def _check_starts(start_videos: Tensor | None, start_labels: Tensor | None, vide
     return validate_label(start_labels, start_videos.shape[0], name="start_labels")
 
 
-def _starts_for(
-    start_videos: Tensor | None, start_labels: Tensor | None, label: int, target: int | None, count: int,
-    generator: torch.Generator | None,
-) -> Tensor | None:
-    if start_videos is None:
-        return None
-    if start_labels is None:
-        eligible = torch.arange(start_videos.shape[0])
-    else:
-        wanted = start_labels != label if target is None else start_labels == target
-        eligible = wanted.nonzero().flatten()
-    if eligible.numel() == 0:
-        return None
-    pick = eligible[torch.randperm(eligible.numel(), generator=generator)[:count]]
-    return start_videos[pick]
-
-
 def video_rays(
     oracle: LabelOracle,
     videos: Tensor,
@@ -583,7 +567,7 @@ def video_rays(
         state: _State | None = None
         reason = "budget"
         try:
-            starts = _starts_for(start_videos, start_labels, y, t, init_directions, generator)
+            starts = select_init_candidates(start_videos, start_labels, y, t, init_directions, generator)
             if t is not None and starts is None:
                 reason = "no start video of the target class"
             else:

@@ -44,6 +44,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from vidattack.attacks.blackbox_pgd import start_candidates
 from vidattack.result import AttackResult, TracePoint
 from vidattack.threat import QueryBudgetExceeded, ScoreOracle
 from vidattack.video import validate_label_and_target, validate_video
@@ -117,34 +118,6 @@ def _square(
             break
     delta[window] = radius * signs
     return (clean + delta).clamp(0.0, 1.0)
-
-
-def _start_of(start_video: Tensor | Sequence[Tensor] | None, i: int, n: int, shape: torch.Size) -> Tensor:
-    """Target-class candidate start videos ``[M,T,C,H,W]`` of attacked video ``i``."""
-    if start_video is None:
-        raise ValueError(
-            "start_video is required for a targeted attack: a top-1 oracle reveals nothing about the "
-            "target's score until it is the top-1 (pass videos of the target class, [T,C,H,W], "
-            "[N,T,C,H,W] or a list of N [M,T,C,H,W] tensors)"
-        )
-    if isinstance(start_video, Tensor):
-        if start_video.dim() == 4:
-            chosen = start_video.unsqueeze(0)
-        elif start_video.dim() == 5 and start_video.shape[0] == n:
-            chosen = start_video[i : i + 1]
-        else:
-            raise ValueError(
-                f"start_video must be [T,C,H,W] or [N={n},T,C,H,W], got {tuple(start_video.shape)}"
-            )
-    else:
-        if len(start_video) != n:
-            raise ValueError(f"start_video must hold one tensor per video ({n}), got {len(start_video)}")
-        chosen = start_video[i]
-        chosen = chosen.unsqueeze(0) if chosen.dim() == 4 else chosen
-    validate_video(chosen, "start_video")
-    if chosen.shape[1:] != shape[1:]:
-        raise ValueError(f"start_video frames must be {tuple(shape[1:])}, got {tuple(chosen.shape[1:])}")
-    return chosen
 
 
 def _check_params(
@@ -258,7 +231,7 @@ def video_square(
         if targets is None:
             state.pending = [(_stripes(state.clean, eps, block, generator), eps)]
         else:
-            starts = _start_of(start_video, state.owner, n, clean.shape)
+            starts = start_candidates(start_video, state.owner, n, clean.shape)
             for start in starts:
                 state.pending.append((start, float((start - state.clean).abs().max())))
                 for multiple in sorted(start_radii):

@@ -118,7 +118,7 @@ _ATTACKER_DATA: dict[tuple, AttackerData] = {}
 
 def _attacker_data(context: WorkerContext) -> AttackerData:
     # One per worker process and campaign: folder clips are decoded once and reused across items.
-    key = (context.attacker_data, context.attacker_split, context.data.identity().__repr__())
+    key = (context.attacker_data, context.attacker_split, repr(context.data.identity()))
     if key not in _ATTACKER_DATA:
         _ATTACKER_DATA[key] = open_campaign_attacker_data(context)
     return _ATTACKER_DATA[key]
