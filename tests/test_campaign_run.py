@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -305,7 +306,7 @@ def test_report_tables_plots_and_examples(workdir: Path) -> None:
     written = write_report(db, workdir / "report-out")
     markdown = written["markdown"].read_text()
     assert markdown.count("| lrcn-t |") == 2 and markdown.count("| c3d-a |") == 2  # model x method rows
-    assert "## synth-test" in markdown and "sr_synth-test_lrcn-t_iterations.png" in markdown
+    assert "## synth-test" in markdown and "sr_synth-test_lrcn-t_white-box.png" in markdown
     assert "example_00.png" in markdown  # a successful untargeted attack on the trained LRCN
     page = written["html"].read_text()
     assert page.count("data:image/png;base64,") >= 3 and "src='sr_" not in page  # self-contained
@@ -450,3 +451,26 @@ def test_campaign_against_a_remote_model(workdir: Path) -> None:
         assert app.state.server.store.used("anonymous", "lrcn-t") >= sum(row["queries"] for row in attacked)
     finally:
         handle.stop()
+
+
+def test_report_draws_distortion_curves_of_minimising_label_only_methods(workdir: Path) -> None:
+    attacks = '[[attacks]]\nname = "opt"\nlabel = "Opt"\nbudget = 400\nparams = { map_target = 0.001 }'
+    config = load_config(_config(workdir, "distortion", models='["lrcn-t"]', attacks=attacks,
+                                 selection='mode = "one-per-class"\nlimit = 2', target="untargeted"))  # fmt: skip
+    db = workdir / "distortion.sqlite"
+    run_campaign(config, db, progress=False)
+    with Store(db, readonly=True) as store:
+        rows = [row for row in store.rows() if row["status"] in ("success", "failure")]
+    assert rows
+    for row in rows:
+        trace = json.loads(row["record"])["distortion_trace"]
+        assert trace and all(0 < q <= 400 for q, _, _ in trace)
+        maps = [value for _, _, value in trace]
+        assert maps == sorted(maps, reverse=True)  # the best point's MAP never rises
+        assert trace[-1][2] == pytest.approx(row["map"], rel=1e-3, abs=0.05)  # the returned video's MAP
+    written = write_report(db, workdir / "distortion-out")
+    markdown = written["markdown"].read_text()
+    assert "### Distortion vs. budget" in markdown and "| Opt |" in markdown
+    for name in ("linf", "map"):
+        assert (workdir / "distortion-out" / f"distortion_synth-test_lrcn-t_{name}.png").is_file()
+    assert "sr_synth-test_lrcn-t_labels.png" in markdown

@@ -10,10 +10,29 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["AttackResult", "TracePoint", "is_adversarial", "video_extras"]
+__all__ = [
+    "AttackResult",
+    "DistortionPoint",
+    "TracePoint",
+    "distortion_point",
+    "is_adversarial",
+    "video_extras",
+]
 
 # One point of an attack's progress: (queries or iterations so far, loss or top-1 probability, success).
 TracePoint = tuple[int, float, bool]
+
+# One point of a minimising (label-only) attack's distortion trace, kept per video in
+# ``extras[i]["distortion_trace"]``: (queries so far, L-inf in [0, 1], MAP in 0-255) of the best
+# adversarial video found so far. Appended whenever the best point improves, so both distortions are
+# those of one video and the trace lets a report draw distortion-vs-queries curves of any method.
+DistortionPoint = tuple[int, float, float]
+
+
+def distortion_point(queries: int, clean: Tensor, adversarial: Tensor) -> DistortionPoint:
+    """The :data:`DistortionPoint` of ``adversarial`` against ``clean`` (same shape, [0, 1]) at ``queries``."""
+    delta = (adversarial - clean).abs()
+    return int(queries), float(delta.max()), float(delta.mean()) * 255.0
 
 
 def is_adversarial(pred: Tensor, label: Tensor, target: Tensor | None) -> Tensor:
@@ -73,7 +92,8 @@ class AttackResult:
         trace: per video, a list of ``(queries or iterations, loss or top-1 probability, success)``.
         extras: one dict per video (``len(extras) == N``, also for ``N = 1``) of attack-specific data:
             the configuration used, key-frame masks, rewards, flicker offsets, and ``stop_reason``
-            where the attack says why it stopped (see :func:`video_extras`).
+            where the attack says why it stopped (see :func:`video_extras`). Minimising attacks add
+            ``distortion_trace``: a list of :data:`DistortionPoint` (best adversarial so far).
         method: the method name it was run as (:func:`vidattack.methods.names`).
     """
 

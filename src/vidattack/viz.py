@@ -2,6 +2,7 @@
 
 * :func:`frame_grid`: rows of clean / adversarial / amplified-perturbation frames.
 * :func:`success_vs_queries`: success rate as a function of the query budget (V-BAD Fig. 4 style).
+* :func:`distortion_vs_queries`: median distortion of the best adversarial so far against queries.
 * :func:`flicker_curves`: per-frame RGB offsets against the frame index (Flickering Fig. 9 style).
 * :func:`frame_profile`: per-frame perturbation size and per-frame labels (Sparse l2,1 Fig. 1/4 style).
 """
@@ -19,9 +20,18 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from vidattack.curves import DISTORTIONS, median_distortion_curve, query_grid  # noqa: E402
 from vidattack.result import TracePoint  # noqa: E402
 
-__all__ = ["frame_grid", "success_vs_queries", "trace_curve", "flicker_curves", "frame_profile", "amplify"]
+__all__ = [
+    "frame_grid",
+    "success_vs_queries",
+    "distortion_vs_queries",
+    "trace_curve",
+    "flicker_curves",
+    "frame_profile",
+    "amplify",
+]
 
 
 def _save(figure: plt.Figure, path: str | Path) -> Path:
@@ -122,6 +132,55 @@ def success_vs_queries(
     axis.set_title(title)
     axis.grid(alpha=0.3)
     axis.legend(loc="lower right", fontsize=8)
+    return _save(figure, path)
+
+
+def distortion_vs_queries(
+    curves: dict[str, Sequence[Sequence[Sequence[float]]]],
+    path: str | Path,
+    *,
+    max_queries: int,
+    distortion: str = "linf",
+    eps: float | None = None,
+    title: str = "Distortion vs. queries",
+) -> Path:
+    """Plot, per method, the (lower) median over videos of the best adversarial's distortion per query count.
+
+    Args:
+        curves: method name -> per-video distortion traces (``(queries, L-inf, MAP)`` points, see
+            :data:`vidattack.result.DistortionPoint`).
+        max_queries: right end of the x axis (the budget).
+        distortion: ``"linf"`` or ``"map"`` (:data:`vidattack.curves.DISTORTIONS`).
+        eps: draw the L-inf bound as a horizontal line (``distortion="linf"`` only).
+
+    A method's line starts where at least half its videos have an adversarial video (the median is
+    infinite before); the y axis is logarithmic, since the distortion falls by orders of magnitude.
+    """
+    if distortion not in DISTORTIONS:
+        raise ValueError(f"distortion must be one of {sorted(DISTORTIONS)}, got {distortion!r}")
+    column, ylabel = DISTORTIONS[distortion]
+    grid = query_grid(max_queries)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    plotted = False
+    for name, traces in curves.items():
+        ys = np.array(median_distortion_curve(traces, grid, column), dtype=float)
+        finite = np.isfinite(ys) & (ys > 0)
+        if not finite.any():
+            continue
+        ys[~finite] = np.nan  # matplotlib leaves gaps at NaN
+        axis.step(grid, ys, where="post", label=f"{name} (n={len(traces)})")
+        plotted = True
+    if eps is not None and distortion == "linf":
+        axis.axhline(eps, color="grey", ls="--", lw=1, label=f"eps = {eps:g}")
+        plotted = True
+    if plotted:
+        axis.set_yscale("log")
+        axis.legend(loc="upper right", fontsize=8)
+    axis.set_xlim(0, max(max_queries, 1))
+    axis.set_xlabel("queries")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
+    axis.grid(alpha=0.3, which="both")
     return _save(figure, path)
 
 

@@ -16,7 +16,14 @@ import torch
 from torch import Tensor
 
 from vidattack.estimators import rgf_estimate
-from vidattack.result import AttackResult, TracePoint, is_adversarial, video_extras
+from vidattack.result import (
+    AttackResult,
+    DistortionPoint,
+    TracePoint,
+    distortion_point,
+    is_adversarial,
+    video_extras,
+)
 from vidattack.threat import LabelOracle, QueryBudgetExceeded, ScoreOracle
 from vidattack.video import validate_label_and_target, validate_video
 
@@ -290,6 +297,14 @@ def state_map(clean: Tensor, theta: Tensor, g: float) -> float:
     )
 
 
+def record_progress(state: DirectionState, clean: Tensor, used: int, map_target: float) -> None:
+    """Append the state's current point to its trace (MAP) and its distortion trace (L-inf and MAP)."""
+    point = (clean + (state.g * (1 + MARGIN)) * state.theta).clamp(0.0, 1.0)
+    queries, linf, value = distortion_point(used, clean, point)
+    state.trace.append((queries, value, value <= map_target))
+    state.distortion.append((queries, linf, value))
+
+
 @dataclass
 class DirectionState:
     """The best direction found so far for one video.
@@ -310,6 +325,7 @@ class DirectionState:
     iterations: int = 0
     converged: bool = False
     trace: list[TracePoint] = field(default_factory=list)
+    distortion: list[DistortionPoint] = field(default_factory=list)
 
 
 def optimize_direction(
@@ -353,8 +369,7 @@ def optimize_direction(
         return flat if index is None else flat[index]
 
     def record() -> None:
-        value = state_map(clean, state.theta, state.g)
-        state.trace.append((used(), value, value <= map_target))
+        record_progress(state, clean, used(), map_target)
 
     def done() -> bool:
         return state_map(clean, state.theta, state.g) <= map_target
@@ -709,8 +724,7 @@ def run_direction_attack(
                 if math.isfinite(float(refined[0])):
                     state.g, state.adv_label = float(refined[0]), int(refined_label[0])
                 info["g0"] = state.g
-                value = state_map(x, state.theta, state.g)
-                state.trace.append((used(), value, value <= map_target))
+                record_progress(state, x, used(), map_target)
                 optimize_direction(
                     search,
                     state,
@@ -763,6 +777,7 @@ def run_direction_attack(
         ],
         "start_kind": [info.get("start_kind") for info in infos],
         "starts_tried": [",".join(info.get("starts_tried", [])) for info in infos],
+        "distortion_trace": [[] if state is None else state.distortion for state in states],
     }
     if extras_function is not None:
         more_shared, more_per_video = extras_function(states, infos)

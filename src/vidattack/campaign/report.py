@@ -30,6 +30,7 @@ import torch
 
 from vidattack import __version__, metrics
 from vidattack.campaign.store import RESULT_COLUMNS, Store
+from vidattack.curves import DISTORTIONS, median_distortion_curve
 from vidattack.naming import slug
 
 __all__ = [
@@ -261,10 +262,18 @@ def _trace_for_curve(row: dict[str, Any]) -> list[tuple[int, float, bool]]:
     return trace  # type: ignore[return-value]
 
 
+_CURVE_KINDS = {
+    "white-box": ("iterations", "SR vs. iterations (white-box)"),
+    "scores": ("queries", "success rate vs. queries (score-based)"),
+    "labels": ("queries", "success rate vs. queries (label-only)"),
+}
+
+
 def _curves(
     rows: Sequence[dict[str, Any]], out: Path, budgets: dict[str, int | None]
 ) -> list[tuple[str, str, Path]]:
-    """success-vs-queries (black-box) and success-vs-iterations (white-box) PNGs per (data set, model)."""
+    """Success-rate PNGs per (data set, model, threat): score-based and label-only methods against
+    queries, white-box methods against iterations (V-BAD Fig. 4 style)."""
     from vidattack import viz
 
     written = []
@@ -272,24 +281,91 @@ def _curves(
     for row in rows:
         if row["status"] not in ATTACKED:
             continue
-        axis = "iterations" if row.get("threat") == "white-box" else "queries"
-        curves = panels.setdefault((row["dataset"], row["model"], axis), {})
+        threat = row.get("threat") if row.get("threat") in _CURVE_KINDS else "scores"
+        curves = panels.setdefault((row["dataset"], row["model"], threat), {})
         curves.setdefault(row["attack"], []).append(_trace_for_curve(row))
-    for (dataset, model, axis), curves in panels.items():
-        name = f"sr_{slug(dataset)}_{slug(model)}_{axis}.png"
+    for (dataset, model, threat), curves in panels.items():
+        axis, what = _CURVE_KINDS[threat]
+        name = f"sr_{slug(dataset)}_{slug(model)}_{slug(threat)}.png"
         # The x axis spans the whole budget (or the longest run), so a curve that stays low is visible
         # as such instead of being squeezed against the last success.
         longest = max((int(point[0]) for traces in curves.values() for t in traces for point in t), default=0)
         if axis == "queries":
             limits = [budgets.get(label) for label in curves]
             right = max((b for b in limits if b), default=None) or longest or None
-            title = f"{dataset} / {model}: success rate vs. queries"
         else:
             right = longest or None
-            title = f"{dataset} / {model}: SR vs. iterations (white-box)"
-        viz.success_vs_queries(curves, out / name, max_queries=right, title=title, xlabel=axis)
-        written.append((dataset, f"{model} ({axis})", out / name))
+        viz.success_vs_queries(curves, out / name, max_queries=right, title=f"{dataset} / {model}: {what}",
+                               xlabel=axis)  # fmt: skip
+        written.append((dataset, f"{model} ({what})", out / name))
     return written
+
+
+# Query counts at which the distortion table reads the curves (those within the budget, and the budget).
+DISTORTION_CHECKPOINTS = (1_000, 5_000, 20_000)
+_DISPLAY = {"linf": "L-inf", "map": "MAP"}
+DISTORTION_LEGEND = (
+    "Lower median over videos of the smallest L-inf ([0, 1] scale) / MAP (0-255) of an adversarial video the "
+    "method had found within the query count ('-': fewer than half the videos had one yet)."
+)
+
+
+def _distortion_traces(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[list[list[float]]]]]:
+    """``(data set, model) -> method -> per-video distortion traces`` of the rows that recorded one."""
+    panels: dict[tuple[str, str], dict[str, list[list[list[float]]]]] = {}
+    for row in rows:
+        if row["status"] not in ATTACKED or not row.get("record"):
+            continue
+        record = json.loads(row["record"]) if isinstance(row["record"], str) else row["record"]
+        if "distortion_trace" not in record:
+            continue
+        panels.setdefault((row["dataset"], row["model"]), {}).setdefault(row["attack"], []).append(
+            record["distortion_trace"]
+        )
+    return panels
+
+
+def _distortion_curves(
+    rows: Sequence[dict[str, Any]], out: Path, budgets: dict[str, int | None]
+) -> list[tuple[str, str, str, list[tuple[str, Path]]]]:
+    """Distortion-vs-queries PNGs (median L-inf and MAP of the best adversarial so far) per (data set,
+    model) for every method that records a distortion trace (the label-only minimising methods), each
+    with a markdown table of the medians at :data:`DISTORTION_CHECKPOINTS`.
+
+    Returns ``(data set, model, table, [(title, png), ...])`` per panel."""
+    from vidattack import viz
+
+    written = []
+    for (dataset, model), curves in _distortion_traces(rows).items():
+        budget = max((budgets.get(label) or 0 for label in curves), default=0) or max(
+            int(point[0]) for traces in curves.values() for t in traces for point in t
+        )
+        eps_values = {row["eps"] for row in rows if row["model"] == model and row["attack"] in curves}
+        eps = next(iter(eps_values)) if len(eps_values) == 1 else None
+        checkpoints = [q for q in DISTORTION_CHECKPOINTS if q < budget] + [budget]
+        plots = []
+        for distortion in DISTORTIONS:
+            name = f"distortion_{slug(dataset)}_{slug(model)}_{distortion}.png"
+            title = f"{dataset} / {model}: median {_DISPLAY[distortion]} vs. queries"
+            viz.distortion_vs_queries(curves, out / name, max_queries=budget, distortion=distortion, eps=eps,
+                                      title=title)  # fmt: skip
+            plots.append((title, out / name))
+        written.append((dataset, model, _distortion_table(curves, checkpoints), plots))
+    return written
+
+
+def _distortion_table(curves: dict[str, list[list[list[float]]]], checkpoints: Sequence[int]) -> str:
+    """Markdown table: per method, the median L-inf and MAP of the best adversarial at each checkpoint."""
+    header = ["method", "n"] + [f"{name} @ {q:,}" for q in checkpoints for name in ("L-inf", "MAP")]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, traces in curves.items():
+        cells = [method, str(len(traces))]
+        for q in checkpoints:
+            for name, digits in (("linf", 4), ("map", 2)):
+                value = median_distortion_curve(traces, [q], DISTORTIONS[name][0])[0]
+                cells.append(f"{value:.{digits}f}" if math.isfinite(value) else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _examples(rows: Sequence[dict[str, Any]], db_dir: Path, out: Path, limit: int) -> list[tuple[str, Path]]:
@@ -364,6 +440,7 @@ def write_report(
         raise ValueError(f"{db} holds no results of campaign {campaign!r}")
     summaries = summarize(rows)
     curves = _curves(rows, out, budgets)
+    distortions = _distortion_curves(rows, out, budgets)
     grids = _examples(rows, db.parent, out, examples)
     csv_path = write_csv(rows, out / "rows.csv")
 
@@ -405,6 +482,17 @@ def write_report(
         for title, path in plots:
             md += [f"![{title}]({path.name})", ""]
             body_html.append(_img(path, title))
+        shown = [entry for entry in distortions if entry[0] == dataset]
+        if shown:
+            md += ["### Distortion vs. budget (minimising methods)", "", DISTORTION_LEGEND, ""]
+            body_html += ["<h3>Distortion vs. budget (minimising methods)</h3>",
+                          f"<p class='legend'>{html.escape(DISTORTION_LEGEND)}</p>"]  # fmt: skip
+        for _, model, table, plots in shown:
+            md += [f"**{model}**", "", table, ""]
+            body_html += [f"<h4>{html.escape(model)}</h4>", f"<pre>{html.escape(table)}</pre>"]
+            for title, path in plots:
+                md += [f"![{title}]({path.name})", ""]
+                body_html.append(_img(path, title))
     if grids:
         md += ["## Examples", ""]
         body_html.append("<h2>Examples</h2>")

@@ -132,4 +132,8 @@ def attack_video(
         **summary,
         extras=scalar_extras(result.extras[0]),
     )
+    distortion = result.extras[0].get("distortion_trace")
+    if distortion:
+        # Kept in the record (and so in a campaign's store) for distortion-vs-queries curves.
+        record["distortion_trace"] = [[float(value) for value in point] for point in distortion]
     return result, record
