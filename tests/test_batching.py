@@ -102,9 +102,11 @@ def test_concurrency_one_is_the_sequential_reference(c3d, clips):
     one = run_batched(jobs, c3d, max_batch=MAX_BATCH, concurrency=1)
     all_at_once = run_batched(jobs, c3d, max_batch=MAX_BATCH)
     free_threads = run_batched(jobs, c3d, max_batch=MAX_BATCH, cooperative=False, concurrency=2)
-    for a, b, c in zip(one, all_at_once, free_threads, strict=True):
+    in_line = run_batched(jobs, c3d, max_batch=MAX_BATCH, overlap=False)  # passes in the scheduling thread
+    for a, b, c, d in zip(one, all_at_once, free_threads, in_line, strict=True):
         _assert_same(a, b)
         _assert_same(a, c)
+        _assert_same(a, d)
 
 
 class RowByRow(torch.nn.Module):
@@ -190,9 +192,12 @@ def test_return_exceptions_lets_the_other_jobs_finish():
     assert torch.equal(results[2], jobs[2](sum_model))
 
 
-def test_a_request_that_breaks_the_merged_pass_fails_only_its_own_job():
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_request_that_breaks_the_merged_pass_fails_only_its_own_job(overlap):
     jobs = [Scripted(0), Scripted(1, fail_at=1, poison=True), Scripted(2)]
-    results = _with_deadline(lambda: run_batched(jobs, sum_model, pad=False, return_exceptions=True))
+    results = _with_deadline(
+        lambda: run_batched(jobs, sum_model, pad=False, overlap=overlap, return_exceptions=True)
+    )
     assert isinstance(results[1], ValueError)
     assert torch.equal(results[0], jobs[0](sum_model))
     assert torch.equal(results[2], jobs[2](sum_model))

@@ -12,6 +12,12 @@ Scheduling is deterministic. By default (``cooperative=True``) the jobs' own cod
 time, in job order, switching only at model calls, so jobs never race on process-wide state (the
 global RNG that some initialisers use under ``fork_rng``, caches); the device does the merged work.
 
+Pipelining. A forward pass is launched as soon as a round has a full pass's worth of rows, and with
+``overlap=True`` (the default) it runs in a device thread while the next jobs build their requests:
+on a GPU the host-side attack work hides behind the device, on a multi-core CPU the model's kernels
+and the attacks' tensor work run on different cores. Which rows go into which pass does not depend on
+timing, so results are the same with and without ``overlap``.
+
 Bit-identical results. A forward pass's output for one row is not always independent of the batch
 it was computed in: on CPU, PyTorch's convolution and matmul kernels pick different algorithms for
 different batch sizes (measured 2026-12-06 on the zoo: c3d-synth gives logits that differ by up to
@@ -37,6 +43,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -175,8 +182,7 @@ class _Group:
         self.requests: list[_Request] = []
         self.pending: list[Tensor] = []  # rows not computed yet, in request order
         self.pending_rows = 0
-        self.outputs: list[Tensor] = []  # logits of the computed rows, in order
-        self.failed = False
+        self.outputs: list[Future[Tensor]] = []  # logits of the launched rows, in order
 
 
 class BatchingProxy:
@@ -193,17 +199,20 @@ class BatchingProxy:
             models run fastest at 4-64 rows per pass; on a GPU use 128-256.
         pad: compute every row in a pass of exactly ``max_batch`` rows (see the module docstring for
             the determinism this buys).
+        overlap: run the passes in a device thread, overlapping the jobs' own work (same results).
     """
 
-    def __init__(self, model: Model, *, max_batch: int = 32, pad: bool = True) -> None:
+    def __init__(self, model: Model, *, max_batch: int = 32, pad: bool = True, overlap: bool = True) -> None:
         if not callable(model):
             raise ValueError(f"model must be callable, got {model!r}")
         self.model = model.eval() if isinstance(model, nn.Module) else model
         self.max_batch = _check_batch_size(max_batch, "max_batch")
         self.pad = bool(pad)
+        self.overlap = bool(overlap)
         self.device = _model_device(self.model)
         self.stats = BatchStats()
         self._groups: dict[tuple[Any, ...], _Group] = {}
+        self._device_thread: ThreadPoolExecutor | None = None
 
     # ---- the merged computation (called by the scheduler thread only) -----------------------------
 
@@ -221,16 +230,24 @@ class BatchingProxy:
 
     def _launch(self, group: _Group, *, full_only: bool) -> None:
         count = group.pending_rows - group.pending_rows % self.max_batch if full_only else group.pending_rows
-        if group.failed or count <= 0:
+        if count <= 0:
             return
         rows = torch.cat(group.pending) if len(group.pending) > 1 else group.pending[0]
         # Only the remainder (< max_batch rows) is kept back, so each row is copied at most twice.
         group.pending = [rows[count:]] if count < rows.shape[0] else []
         group.pending_rows -= count
+        if self.overlap:
+            if self._device_thread is None:
+                # One thread: passes run in launch order, so the statistics keep that order too.
+                self._device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batched-device")
+            group.outputs.append(self._device_thread.submit(self._forward, rows[:count]))
+            return
+        done: Future[Tensor] = Future()
         try:
-            group.outputs.append(self._forward(rows[:count]))
-        except Exception:  # noqa: BLE001 - retried request by request to find whose rows fail
-            group.failed = True
+            done.set_result(self._forward(rows[:count]))
+        except Exception as error:  # noqa: BLE001 - retried request by request at the flush
+            done.set_exception(error)
+        group.outputs.append(done)
 
     def _forward(self, rows: Tensor) -> Tensor:
         start = time.perf_counter()
@@ -258,28 +275,44 @@ class BatchingProxy:
         self.stats.rounds += 1
         for group in self._groups.values():
             self._launch(group, full_only=False)
-            if group.failed:
-                # One request's rows broke the merged pass: evaluate each alone, so only it fails.
-                for request in group.requests:
-                    try:
-                        request.result = self._forward(request.videos).clone()
-                    except Exception as error:  # noqa: BLE001 - handed to the job that sent it
-                        request.error = error
-                continue
-            logits = torch.cat(group.outputs) if len(group.outputs) > 1 else group.outputs[0]
-            offset = 0
+        if self._device_thread is not None:
+            # Every pass of the round has finished before any result is handed out or retried.
+            self._device_thread.shutdown(wait=True)
+            self._device_thread = None
+        try:
+            for group in self._groups.values():
+                self._deliver(group)
+        finally:
+            self._groups = {}
+
+    def _deliver(self, group: _Group) -> None:
+        """Wait for a group's passes and hand each request its rows (or its error)."""
+        try:
+            outputs = [future.result() for future in group.outputs]
+        except Exception:  # noqa: BLE001 - retried request by request below
+            # One request's rows broke the merged pass: evaluate each alone, so only it fails.
             for request in group.requests:
-                n = request.videos.shape[0]
-                # A copy: a job must not see (or pin) the memory of the other jobs' rows.
-                request.result = logits[offset : offset + n].clone()
-                offset += n
-        self._groups = {}
+                try:
+                    request.result = self._forward(request.videos).clone()
+                except Exception as error:  # noqa: BLE001 - handed to the job that sent it
+                    request.error = error
+            return
+        logits = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+        offset = 0
+        for request in group.requests:
+            n = request.videos.shape[0]
+            # A copy: a job must not see (or pin) the memory of the other jobs' rows.
+            request.result = logits[offset : offset + n].clone()
+            offset += n
 
     def _cancel_pending(self) -> None:
         for group in self._groups.values():
             for request in group.requests:
                 request.error = BatchCancelled("another job of the batched run failed")
         self._groups = {}
+        if self._device_thread is not None:
+            self._device_thread.shutdown(wait=True, cancel_futures=True)
+            self._device_thread = None
 
 
 class _JobModel:
@@ -457,6 +490,7 @@ def run_batched(
     *,
     max_batch: int = 32,
     pad: bool = True,
+    overlap: bool = True,
     concurrency: int | None = None,
     cooperative: bool = True,
     return_exceptions: bool = False,
@@ -475,6 +509,8 @@ def run_batched(
         max_batch: rows per forward pass (at most, or exactly with ``pad``), >= 1.
         pad: fixed-shape passes, which make every row's logits independent of the other jobs (the
             result is then bit-identical to a sequential run against ``PaddedModel(model, max_batch)``).
+        overlap: run the forward passes in a device thread while the jobs build their next requests
+            (same results; ``False`` runs them in the scheduling thread).
         concurrency: most jobs alive at once (``None``: all); 1 gives the sequential reference.
         cooperative: run the jobs' own code one job at a time (deterministic, safe for attacks that touch
             process-wide state); ``False`` lets their tensor work overlap in threads.
@@ -482,7 +518,7 @@ def run_batched(
             finish; by default the first failure cancels the rest (their next model call raises
             :class:`BatchCancelled`) and is re-raised once every thread has stopped.
         proxy: a :class:`BatchingProxy` to use (e.g. to read its :attr:`~BatchingProxy.stats`); its
-            ``model``, ``max_batch`` and ``pad`` then apply and ``model`` must be its model.
+            ``model``, ``max_batch``, ``pad`` and ``overlap`` then apply and ``model`` must be its model.
         on_result: ``on_result(index, result_or_exception)`` called as each job finishes (in finishing
             order, from the scheduling thread, while no job runs), e.g. to store campaign rows as they
             come; an exception it raises stops the run like a failed job's.
@@ -491,7 +527,7 @@ def run_batched(
         One result per job, in order.
     """
     if proxy is None:
-        proxy = BatchingProxy(model, max_batch=max_batch, pad=pad)
+        proxy = BatchingProxy(model, max_batch=max_batch, pad=pad, overlap=overlap)
     elif proxy.model is not model:
         raise ValueError("proxy must wrap the model given as `model`")
     jobs = list(jobs)
