@@ -32,7 +32,9 @@ def test_converge_keeps_optimising_past_the_map_target(toy_model, toy_data, pool
     _, stopped = _opt(toy_model, videos, labels, pool, 600, map_target=100.0)
     assert bool(stopped.success[0]) and int(stopped.iterations[0]) == 0
     # Run to convergence: the same bound no longer stops it; it is only the success bound.
-    oracle, run = _opt(toy_model, videos, labels, pool, 600, map_target=100.0, converge=True, max_iterations=3)
+    oracle, run = _opt(
+        toy_model, videos, labels, pool, 600, map_target=100.0, converge=True, max_iterations=3
+    )
     assert int(run.iterations[0]) >= 1
     assert bool(run.success[0])
     assert int(run.queries[0]) == oracle.used(0) <= 600
