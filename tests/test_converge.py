@@ -86,9 +86,10 @@ def test_converge_entries_in_the_catalog(toy_model, toy_data) -> None:
         assert "converge" not in methods.parameters(name) and "map_target" in methods.parameters(name)
         assert "converge" in methods.parameters(base)  # the MAP-stop names keep their default
     videos, labels = toy_data[0][:1], toy_data[1][:1]
-    result = methods.run(
-        "opt-converge", toy_model, videos, labels, budget=300, seed=0,
-        params={"init": "random", "map_target": 100.0, "max_iterations": 1},
-    )  # fmt: skip
-    assert result.extras[0]["converge"] is True
-    assert int(result.queries[0]) <= 300
+    for name in ("opt-converge", "heuristic-converge"):
+        result = methods.run(
+            name, toy_model, videos, labels, budget=300, seed=0,
+            params={"init": "random", "map_target": 100.0, "max_iterations": 1},
+        )  # fmt: skip
+        assert result.extras[0]["converge"] is True
+        assert int(result.queries[0]) <= 300
