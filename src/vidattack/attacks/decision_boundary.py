@@ -315,7 +315,8 @@ class DirectionState:
         adv_label: the label the oracle gave at that point.
         mask: ``[T,C,H,W]`` float 0/1 region the direction may use, or ``None`` (whole video).
         iterations: direction updates accepted or tried so far.
-        converged: ``beta`` fell below its floor without reaching the MAP target.
+        converged: ``beta`` fell below its floor (before reaching the MAP target, unless running to
+            convergence).
     """
 
     theta: Tensor
@@ -342,8 +343,12 @@ def optimize_direction(
     ratio: float,
     tolerance: float,
     generator: torch.Generator | None,
+    stop_at_target: bool = True,
 ) -> DirectionState:
     """Improve ``state`` in place with Opt-attack's updates until the stopping rule holds.
+
+    The rule: MAP <= ``map_target`` (only when ``stop_at_target``; ``False`` runs to convergence, the
+    papers' rule), ``beta`` below ``min_beta`` (converged), ``max_iterations`` updates, or the budget.
 
     Each iteration: RGF estimate of ``grad g`` from ``samples`` directions ``theta + beta u`` (``u``
     restricted to ``state.mask`` and normalised), each evaluated by :func:`local_distance` from the
@@ -372,7 +377,7 @@ def optimize_direction(
         record_progress(state, clean, used(), map_target)
 
     def done() -> bool:
-        return state_map(clean, state.theta, state.g) <= map_target
+        return stop_at_target and state_map(clean, state.theta, state.g) <= map_target
 
     def line_point(center: Tensor, step: Tensor, size: float, bound: float) -> tuple[Tensor, float, int]:
         theta = _unit(to_full((center - size * step).unsqueeze(0)))
@@ -637,6 +642,7 @@ def run_direction_attack(
     remaining_function: Callable[[int], int | None] | None = None,
     init_function: Callable[..., DirectionState | None] | None = None,
     extras_function: Callable[[list[DirectionState | None], list[dict]], tuple[dict, dict]] | None = None,
+    converge: bool = False,
 ) -> AttackResult:
     """The loop shared by :func:`opt_attack` and the Heuristic attack: per video, initialise then optimise.
 
@@ -649,14 +655,18 @@ def run_direction_attack(
     initial candidate was adversarial, so there was no boundary to descend to), ``init-budget`` (the
     budget ran out while the initial directions were being searched), ``converged`` (``beta`` fell below
     ``min_beta`` above the MAP target), ``max-iterations`` or ``budget``.
+
+    ``converge=True`` is the papers' rule (Opt-attack and the Heuristic attack run to convergence): the
+    MAP no longer stops the optimisation, which runs until ``beta < min_beta``, ``max_iterations`` or the
+    budget; ``map_target`` is then only the success bound (default: none, ``inf``), so the queries are
+    those to convergence (the papers' MQ) and the MAP is the converged one. ``extras["converged"]``
+    says whether a video converged or was cut by the budget / iteration cap.
     """
     start_time = time.perf_counter()
     targeted = target is not None
-    map_target = (
-        (DEFAULT_MAP_TARGET_TARGETED if targeted else DEFAULT_MAP_TARGET)
-        if map_target is None
-        else map_target
-    )
+    if map_target is None:
+        default = DEFAULT_MAP_TARGET_TARGETED if targeted else DEFAULT_MAP_TARGET
+        map_target = math.inf if converge else default
     _check_common(videos, map_target, samples, beta, eta, num_init)
     _check_init(init_videos, init_labels, videos)
     n = videos.shape[0]
@@ -738,6 +748,7 @@ def run_direction_attack(
                     ratio=ratio,
                     tolerance=tolerance,
                     generator=generator,
+                    stop_at_target=not converge,
                 )
         except QueryBudgetExceeded:
             pass  # the budget is spent: keep the best verified point
@@ -766,7 +777,7 @@ def run_direction_attack(
         success[i] = verified and value <= map_target
         queries[i] = used()
         traces.append(state.trace)
-    shared: dict = {"map_target": map_target}
+    shared: dict = {"map_target": map_target, "converge": converge}
     per_video: dict = {
         "g": final_g,
         "init_queries": torch.tensor([info["init_queries"] for info in infos], dtype=torch.long),

@@ -40,6 +40,8 @@ candidates run Alg. 1 in lock-step, one batched oracle call per step.
 Stopping rule (same for the three variants compared in Table 6 -- ``opt``, ``heuristic spatial=false``
 (Temp.) and ``heuristic`` (Temp. + Spat.)): stop when MAP <= ``map_target`` or the budget is spent;
 success = adversarial and MAP <= ``map_target`` (see :mod:`vidattack.attacks.opt_attack`).
+``converge=True`` runs to convergence instead (the paper's rule, for its MQ); ``map_target`` is then
+only the success bound.
 """
 
 from __future__ import annotations
@@ -266,6 +268,7 @@ def heuristic(
     tolerance: float = 1e-5,
     init_rtol: float = 1e-3,
     max_iterations: int = 100_000,
+    converge: bool = False,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
     """Heuristic black-box attack (Wei et al. 2020, Alg. 2) on ``videos [N,T,C,H,W]`` in [0, 1].
@@ -283,7 +286,8 @@ def heuristic(
         omega: MAP bound of Alg. 1 (0-255); default 3 untargeted, 30 targeted (Sec. "Parameter
             Setting", Tables 2 and 4). ``inf`` removes every frame that keeps the video adversarial.
         phi: salient share of each frame, in (0, 1]; default 0.6 untargeted, 0.8 targeted (Tables 3, 5).
-        map_target, num_init, samples, beta, eta, min_beta, ratio, tolerance, init_rtol, max_iterations:
+        map_target, num_init, samples, beta, eta, min_beta, ratio, tolerance, init_rtol, max_iterations,
+        converge:
             as in :func:`~vidattack.attacks.opt_attack.opt_attack` (``samples = 20``, ``beta = 0.005``:
             Eq. 1 and the text below it).
         generator: randomness (candidate choice, Gaussian directions).
@@ -391,4 +395,5 @@ def heuristic(
         remaining_function=access.remaining,
         init_function=init,
         extras_function=extras,
+        converge=converge,
     )

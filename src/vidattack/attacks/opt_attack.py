@@ -25,7 +25,9 @@ paper, Sec. "Methodology"; Cheng et al., Sec. 3). The candidate videos are an ar
 Stopping rule (the same for every variant, also for :mod:`vidattack.attacks.heuristic`): the attack
 stops as soon as the mean absolute perturbation (MAP, 0-255 scale) of ``clip(x + g theta) - x`` is at
 most ``map_target``, or when the query budget is spent, or when ``beta`` has fallen below ``min_beta``
-(no further progress). Success = adversarial and MAP <= ``map_target``.
+(no further progress). Success = adversarial and MAP <= ``map_target``. With ``converge=True`` (the
+papers' own rule: Cheng et al. and Wei et al. run Opt-attack to convergence) the MAP does not stop the
+attack, and ``map_target`` is only the success bound (default: none).
 
 Queries are batched wherever the algorithm allows: the 20 searches of one gradient estimate run in
 lock-step (one oracle call per search round for all of them), and so do the initial candidates.
@@ -65,6 +67,7 @@ def opt_attack(
     tolerance: float = 1e-5,
     init_rtol: float = 1e-3,
     max_iterations: int = 100_000,
+    converge: bool = False,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
     """Opt-attack (Cheng et al. 2019) on ``videos [N,T,C,H,W]`` in [0, 1] through top-1 labels only.
@@ -92,6 +95,9 @@ def opt_attack(
         init_rtol: relative binary-search width for the initial candidates (their ``g`` is refined
             by the first local search).
         max_iterations: cap on direction updates.
+        converge: run to convergence (the papers' rule, for their MQ): the MAP no longer stops the
+            attack; ``map_target`` is only the success bound (default none). ``False``: stop at
+            ``map_target`` (the MAP-stop).
         generator: randomness (candidate choice, Gaussian directions).
 
     Returns:
@@ -119,4 +125,5 @@ def opt_attack(
         max_iterations=max_iterations,
         generator=generator,
         method="opt",
+        converge=converge,
     )

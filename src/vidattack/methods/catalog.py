@@ -214,6 +214,12 @@ _SPECS = [
                "from top-1 labels.", core=opt_attack, **_DIRECTIONS),
     MethodSpec("heuristic", "scores", summary="Heuristic attack (Wei et al. 2020): Opt-attack on key frames "
                "(Alg. 1) and salient regions.", core=heuristic, make_threat=_heuristic_oracles, **_DIRECTIONS),
+    MethodSpec("opt-converge", "labels", summary="Opt-attack run to convergence (the papers' rule and MQ); "
+               "map_target is only the success bound.", core=opt_attack,
+               preset=Preset({"converge": True}, "Heuristic paper Table 6, SVA Table 3"), **_DIRECTIONS),
+    MethodSpec("heuristic-converge", "scores", summary="Heuristic attack run to convergence (the paper's rule and "
+               "MQ); map_target is only the success bound.", core=heuristic, make_threat=_heuristic_oracles,
+               preset=Preset({"converge": True}, "Heuristic paper Table 6, SVA Table 3"), **_DIRECTIONS),
     MethodSpec("sva", summary=_SVA_SUMMARY + ".", core=sva, **_SVA),
     MethodSpec("sva-rattack", summary=_SVA_SUMMARY + ", reward R_attack only (Table 5).", core=sva,
                preset=Preset({"reward_terms": ("attack",)}, "Table 5"), **_SVA),
