@@ -23,9 +23,10 @@ __all__ = [
 TracePoint = tuple[int, float, bool]
 
 # One point of a minimising (label-only) attack's distortion trace, kept per video in
-# ``extras[i]["distortion_trace"]``: (queries so far, L-inf in [0, 1], MAP in 0-255) of the best
-# adversarial video found so far. Appended whenever the best point improves, so both distortions are
-# those of one video and the trace lets a report draw distortion-vs-queries curves of any method.
+# ``extras[i]["distortion_trace"]``: (queries so far, L-inf in [0, 1], MAP in 0-255) of one adversarial
+# video, appended whenever a video improves the best L-inf or the best MAP found so far. The smallest
+# value of a column over a trace's prefix is the best so far (vidattack.curves), which lets a report
+# draw distortion-vs-queries curves of any method.
 DistortionPoint = tuple[int, float, float]
 
 
