@@ -52,6 +52,7 @@ __all__ = [
     "APPEARANCE_CLASSES",
     "SPLITS",
     "LAYOUTS",
+    "BEDS",
     "SynthConfig",
     "SynthClips",
     "generate",
@@ -83,6 +84,9 @@ APPEARANCE_CLASSES: tuple[str, ...] = tuple(f"digit_{d}" for d in range(10)) + _
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 LAYOUTS: tuple[str, ...] = ("ucf101", "hmdb51", "kinetics")
+#: The test beds: ``motion`` (appearance independent of the class) and ``scene``
+#: (:mod:`vidattack.data.scene`: the same motions, with a class-dependent look).
+BEDS: tuple[str, ...] = ("motion", "scene")
 
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 # Independent random streams per clip, so adding draws to one never shifts another.
@@ -105,6 +109,8 @@ class SynthConfig:
         n_train, n_val, n_test: clips per split (labels are balanced in blocks of ten).
         clutter: draw the drifting texture, the distractor blobs and the noise. ``False`` gives clean
             clips on a flat background (for figures and debugging), with the same objects and motions.
+        bed: ``"motion"`` (this module) or ``"scene"`` (:mod:`vidattack.data.scene`: same motions,
+            background and object drawn from class-specific distributions).
     """
 
     frames: int = 16
@@ -114,8 +120,11 @@ class SynthConfig:
     n_val: int = 500
     n_test: int = 500
     clutter: bool = True
+    bed: str = "motion"
 
     def __post_init__(self) -> None:
+        if self.bed not in BEDS:
+            raise ValueError(f"SynthConfig.bed must be one of {', '.join(BEDS)}, got {self.bed!r}")
         for name, low in (
             ("frames", 2),
             ("size", 8),
@@ -537,6 +546,10 @@ def _generate_uint8(
         params = []
         for index in chunk:
             clip = _clip_params(config, split, index)
+            if config.bed == "scene":
+                from vidattack.data.scene import restyle  # the scene module builds on this one
+
+                clip = restyle(clip, config, split, index)
             clip["index"] = index
             params.append(clip)
         videos[start : start + len(chunk)] = _render_uint8(params, config, split)
@@ -589,10 +602,14 @@ def generate(
 
 
 def _cache_path(cache_dir: Path, split: str, config: SynthConfig) -> Path:
-    key = json.dumps({"version": GENERATOR_VERSION, "split": split, **asdict(config)}, sort_keys=True)
+    fields = asdict(config)
+    if config.bed == "motion":
+        del fields["bed"]  # motion caches written before scene existed stay valid
+    key = json.dumps({"version": GENERATOR_VERSION, "split": split, **fields}, sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     n = config.n_for(split)
-    return cache_dir / f"synth-{split}-t{config.frames}-s{config.size}-seed{config.seed}-n{n}-{digest}.npz"
+    prefix = "synth" if config.bed == "motion" else config.bed
+    return cache_dir / f"{prefix}-{split}-t{config.frames}-s{config.size}-seed{config.seed}-n{n}-{digest}.npz"
 
 
 def _load_split_uint8(
