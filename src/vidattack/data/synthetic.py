@@ -53,6 +53,8 @@ __all__ = [
     "SPLITS",
     "LAYOUTS",
     "BEDS",
+    "DATA_NAMES",
+    "data_name",
     "SynthConfig",
     "SynthClips",
     "generate",
@@ -87,6 +89,8 @@ LAYOUTS: tuple[str, ...] = ("ucf101", "hmdb51", "kinetics")
 #: The test beds: ``motion`` (appearance independent of the class) and ``scene``
 #: (:mod:`vidattack.data.scene`: the same motions, with a class-dependent look).
 BEDS: tuple[str, ...] = ("motion", "scene")
+#: Each test bed's name on the command line (``--data``) and in clip references (``synth:test:3``).
+DATA_NAMES: dict[str, str] = {"synth": "motion", "scene": "scene"}
 
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 # Independent random streams per clip, so adding draws to one never shifts another.
@@ -137,6 +141,11 @@ class SynthConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"SynthConfig.{name} must be an integer >= {low}, got {value!r}")
 
+    def __repr__(self) -> str:
+        # Written by hand so that motion configs print (and key caches) as before ``bed`` existed.
+        shown = [f"{key}={value!r}" for key, value in asdict(self).items() if key != "bed" or value != "motion"]
+        return f"SynthConfig({', '.join(shown)})"
+
     def n_for(self, split: str) -> int:
         """Number of clips in ``split``."""
         return {"train": self.n_train, "val": self.n_val, "test": self.n_test}[_check_split(split)]
@@ -166,6 +175,11 @@ class SynthClips:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+
+def data_name(config: SynthConfig) -> str:
+    """The test bed's name in ``--data`` and clip references: ``synth`` (motion) or ``scene``."""
+    return next(name for name, bed in DATA_NAMES.items() if bed == config.bed)
 
 
 def _check_split(split: str) -> str:
