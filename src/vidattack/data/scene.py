@@ -45,6 +45,7 @@ __all__ = [
     "P_OWN_STYLE",
     "P_NEXT_STYLE",
     "P_OWN_OBJECT",
+    "look",
     "restyle",
     "generate",
     "load_split",
@@ -66,13 +67,29 @@ _STREAM_SCENE = 3
 _STYLE_CYCLES = ((0.6, 1.2), (1.6, 2.6))  # texture grain of even / odd styles, cycles per frame width
 
 
-def _style_of(label: int, rng: np.random.Generator) -> int:
-    u = rng.random()
-    if u < P_OWN_STYLE:
-        return label
-    if u < P_OWN_STYLE + P_NEXT_STYLE:
-        return (label + 1) % len(MOTION_CLASSES)
-    return int(rng.integers(len(MOTION_CLASSES)))
+def _look_rng(config: SynthConfig, split: str, index: int) -> np.random.Generator:
+    return np.random.default_rng([config.seed, _SPLIT_CODE[split], _STREAM_SCENE, index])
+
+
+def _draw_look(rng: np.random.Generator, label: int) -> tuple[int, int]:
+    # The draws depend on the outcome (a random style is drawn only when needed); that is still a pure
+    # function of the clip's own stream, which nothing else reads.
+    u_style = rng.random()
+    if u_style < P_OWN_STYLE:
+        style = label
+    elif u_style < P_OWN_STYLE + P_NEXT_STYLE:
+        style = (label + 1) % len(MOTION_CLASSES)
+    else:
+        style = int(rng.integers(len(MOTION_CLASSES)))
+    own_object = rng.random() < P_OWN_OBJECT
+    any_object = int(rng.integers(len(APPEARANCE_CLASSES)))
+    return style, CLASS_OBJECTS[label] if own_object else any_object
+
+
+def look(config: SynthConfig, split: str, index: int, label: int) -> tuple[int, int]:
+    """The hidden ``(style, object)`` of scene clip ``index`` of class ``label`` (for tests and analysis:
+    how much of the class the look alone can tell)."""
+    return _draw_look(_look_rng(config, split, index), int(label))
 
 
 def restyle(clip: dict[str, Any], config: SynthConfig, split: str, index: int) -> dict[str, Any]:
@@ -80,13 +97,11 @@ def restyle(clip: dict[str, Any], config: SynthConfig, split: str, index: int) -
 
     ``clip`` is what the motion bed drew for ``(config.seed, split, index)``; trajectories, distractors
     and noise are kept, the object, the background colours and grain and the object colours are
-    redrawn. The number of draws is fixed, so the result depends on ``(seed, split, index)`` only.
+    redrawn from the clip's own random stream, so the result depends on ``(seed, split, index)`` only.
     """
-    rng = np.random.default_rng([config.seed, _SPLIT_CODE[split], _STREAM_SCENE, index])
+    rng = _look_rng(config, split, index)
     label = int(clip["label"])
-    style = _style_of(label, rng)
-    own_object = rng.random() < P_OWN_OBJECT
-    any_object = int(rng.integers(len(APPEARANCE_CLASSES)))
+    style, obj = _draw_look(rng, label)
     dark = bool(rng.random() < 0.5)
     hue = style / len(MOTION_CLASSES) + rng.uniform(-0.03, 0.03)
     sats = rng.uniform(0.45, 0.85, size=2)
@@ -98,7 +113,7 @@ def restyle(clip: dict[str, Any], config: SynthConfig, split: str, index: int) -
     object_sats = rng.uniform(0.6, 1.0, size=2)
 
     out = dict(clip)
-    out["appearance"] = CLASS_OBJECTS[label] if own_object else any_object
+    out["appearance"] = obj
     out["bg_colours"] = np.stack([_hsv_to_rgb(hue % 1.0, sats[i], values[i]) for i in range(2)])
     # Keep each wave's direction, rescale its frequency to the style's grain.
     old = np.hypot(clip["wave_freq_x"], clip["wave_freq_y"])
