@@ -143,7 +143,7 @@ SPECS: tuple[Spec, ...] = (
 # The scene test bed: fewer epochs (appearance makes the task easier, and CPU time is short); the
 # image models learn the motion class from single frames, so they are transferable priors.
 SCENE_SPECS: tuple[Spec, ...] = (
-    Spec("c3d-scene", "c3d", SPECS[0].kwargs, SPECS[0].description + ", scene test bed", epochs=6, bed="scene"),
+    Spec("c3d-scene", "c3d", SPECS[0].kwargs, SPECS[0].description + ", scene test bed", epochs=14, bed="scene"),
     Spec("image-small-scene", "image_small", {"channels": [32, 64, 128]},
          "tiny image CNN (three 3x3 blocks), class from single scene frames", epochs=8, batch_size=64,
          task="class", seed=1, bed="scene"),
