@@ -299,7 +299,9 @@ def scene_markdown(rows: list[str], threads: int) -> str:
         "Video models learn the motion class; image models (task `class`) learn the same class label from single "
         "frames, so they are transferable priors for V-BAD, as ImageNet models are for UCF-101. Columns as above "
         "(image models: accuracy on all 8000 test frames against the clip's class). Trained with fewer epochs "
-        "than the motion models (CPU time was short); accuracies are not tuned.",
+        "than the motion models (CPU time was short; i3d-scene only 6 epochs, still improving); accuracies are "
+        "not tuned. Forward and training times were measured on a machine shared by four busy sessions: they "
+        "are not comparable with the motion table's.",
         "",
         "| name | arch | task | params | file | test acc | shuffled acc | forward (48) | best epoch | train s |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
