@@ -37,6 +37,7 @@ from vidattack.data.synthetic import (
     _hsv_to_rgb,
     generate,
     load_split,
+    register_bed_look,
 )
 
 __all__ = [
@@ -123,3 +124,6 @@ def restyle(clip: dict[str, Any], config: SynthConfig, split: str, index: int) -
     out["colour_a"] = _hsv_to_rgb(object_hue, object_sats[0], object_values[0])
     out["colour_b"] = _hsv_to_rgb((object_hue + 0.08) % 1.0, object_sats[1], object_values[1])
     return out
+
+
+register_bed_look("scene", restyle)

@@ -177,6 +177,19 @@ class SynthClips:
         return int(self.labels.shape[0])
 
 
+#: How each bed other than ``motion`` redraws the look of a motion clip's parameters, registered by the
+#: bed's own module (:mod:`vidattack.data.scene`, imported with the package) so that this module does
+#: not depend on it.
+_BED_LOOKS: dict[str, Callable[[dict, SynthConfig, str, int], dict]] = {}
+
+
+def register_bed_look(bed: str, restyle: Callable[[dict, SynthConfig, str, int], dict]) -> None:
+    """Register how test bed ``bed`` (one of :data:`BEDS`) redraws a motion clip's look."""
+    if bed not in BEDS or bed == "motion":
+        raise ValueError(f"bed must be one of {', '.join(b for b in BEDS if b != 'motion')}, got {bed!r}")
+    _BED_LOOKS[bed] = restyle
+
+
 def data_name(config: SynthConfig) -> str:
     """The test bed's name in ``--data`` and clip references: ``synth`` (motion) or ``scene``."""
     return next(name for name, bed in DATA_NAMES.items() if bed == config.bed)
@@ -560,10 +573,8 @@ def _generate_uint8(
         params = []
         for index in chunk:
             clip = _clip_params(config, split, index)
-            if config.bed == "scene":
-                from vidattack.data.scene import restyle  # the scene module builds on this one
-
-                clip = restyle(clip, config, split, index)
+            if config.bed != "motion":
+                clip = _BED_LOOKS[config.bed](clip, config, split, index)
             clip["index"] = index
             params.append(clip)
         videos[start : start + len(chunk)] = _render_uint8(params, config, split)
