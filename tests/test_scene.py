@@ -117,3 +117,22 @@ def test_campaign_data_table_selects_the_scene_bed(tmp_path):
     videos, labels = source.load([3])
     assert torch.equal(videos[0], generate("test", SCENE, indices=[3]).videos[0])
     assert source.video_id(3) == "scene:test:3"
+
+
+def test_scene_zoo_models_are_evaluated_on_scene_from_the_command_line(capsys):
+    import json
+
+    from vidattack.cli import main
+
+    def run(args: list[str]) -> dict:
+        try:
+            main(args)
+        except SystemExit as stop:
+            assert stop.code in (0, None)
+        return json.loads(capsys.readouterr().out)
+
+    video = run(["eval", "--model", "c3d-scene", "--data", "scene", "--clips", "20", "--json"])
+    assert video["n"] == 20 and video["accuracy"] > 0.5
+    # The scene image backbones predict the clip's class from single frames.
+    image = run(["eval", "--model", "image-small-scene", "--data", "scene", "--clips", "10", "--json"])
+    assert image["n"] == 160 and image["accuracy"] > 0.3
