@@ -151,7 +151,7 @@ SCENE_SPECS: tuple[Spec, ...] = (
          "tiny image CNN (three 5x5 blocks), class from single scene frames", epochs=8, batch_size=64,
          task="class", seed=2, bed="scene"),
     Spec("lrcn-scene", "lrcn", SPECS[2].kwargs, SPECS[2].description + ", scene test bed", epochs=14, bed="scene"),
-    Spec("i3d-scene", "i3d", SPECS[1].kwargs, SPECS[1].description + ", scene test bed", epochs=6, bed="scene"),
+    Spec("i3d-scene", "i3d", SPECS[1].kwargs, SPECS[1].description + ", scene test bed", epochs=12, bed="scene"),
 )  # fmt: skip
 
 #: Image-model tasks: label of each frame (appearance: which object; class: the clip's motion class).
@@ -299,7 +299,7 @@ def scene_markdown(rows: list[str], threads: int) -> str:
         "Video models learn the motion class; image models (task `class`) learn the same class label from single "
         "frames, so they are transferable priors for V-BAD, as ImageNet models are for UCF-101. Columns as above "
         "(image models: accuracy on all 8000 test frames against the clip's class). Trained with fewer epochs "
-        "than the motion models (CPU time was short; i3d-scene only 6 epochs, still improving); accuracies are "
+        "than the motion models (CPU time was short); accuracies are "
         "not tuned. Forward and training times were measured on a machine shared by four busy sessions: they "
         "are not comparable with the motion table's.",
         "",
