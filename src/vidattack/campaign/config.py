@@ -55,7 +55,7 @@ __all__ = [
 SELECTION_MODES = ("one-per-class", "first-n", "indices")
 FOLDER_LAYOUTS = ("ucf101", "hmdb51", "kinetics")
 TARGET_MODES = ("untargeted", "random")
-_SYNTH_FIELDS = ("frames", "size", "seed", "n_train", "n_val", "n_test", "clutter")
+_SYNTH_FIELDS = ("frames", "size", "seed", "n_train", "n_val", "n_test", "clutter", "bed")
 
 
 class ConfigError(ValueError):
@@ -74,7 +74,8 @@ class DataConfig:
     Attributes:
         source: ``"synthetic"`` (the test bed) or ``"folder"`` (a dataset root).
         split: ``train``/``val``/``test`` for the test bed; the layout's split name for folders.
-        synth: :class:`vidattack.data.synthetic.SynthConfig` fields (synthetic source only).
+        synth: :class:`vidattack.data.synthetic.SynthConfig` fields (synthetic source only; ``bed =
+            "scene"`` selects the scene test bed).
         root: dataset root directory (folder source only), absolute.
         layout: ``ucf101``, ``hmdb51`` or ``kinetics`` (folder source only).
         folder: layout options of folder sources: ``fold`` (UCF-101/HMDB-51 official split 1-3),
@@ -262,7 +263,7 @@ def parse_config(
     target = _parse_target(reader, document, "target", "untargeted")
     attacks = _parse_attacks(reader, document.get("attacks"), eps, budget, target)
     attacker_data = reader.string(document, "attacker_data", default=None)
-    if attacker_data is not None and attacker_data != "synth" and not attacker_data.startswith("synth:"):
+    if attacker_data is not None and attacker_data.split(":", 1)[0] not in ("synth", "scene"):
         resolved = (base / attacker_data).resolve()
         if not resolved.exists():
             raise reader.fail("attacker_data", f"no such file or folder: '{resolved}'")
@@ -381,6 +382,10 @@ def _parse_data(reader: _Reader, value: Any, base: Path) -> DataConfig:
                 if not isinstance(table[key], bool):
                     raise reader.fail("data.clutter", f"must be true or false, got {table[key]!r}")
                 synth[key] = table[key]
+            elif key == "bed":
+                from vidattack.data.synthetic import BEDS
+
+                synth[key] = reader.string(table, key, prefix="data", choices=BEDS)
             else:
                 synth[key] = reader.integer(table, key, prefix="data", minimum=0)
                 _check_clip_limit(reader, key, synth[key])
@@ -390,7 +395,8 @@ def _parse_data(reader: _Reader, value: Any, base: Path) -> DataConfig:
             SynthConfig(**synth)
         except ValueError as error:
             raise reader.fail("data", str(error)) from None
-        return DataConfig(source=kind, split=split, synth=synth, name=name or f"synth-{split}")
+        prefix = "synth" if synth.get("bed", "motion") == "motion" else synth["bed"]
+        return DataConfig(source=kind, split=split, synth=synth, name=name or f"{prefix}-{split}")
     reader.unknown_keys(
         table,
         "data",

@@ -56,7 +56,7 @@ class SyntheticSource:
         return clips.videos, clips.labels
 
     def video_id(self, index: int) -> str:
-        return f"synth:{self.split}:{index}"
+        return f"{self._synthetic.data_name(self.config)}:{self.split}:{index}"
 
 
 class FolderSource:

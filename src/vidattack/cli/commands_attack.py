@@ -20,7 +20,7 @@ def attack(
     model: str = typer.Option(..., "--model", "-m", help="Zoo name (see `vidattack models`), checkpoint path, or http://HOST:PORT of a model service "
         "(`vidattack serve`; black-box methods only)."),
     video: str = typer.Option(
-        ..., "--video", "-v", help="Video file (mp4/avi/mkv/webm), .npz tensor, or synth:SPLIT:INDEX."
+        ..., "--video", "-v", help="Video file (mp4/avi/mkv/webm), .npz tensor, or synth:SPLIT:INDEX (scene:SPLIT:INDEX for the scene test bed)."
     ),
     label: int | None = typer.Option(
         None, "--label", "-l", help="True class; default: the label that comes with the video, else the model's prediction."
@@ -36,7 +36,7 @@ def attack(
     attacker_data: str | None = typer.Option(
         None, "--attacker-data", help="The attacker's own labelled videos, for methods that need them (targeted "
         "V-BAD's start videos, Opt-attack/Heuristic initial directions, SVA target clips, SVAL training): a "
-        "data-set folder (its training split), an .npz with 'videos' and 'labels', or 'synth'. Default: the "
+        "data-set folder (its training split), an .npz with 'videos' and 'labels', or 'synth' / 'scene'. Default: the "
         "synthetic test bed for zoo models only; other models must be given one."),
     attacker_split: str = typer.Option("train", "--attacker-split", help="Split of --attacker-data to use."),
     arch: str | None = typer.Option(
@@ -77,7 +77,7 @@ def attack(
     if attacker_data is not None:
         attacker = methods.open_attacker_data(attacker_data, split=attacker_split)
     elif is_zoo_model(model):
-        attacker = methods.SyntheticAttackerData(attacker_split)  # the zoo's models were trained on it
+        attacker = methods.SyntheticAttackerData.for_model(model, attacker_split)  # the bed it was trained on
     else:
         attacker = None
     arch_kwargs = parse_key_values(arch_param, "--arch-param")

@@ -48,7 +48,7 @@ def flicker_universal_command(
     train_size: int = typer.Option(500, "--train-size", help="Correctly classified training videos used."),
     test_size: int = typer.Option(200, "--test-size", help="Correctly classified test videos evaluated."),
     data: str = typer.Option(
-        "synth", "--data", help="'synth' (the test bed) or an .npz with train_/test_ videos and labels."
+        "synth", "--data", help="'synth' or 'scene' (the test beds) or an .npz with train_/test_ videos and labels."
     ),
     baselines: bool = typer.Option(
         True, "--baselines/--no-baselines", help="Evaluate the random baselines (Sec. 5.2)."

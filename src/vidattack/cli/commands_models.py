@@ -12,10 +12,13 @@ from vidattack.io import json_text
 
 __all__ = ["register"]
 
-_TRAIN_DATA_HELP = "Data: `synth`, the synthetic motion test bed (see --frames, --size, --clips)."
+_TRAIN_DATA_HELP = (
+    "Data: `synth`, the synthetic motion test bed, or `scene`, the scene test bed (see --frames, --size, "
+    "--clips). On `scene` image archs learn the clip's class from single frames."
+)
 _EVAL_DATA_HELP = (
-    "Data: `synth` (the synthetic motion test bed; clip length and frame size follow the model, or "
-    "--frames/--size), `ucf101:ROOT` or `hmdb51:ROOT` (official folder layout and split files, fold 1)."
+    "Data: `synth` (the synthetic motion test bed) or `scene` (the scene test bed; clip length and frame "
+    "size follow the model, or --frames/--size), `ucf101:ROOT` or `hmdb51:ROOT` (official folder layout and split files, fold 1)."
 )
 
 
@@ -54,15 +57,27 @@ def _synth_data(
     image_task: bool,
     cache_dir: Path | None,
     clips: int | None,
+    frame_labels: str = "appearance",
 ) -> tuple[Any, Any, tuple[str, ...]]:
-    """``(inputs, labels, class_names)`` of a synthetic split: clips (motion) or all frames (appearance)."""
-    from vidattack.data.synthetic import APPEARANCE_CLASSES, MOTION_CLASSES, SynthConfig, load_split
+    """``(inputs, labels, class_names)`` of a synthetic split: clips (motion) or all frames (labelled with
+    the object, ``frame_labels="appearance"``, or with the clip's class, ``"class"``)."""
+    from vidattack.data.synthetic import (
+        APPEARANCE_CLASSES,
+        DATA_NAMES,
+        MOTION_CLASSES,
+        SynthConfig,
+        load_split,
+    )
     from vidattack.models.train import video_frames
 
-    if spec != "synth":
-        raise _user_error(f"--data must be synth here, got {spec!r}")
+    if spec not in DATA_NAMES:
+        raise _user_error(f"--data must be synth or scene here, got {spec!r}")
     sizes = {f"n_{name}": clips for name in ("train", "val", "test") if clips is not None}
-    split_clips = load_split(split, SynthConfig(frames=frames, size=size, **sizes), cache_dir=cache_dir)
+    config = SynthConfig(frames=frames, size=size, bed=DATA_NAMES[spec], **sizes)
+    split_clips = load_split(split, config, cache_dir=cache_dir)
+    if image_task and frame_labels == "class":
+        images, labels = video_frames(split_clips.videos, split_clips.labels)
+        return images, labels, MOTION_CLASSES
     if image_task:
         images, labels = video_frames(split_clips.videos, split_clips.appearance)
         return images, labels, APPEARANCE_CLASSES
@@ -160,7 +175,8 @@ def train_command(
     if width is not None:
         kwargs["width"] = width
     splits = {
-        name: _synth_data(data, name, frames, size, image, cache_dir, clips)
+        name: _synth_data(data, name, frames, size, image, cache_dir, clips,
+                          frame_labels="class" if data == "scene" else "appearance")  # fmt: skip
         for name in ("train", "val", "test")
     }
     class_names = splits["train"][2]
@@ -262,14 +278,20 @@ def eval_command(
     frames = frames or getattr(net, "num_frames", None) or 16
     size = size or int(input_size[0])
     shuffler = torch.Generator().manual_seed(seed)
-    if data == "synth":
-        inputs, labels, class_names = _synth_data(data, split, frames, size, image, cache_dir, clips)
+    if data in ("synth", "scene"):
+        from vidattack.data.synthetic import MOTION_CLASSES
+
+        # Image models trained on the clip's class (the scene backbones) are scored against it.
+        frame_labels = "class" if tuple(net.class_names) == MOTION_CLASSES else "appearance"
+        inputs, labels, class_names = _synth_data(
+            data, split, frames, size, image, cache_dir, clips, frame_labels=frame_labels
+        )
         if shuffle_frames:
             inputs = frame_shuffled(inputs, shuffler)
         samples: Any = (inputs, labels)
     else:
         if image:
-            raise _user_error("image models are evaluated on --data synth only (the appearance task)")
+            raise _user_error("image models are evaluated on --data synth or scene only")
         stream, class_names = _folder_data(data, split, frames, size, net.class_names)
         samples = ((frame_shuffled(v, shuffler) if shuffle_frames else v, y) for v, y in stream)
     result = evaluate(net, samples, batch_size=batch_size, class_names=class_names)

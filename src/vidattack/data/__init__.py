@@ -2,6 +2,8 @@
 sampling. Everything yields videos in the vidattack layout (``[T, C, H, W]`` per item, float in [0, 1]).
 """
 
+# Registers the scene test bed's look with the synthetic generator (SynthConfig(bed="scene")).
+from vidattack.data import scene  # noqa: F401  (imports synthetic itself)
 from vidattack.data.synthetic import (
     APPEARANCE_CLASSES,
     MOTION_CLASSES,

@@ -1,5 +1,5 @@
 """Video references as the CLI's ``--video`` option understands them: a file, an ``.npz`` tensor, or
-``synth:SPLIT:INDEX`` (a clip of the synthetic test bed with its true label)."""
+``synth:SPLIT:INDEX`` / ``scene:SPLIT:INDEX`` (a clip of a synthetic test bed with its true label)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from torch import Tensor
 
 from vidattack import io
-from vidattack.data.synthetic import SPLITS, SynthConfig, generate
+from vidattack.data.synthetic import DATA_NAMES, SPLITS, SynthConfig, generate
 
 __all__ = ["load_video_any"]
 
@@ -37,6 +37,8 @@ def _load_synth(
             f"synthetic clip index must be a non-negative integer, got {index_text!r} in {ref!r}"
         )
     config = config if config is not None else SynthConfig()
+    # The prefix names the bed (synth: motion, scene: scene); the rest of the config is the caller's.
+    config = replace(config, bed=DATA_NAMES[parts[0]])
     # The clip is rendered at the requested frames and size: the same limits as a file.
     rendered_frames = config.frames if frames is None else max(2, frames)
     rendered = config.size if size is None else max(size)
@@ -83,7 +85,7 @@ def load_video_any(
       uint8) and optionally ``label`` (one integer);
     * ``synth:SPLIT:INDEX``: clip INDEX of the synthetic test bed's SPLIT (train, val, test) from
       ``synth_config`` (default :class:`~vidattack.data.synthetic.SynthConfig`), label = its motion
-      class.
+      class; ``scene:SPLIT:INDEX`` the same clip of the scene test bed (:mod:`vidattack.data.scene`).
 
     Args:
         path_or_ref: the reference.
@@ -118,7 +120,7 @@ def load_video_any(
     text = os.fspath(path_or_ref)
     if not isinstance(text, str):
         text = text.decode()
-    if isinstance(path_or_ref, str) and text.startswith("synth:"):
+    if isinstance(path_or_ref, str) and text.split(":", 1)[0] in DATA_NAMES and ":" in text:
         return _load_synth(text, frames, size, synth_config, max_frames, max_pixels)
     path = Path(text)
     if not path.exists():

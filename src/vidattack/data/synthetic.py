@@ -52,6 +52,9 @@ __all__ = [
     "APPEARANCE_CLASSES",
     "SPLITS",
     "LAYOUTS",
+    "BEDS",
+    "DATA_NAMES",
+    "data_name",
     "SynthConfig",
     "SynthClips",
     "generate",
@@ -83,6 +86,11 @@ APPEARANCE_CLASSES: tuple[str, ...] = tuple(f"digit_{d}" for d in range(10)) + _
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 LAYOUTS: tuple[str, ...] = ("ucf101", "hmdb51", "kinetics")
+#: The test beds: ``motion`` (appearance independent of the class) and ``scene``
+#: (:mod:`vidattack.data.scene`: the same motions, with a class-dependent look).
+BEDS: tuple[str, ...] = ("motion", "scene")
+#: Each test bed's name on the command line (``--data``) and in clip references (``synth:test:3``).
+DATA_NAMES: dict[str, str] = {"synth": "motion", "scene": "scene"}
 
 _SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 # Independent random streams per clip, so adding draws to one never shifts another.
@@ -105,6 +113,8 @@ class SynthConfig:
         n_train, n_val, n_test: clips per split (labels are balanced in blocks of ten).
         clutter: draw the drifting texture, the distractor blobs and the noise. ``False`` gives clean
             clips on a flat background (for figures and debugging), with the same objects and motions.
+        bed: ``"motion"`` (this module) or ``"scene"`` (:mod:`vidattack.data.scene`: same motions,
+            background and object drawn from class-specific distributions).
     """
 
     frames: int = 16
@@ -114,8 +124,11 @@ class SynthConfig:
     n_val: int = 500
     n_test: int = 500
     clutter: bool = True
+    bed: str = "motion"
 
     def __post_init__(self) -> None:
+        if self.bed not in BEDS:
+            raise ValueError(f"SynthConfig.bed must be one of {', '.join(BEDS)}, got {self.bed!r}")
         for name, low in (
             ("frames", 2),
             ("size", 8),
@@ -127,6 +140,11 @@ class SynthConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"SynthConfig.{name} must be an integer >= {low}, got {value!r}")
+
+    def __repr__(self) -> str:
+        # Written by hand so that motion configs print (and key caches) as before ``bed`` existed.
+        shown = [f"{key}={value!r}" for key, value in asdict(self).items() if key != "bed" or value != "motion"]
+        return f"SynthConfig({', '.join(shown)})"
 
     def n_for(self, split: str) -> int:
         """Number of clips in ``split``."""
@@ -157,6 +175,24 @@ class SynthClips:
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+
+#: How each bed other than ``motion`` redraws the look of a motion clip's parameters, registered by the
+#: bed's own module (:mod:`vidattack.data.scene`, imported with the package) so that this module does
+#: not depend on it.
+_BED_LOOKS: dict[str, Callable[[dict, SynthConfig, str, int], dict]] = {}
+
+
+def register_bed_look(bed: str, restyle: Callable[[dict, SynthConfig, str, int], dict]) -> None:
+    """Register how test bed ``bed`` (one of :data:`BEDS`) redraws a motion clip's look."""
+    if bed not in BEDS or bed == "motion":
+        raise ValueError(f"bed must be one of {', '.join(b for b in BEDS if b != 'motion')}, got {bed!r}")
+    _BED_LOOKS[bed] = restyle
+
+
+def data_name(config: SynthConfig) -> str:
+    """The test bed's name in ``--data`` and clip references: ``synth`` (motion) or ``scene``."""
+    return next(name for name, bed in DATA_NAMES.items() if bed == config.bed)
 
 
 def _check_split(split: str) -> str:
@@ -537,6 +573,8 @@ def _generate_uint8(
         params = []
         for index in chunk:
             clip = _clip_params(config, split, index)
+            if config.bed != "motion":
+                clip = _BED_LOOKS[config.bed](clip, config, split, index)
             clip["index"] = index
             params.append(clip)
         videos[start : start + len(chunk)] = _render_uint8(params, config, split)
@@ -589,10 +627,14 @@ def generate(
 
 
 def _cache_path(cache_dir: Path, split: str, config: SynthConfig) -> Path:
-    key = json.dumps({"version": GENERATOR_VERSION, "split": split, **asdict(config)}, sort_keys=True)
+    fields = asdict(config)
+    if config.bed == "motion":
+        del fields["bed"]  # motion caches written before scene existed stay valid
+    key = json.dumps({"version": GENERATOR_VERSION, "split": split, **fields}, sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     n = config.n_for(split)
-    return cache_dir / f"synth-{split}-t{config.frames}-s{config.size}-seed{config.seed}-n{n}-{digest}.npz"
+    prefix = "synth" if config.bed == "motion" else config.bed
+    return cache_dir / f"{prefix}-{split}-t{config.frames}-s{config.size}-seed{config.seed}-n{n}-{digest}.npz"
 
 
 def _load_split_uint8(

@@ -172,7 +172,7 @@ def _main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=_main.__doc__)
     parser.add_argument(
-        "config", help="TOML with models, split, per_class, repeats, tentatives, variants, image_models"
+        "config", help="TOML with models, split, per_class, repeats, tentatives, variants, image_models, bed"
     )
     args = parser.parse_args(argv)
     config = load_toml(args.config)
@@ -180,7 +180,9 @@ def _main(argv: list[str] | None = None) -> None:
     generator = torch.Generator().manual_seed(int(config.get("seed", 0)))
     tentatives = tuple(config.get("tentatives", ("static", "random", "transferred")))
     variants = tuple(config.get("variants", ("srbad", "pbad", "vbad")))
-    clips = generate(config.get("split", "test"), SynthConfig(), indices=range(int(config.get("pool", 100))))
+    # bed = "scene" in the TOML measures on the scene test bed (with its image models as priors).
+    bed = SynthConfig(bed=str(config.get("bed", "motion")))
+    clips = generate(config.get("split", "test"), bed, indices=range(int(config.get("pool", 100))))
     header = "| model | " + " | ".join(f"tentative {k}" for k in tentatives) + " | "
     header += " | ".join(f"rectified {v}" for v in variants) + " |"
     print(header)

@@ -79,7 +79,7 @@ class ClipSource:
 
 
 def open_clips(data: Any, split: str, model: Any) -> ClipSource:
-    """``data``: ``"synth"`` (the test bed's ``split``), a data-set folder (class folders ``ROOT/SPLIT/CLASS``,
+    """``data``: ``"synth"`` or ``"scene"`` (that test bed's ``split``), a data-set folder (class folders ``ROOT/SPLIT/CLASS``,
     UCF-101 or HMDB-51, at the model's clip shape), or a ``(videos, labels)`` pair of tensors.
 
     Raises:
@@ -93,19 +93,19 @@ def open_clips(data: Any, split: str, model: Any) -> ClipSource:
         return ClipSource(f"tensors-{key}", {"source": "tensors", "digest": key}, len(videos),
                           lambda idx: (videos[list(idx)], labels[list(idx)].long()), lambda i: f"tensor:{i}")  # fmt: skip
     text = str(data)
-    if text == "synth":
+    if text in ("synth", "scene"):
         from vidattack.data import synthetic
 
         if split not in synthetic.SPLITS:
-            raise ValueError(f"--split must be one of {', '.join(synthetic.SPLITS)} for --data synth, got {split!r}")
-        config = synthetic.SynthConfig()
+            raise ValueError(f"--split must be one of {', '.join(synthetic.SPLITS)} for --data {text}, got {split!r}")
+        config = synthetic.SynthConfig(bed=synthetic.DATA_NAMES[text])
 
         def load_synth(indices: Sequence[int]) -> tuple[Tensor, Tensor]:
             clips = synthetic.generate(split, config, indices=list(indices))
             return clips.videos, clips.labels
 
-        return ClipSource(f"synth-{split}", {"source": "synthetic", "split": split, "config": repr(config)},
-                          config.n_for(split), load_synth, lambda i: f"synth:{split}:{i}")  # fmt: skip
+        return ClipSource(f"{text}-{split}", {"source": "synthetic", "split": split, "config": repr(config)},
+                          config.n_for(split), load_synth, lambda i: f"{text}:{split}:{i}")  # fmt: skip
     from vidattack.data import folders
 
     root = Path(text)
@@ -304,7 +304,9 @@ def _resolve_attacker_data(attacker_data: Any, model: Any) -> AttackerData | Non
         from vidattack.methods.model_refs import is_zoo_model
 
         # the zoo's models were trained on the synthetic test bed: its training split is the attacker's
-        return methods.SyntheticAttackerData("train") if isinstance(model, str) and is_zoo_model(model) else None
+        if isinstance(model, str) and is_zoo_model(model):
+            return methods.SyntheticAttackerData.for_model(model, "train")
+        return None
     if isinstance(attacker_data, (str, Path)):
         return methods.open_attacker_data(attacker_data, split="train")
     return attacker_data

@@ -19,18 +19,18 @@ MODES = ("class", "universal", "time-invariant")
 
 
 def _load_split(data: str, split: str, count: int, net: Any, device: str, offset: int = 0):  # type: ignore[no-untyped-def]
-    """``count`` correctly classified videos of ``split`` (synthetic test bed or an ``.npz`` file)."""
+    """``count`` correctly classified videos of ``split`` (a synthetic test bed or an ``.npz`` file)."""
     import numpy as np
     import torch
 
     from vidattack.selection import correctly_classified
     from vidattack.video import to_float
 
-    if data != "synth":
+    if data not in ("synth", "scene"):
         path = Path(data)
         if not path.is_file():
             raise ValueError(
-                f"--data must be 'synth' or an .npz file with {split}_videos/{split}_labels, got {data!r}"
+                f"--data must be 'synth', 'scene' or an .npz file with {split}_videos/{split}_labels, got {data!r}"
             )
         with np.load(path, allow_pickle=False) as archive:
             for key in (f"{split}_videos", f"{split}_labels"):
@@ -48,7 +48,7 @@ def _load_split(data: str, split: str, count: int, net: Any, device: str, offset
     frames = getattr(net, "num_frames", None) or 16
     size = getattr(net, "input_size", None)
     size = size[0] if isinstance(size, (tuple, list)) else (size or 32)
-    config = SynthConfig(frames=int(frames), size=int(size))
+    config = SynthConfig(frames=int(frames), size=int(size), bed="scene" if data == "scene" else "motion")
     kept_v, kept_l, start, chunk = [], [], offset, max(64, count)
     total = config.n_for(split)
     while sum(len(v) for v in kept_l) < count and start < total:

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from vidattack import io
 from vidattack.data import folders
-from vidattack.data.synthetic import MOTION_CLASSES, SPLITS, SynthConfig, generate
+from vidattack.data.synthetic import DATA_NAMES, MOTION_CLASSES, SPLITS, SynthConfig, data_name, generate
 from vidattack.video import validate_video
 
 __all__ = [
@@ -95,10 +95,10 @@ def _fit(video: Tensor, shape: Shape) -> Tensor:
 
 
 class SyntheticAttackerData:
-    """The synthetic test bed's ``split`` (default ``train``), rendered at the attacked videos' shape.
+    """A synthetic test bed's ``split`` (default ``train``), rendered at the attacked videos' shape.
 
-    Only meaningful against models trained on the test bed (the zoo's); its image models are the zoo's
-    two test-bed image backbones.
+    Only meaningful against models trained on that test bed (the zoo's); its image models are the zoo's
+    two image backbones of the same bed (``*-synth`` for the motion bed, ``*-scene`` for ``scene``).
     """
 
     image_models: tuple[str, ...] = ("image-small-synth", "image-small2-synth")
@@ -108,7 +108,14 @@ class SyntheticAttackerData:
             raise ValueError(f"attacker data split must be one of {', '.join(SPLITS)}, got {split!r}")
         self.split = split
         self.config = config or SynthConfig()
-        self.description = f"synth:{split}"
+        if self.config.bed != "motion":
+            self.image_models = (f"image-small-{self.config.bed}", f"image-small2-{self.config.bed}")
+        self.description = f"{data_name(self.config)}:{split}"
+
+    @classmethod
+    def for_model(cls, model: str, split: str = "train") -> SyntheticAttackerData:
+        """The attacker data of a zoo model: the test bed it was trained on (``*-scene``: scene)."""
+        return cls(split, SynthConfig(bed="scene") if model.endswith("-scene") else SynthConfig())
 
     def _config(self, shape: Shape) -> SynthConfig:
         frames, channels, height, width = shape
@@ -117,7 +124,7 @@ class SyntheticAttackerData:
                 f"the synthetic test bed renders square RGB frames; it cannot serve as attacker data for "
                 f"videos of shape {tuple(shape)} (pass {FLAG} with your own videos)"
             )
-        return SynthConfig(frames=frames, size=height, seed=self.config.seed)
+        return SynthConfig(frames=frames, size=height, seed=self.config.seed, bed=self.config.bed)
 
     def pool(self, count: int, shape: Shape) -> tuple[Tensor, Tensor]:
         return _render(self.split, self._config(shape), count)
@@ -244,15 +251,18 @@ def _interleaved(labels: Sequence[int]) -> list[int]:
 
 
 def open_attacker_data(reference: str | os.PathLike, *, split: str = "train") -> AttackerData:
-    """Attacker data from the command line's form: ``synth`` (or ``synth:SPLIT``), an ``.npz`` with
+    """Attacker data from the command line's form: ``synth`` (or ``synth:SPLIT``; ``scene`` likewise), an ``.npz`` with
     ``videos`` ``[M,T,C,H,W]`` and ``labels`` ``[M]``, or a data-set folder (``split`` of it).
 
     Raises:
         ValueError: naming ``--attacker-data``, for a missing path or an unreadable file.
     """
     text = os.fspath(reference)
-    if text == "synth" or text.startswith("synth:"):
-        return SyntheticAttackerData(text.split(":", 1)[1] if ":" in text else split)
+    name = text.split(":", 1)[0]
+    if name in DATA_NAMES and (text == name or text.startswith(name + ":")):
+        return SyntheticAttackerData(
+            text.split(":", 1)[1] if ":" in text else split, SynthConfig(bed=DATA_NAMES[name])
+        )
     path = Path(text)
     if not path.exists():
         raise ValueError(f"{FLAG}: no such file or folder: '{path}' (expected a folder, an .npz or 'synth')")
