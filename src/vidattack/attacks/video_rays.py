@@ -632,6 +632,7 @@ def video_rays(
     init_tolerance: float = 0.02,
     probes: int = 3,
     axes: str = "thwc",
+    init_axes: str = "",
     map_phase: float = 0.0,
     map_linf: float | None = None,
     map_max_level: int = 12,
@@ -670,6 +671,8 @@ def video_rays(
             (an axis left out is never split: its sign stays shared); ``"thwc"`` (validation).
         init_tolerance: relative width at which the initial binary search stops (RayS bisects to an
             absolute 1e-3; relative suits radii from 1 down to 1e-3).
+        init_axes: the axes the random initial rays' blocks split (``""``: ``axes``); e.g. ``"hwc"``
+            gives rays whose sign pattern is the same in every frame.
         map_phase: minimising form: the share of each video's budget (the last part) spent on the MAP
             phase (module docstring); 0 (default): none, the whole budget lowers the L-inf. With no
             budget, the MAP phase runs once the L-inf search has converged.
@@ -697,6 +700,8 @@ def video_rays(
         oracle, videos, eps, form, linf_target, batch, step, min_step, init_directions, init_level,
         max_level, init_tolerance, axes,
     )
+    if init_axes:
+        _axis_cycle(init_axes)
     if not (isinstance(map_phase, (int, float)) and 0 <= map_phase <= 1):
         raise ValueError(f"map_phase must be in [0, 1] (share of the budget), got {map_phase!r}")
     if map_linf is not None and not (0 < map_linf <= 1):
@@ -735,7 +740,9 @@ def video_rays(
             if t is not None and starts is None:
                 reason = "no start video of the target class"
             else:
-                directions, radii = _initial_candidates(clean, starts, init_directions, init_level, axes, generator)
+                directions, radii = _initial_candidates(
+                    clean, starts, init_directions, init_level, init_axes or axes, generator
+                )
                 found = _initial_search(search, directions, radii, init_tolerance)
                 info["init_queries"] = search.used()
                 if found is None:
