@@ -350,6 +350,7 @@ def _block_search(
     axes: str,
     generator: torch.Generator | None,
     query_limit: int | None = None,
+    stay_rate: float = 0.0,
 ) -> str:
     """Lower ``state.radius`` by block flips until a stopping rule holds; returns the stop reason.
 
@@ -400,7 +401,9 @@ def _block_search(
                     trial = state.radius * (1 - step)
                     if bounded:
                         trial = max(trial, eps)
-                if order:
+                # A level whose pass still accepted at least ``stay_rate`` of its blocks is passed over
+                # again: its coarse flips are still progress, and cheaper per radius gained.
+                if order and not (stay_rate > 0 and accepted_in_pass >= stay_rate * len(order)):
                     level = min(level + 1, deepest)
                 blocks = level_blocks(shape, level, axes)  # type: ignore[arg-type]
                 permutation = torch.randperm(len(blocks), generator=generator).tolist()
@@ -633,6 +636,7 @@ def video_rays(
     probes: int = 3,
     axes: str = "thwc",
     init_axes: str = "",
+    stay_rate: float = 0.0,
     map_phase: float = 0.0,
     map_linf: float | None = None,
     map_max_level: int = 12,
@@ -673,6 +677,8 @@ def video_rays(
             absolute 1e-3; relative suits radii from 1 down to 1e-3).
         init_axes: the axes the random initial rays' blocks split (``""``: ``axes``); e.g. ``"hwc"``
             gives rays whose sign pattern is the same in every frame.
+        stay_rate: a level whose pass accepted at least this share of its blocks is passed over again
+            before the search moves to finer blocks (0: always move on, as RayS).
         map_phase: minimising form: the share of each video's budget (the last part) spent on the MAP
             phase (module docstring); 0 (default): none, the whole budget lowers the L-inf. With no
             budget, the MAP phase runs once the L-inf search has converged.
@@ -702,6 +708,8 @@ def video_rays(
     )
     if init_axes:
         _axis_cycle(init_axes)
+    if not (isinstance(stay_rate, (int, float)) and 0 <= stay_rate <= 1):
+        raise ValueError(f"stay_rate must be in [0, 1], got {stay_rate!r}")
     if not (isinstance(map_phase, (int, float)) and 0 <= map_phase <= 1):
         raise ValueError(f"map_phase must be in [0, 1] (share of the budget), got {map_phase!r}")
     if map_linf is not None and not (0 < map_linf <= 1):
@@ -758,7 +766,7 @@ def video_rays(
                     reason = _block_search(
                         search, state, eps=eps, bounded=bounded, stop_linf=linf_target, batch=batch,
                         step=step, min_step=min_step, max_level=max_level, probes=probes, axes=axes,
-                        generator=generator, query_limit=phase_end,
+                        generator=generator, query_limit=phase_end, stay_rate=stay_rate,
                     )
                     if sparse and reason in ("phase end", "converged", "reached"):
                         info["map_start"] = search.used()
