@@ -167,6 +167,39 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def table_row(method: str, budget: int, recorders: list[Recorder], eps: float) -> str:
+    """One markdown row: share within ``eps``, median L-inf and MAP, wall time and queries/s at ``budget``."""
+    points = [r.at(budget) for r in recorders]
+    within = sum(linf <= eps + 1e-9 for linf, *_ in points)
+    wall = sum(seconds for _, _, seconds, _ in points)
+    queries = sum(count for *_, count in points)
+    return (
+        f"| {method} | {budget} | {within}/{len(points)} | {median([p[0] for p in points]):.4f} | "
+        f"{median([p[1] for p in points]):.2f} | {wall:.0f} | {queries / max(wall, 1e-9):.0f} |"
+    )
+
+
+def merge_tables(paths: list[str], budgets: list[int], eps: float) -> None:
+    """Print the table of several ``--json`` dumps of one model as if they were one run."""
+    runs: dict[str, list[Recorder]] = {}
+    clips: list[int] = []
+    for path in paths:
+        with open(path) as handle:
+            dump = json.load(handle)
+        clips += dump["clips"]
+        for method, curves in dump["runs"].items():
+            for curve in curves:
+                recorder = Recorder(nn.Identity(), torch.zeros(1), -1)
+                recorder.curve = [tuple(point) for point in curve]  # type: ignore[misc]
+                runs.setdefault(method, []).append(recorder)
+    print(f"merged {', '.join(paths)}: clips {clips}")
+    print("| method | budget | within eps | median L-inf | median MAP | wall (s) | queries/s |")
+    print("|---|---|---|---|---|---|---|")
+    for method, recorders in runs.items():
+        for budget in budgets:
+            print(table_row(method, budget, recorders, eps))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="c3d-synth")
@@ -182,7 +215,13 @@ def main() -> None:
                         help="positions in the chosen clip list, e.g. 0-4 (a long run split over processes)")
     parser.add_argument("--vrays-params", default="{}", help="JSON dict of video_rays keyword arguments")
     parser.add_argument("--json", default=None, help="write per-clip curves here")
+    parser.add_argument("--merge", default=None,
+                        help="comma-separated --json files of one model (e.g. a run split by --clips): print "
+                             "their joint table at --budgets and exit")
     args = parser.parse_args()
+    if args.merge:
+        merge_tables(args.merge.split(","), [int(b) for b in args.budgets.split(",")], args.eps)
+        return
     from vidattack import models
 
     torch.set_num_threads(1)
@@ -221,15 +260,7 @@ def main() -> None:
             if budget > top:
                 print(f"| {method} | {budget} | not run (CPU time) | | | | |", flush=True)
                 continue
-            points = [r.at(budget) for r in recorders]
-            within = sum(linf <= args.eps + 1e-9 for linf, *_ in points)
-            wall = sum(seconds for _, _, seconds, _ in points)
-            queries = sum(count for *_, count in points)
-            print(
-                f"| {method} | {budget} | {within}/{len(points)} | {median([p[0] for p in points]):.4f} | "
-                f"{median([p[1] for p in points]):.2f} | {wall:.0f} | {queries / max(wall, 1e-9):.0f} |",
-                flush=True,
-            )
+            print(table_row(method, budget, recorders, args.eps), flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(dump, handle)
