@@ -47,7 +47,7 @@ pixel by the radius, so its MAP (mean absolute perturbation, 0-255) is about ``2
 video attacks perturb a few frames and regions. The last ``map_phase`` share of the budget (or what is
 left once the L-inf search has converged) makes the adversarial point sparse: candidates scale one
 block of the perturbation towards the clean clip (factor 0, then 0.5 once no block can be removed at
-the finest level), from groups of frames down to ``map_max_level``'s blocks, ``batch`` candidates per
+``map_max_level``; then the same with ever finer blocks), from groups of frames down, ``batch`` candidates per
 call, the adversarial one that lowers the MAP most accepted. Scaling towards the clean clip never
 raises the L-inf; with ``map_linf=None`` the phase starts from the best L-inf point, so its points stay
 within the L-inf reached and the sparsest one is returned. A larger ``map_linf`` first moves out along
@@ -475,7 +475,8 @@ def _map_search(
     checks the current ray at radius ``cap`` (a point further inside the adversarial region, so that
     whole blocks can be removed from it), and the base moves there if it is adversarial. Every
     candidate multiplies one block of the base perturbation by a factor (0: reset the block to the clean
-    clip; then 0.5 once zeroing no longer succeeds at the finest level), which never raises the L-inf
+    clip; then 0.5 once zeroing no longer succeeds at level ``levels[1]``; then the same at ever finer
+    levels, down to single pixels), which never raises the L-inf
     nor leaves [0, 1] (the points are convex combinations of the clean clip and an adversarial point).
     Calls hold ``batch`` candidates; of the adversarial ones, the largest MAP reduction is accepted
     and the others are re-checked against the new base first (as in the flip search). Blocks go from
@@ -483,7 +484,8 @@ def _map_search(
     """
     clean = search.clean
     shape = tuple(clean.shape)
-    deepest = min(levels[1], _max_level(shape, axes))  # type: ignore[arg-type]
+    finest = _max_level(shape, axes)  # type: ignore[arg-type]
+    deepest = min(levels[1], finest)
     level = min(levels[0], deepest)
     base = state.map_point if state.map_point is not None else state.best
     delta = base - clean
@@ -518,11 +520,16 @@ def _map_search(
         while len(blocks) < rows:
             if cursor >= len(order):
                 if order and accepted_in_pass == 0 and level == deepest:
-                    if stage + 1 >= len(factors):
+                    if stage + 1 < len(factors):
+                        stage += 1
+                    elif deepest < finest:
+                        # nothing more comes off at this block size: go on with finer blocks
+                        deepest = level = deepest + 1
+                        stage = 0
+                    else:
                         if not blocks:
                             return "converged"
                         break
-                    stage += 1
                 elif order:
                     level = min(level + 1, deepest)
                 listed = level_blocks(shape, level, axes)  # type: ignore[arg-type]
@@ -685,8 +692,9 @@ def video_rays(
         map_linf: L-inf allowed to the MAP phase's points: ``None`` (default): the L-inf reached by the
             L-inf search (the result is then at most as far in L-inf and sparser); a larger value
             trades L-inf for MAP (benchmarks/results_vrays.md).
-        map_max_level: finest block level of the MAP phase (12: 8 x 3 x 16 x 8 blocks of 2 frames x 1
-            channel x 2 x 4 pixels on a 16 x 3 x 32 x 32 clip).
+        map_max_level: the MAP phase refines its blocks level by level down to this one and passes over
+            it until no block comes off any more, then goes on one level finer at a time (12: 8 x 3 x
+            16 x 8 blocks of 2 frames x 1 channel x 2 x 4 pixels on a 16 x 3 x 32 x 32 clip).
         generator: randomness (random initial rays, block orders).
 
     Returns:
