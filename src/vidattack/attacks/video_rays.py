@@ -636,7 +636,7 @@ def video_rays(
     batch: int = 16,
     step: float = 0.02,
     min_step: float = 0.001,
-    init_directions: int = 8,
+    init_directions: int = 24,
     init_level: int = 3,
     max_level: int = 10,
     init_tolerance: float = 0.02,
@@ -670,7 +670,9 @@ def video_rays(
         step: initial relative radius step: flips are checked at ``r (1 - step)`` (0.02; 0.1 stalled
             on the validation split: single flips rarely improve the radius by 10%).
         min_step: the search has converged when ``step`` halves below this.
-        init_directions: random sign rays (untargeted) or start clips (each gives 2 rays) tried first.
+        init_directions: random sign rays (untargeted) or start clips (each gives 2 rays) tried first
+            (24: median L-inf 0.0470 at 5,000 queries on the c3d-synth validation clips, against 0.0481
+            with 8 and 0.0470 with 48; benchmarks/results_vrays.md).
         init_level: block level of the random initial sign rays (3: 2 frame halves x 2 x 2 spatial).
         max_level: deepest block level; once there, its blocks are visited again in new random orders
             (10: on a 16 x 3 x 32 x 32 clip, 8 x 3 x 8 x 4 = 768 blocks of 2 frames x 1 channel x 4 x 8
@@ -682,8 +684,11 @@ def video_rays(
             (an axis left out is never split: its sign stays shared); ``"thwc"`` (validation).
         init_tolerance: relative width at which the initial binary search stops (RayS bisects to an
             absolute 1e-3; relative suits radii from 1 down to 1e-3).
-        init_axes: the axes the random initial rays' blocks split (``""``: ``axes``); e.g. ``"hwc"``
-            gives rays whose sign pattern is the same in every frame.
+        init_axes: the axes the random initial rays' blocks split (``""``, default: ``axes``); ``"hwc"``
+            gives rays whose sign pattern is the same in every frame: on the c3d-synth validation clips
+            one clip better than the default at 5,000 queries, but no start at all within 300 queries
+            on the toy model, whose classes are motions (a time-constant pattern cannot fake a motion),
+            so it is not the default (benchmarks/results_vrays.md).
         stay_rate: a level whose pass accepted at least this share of its blocks is passed over again
             before the search moves to finer blocks (0: always move on, as RayS).
         map_phase: minimising form: the share of each video's budget (the last part) spent on the MAP
