@@ -535,7 +535,7 @@ def _map_search(
                 listed = level_blocks(shape, level, axes)  # type: ignore[arg-type]
                 permutation = torch.randperm(len(listed), generator=generator).tolist()
                 # only blocks that still carry perturbation can lower the MAP
-                order = [listed[i] for i in permutation if bool(delta[listed[i]].abs().amax() > 0)]
+                order = [listed[i] for i in permutation if bool(delta[listed[i]].any())]
                 cursor = 0
                 accepted_in_pass = 0
                 if not order:
@@ -553,8 +553,9 @@ def _map_search(
         hits = adv.nonzero().flatten().tolist()
         if not hits:
             continue
-        left_l1 = [float((points[row] - clean).abs().sum()) for row in hits]
-        pick = hits[min(range(len(hits)), key=lambda k: left_l1[k])]
+        # the lowest MAP = the most L1 taken off: (1 - factor) |delta| summed over the block
+        removed = [float(delta[blocks[row]].abs().sum()) for row in hits]
+        pick = hits[max(range(len(hits)), key=lambda k: removed[k])]
         delta = points[pick] - clean
         accepted_in_pass += 1
         state.offer(search.used(), points[pick], clean, int(labels[pick]), eps, False)
