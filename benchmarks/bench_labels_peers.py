@@ -52,6 +52,7 @@ class Recorder(nn.Module):
         self.count = 0
         self.best_linf = math.inf
         self.best_map = math.inf
+        self.linf_at_best_map = math.inf
         self.started = time.perf_counter()
         # (queries, best L-inf, best MAP, seconds since start) after every forward call
         self.curve: list[tuple[int, float, float, float]] = []
@@ -67,7 +68,10 @@ class Recorder(nn.Module):
             if bool(adversarial.any()):
                 delta = (videos[adversarial].detach().float() - self.clean.unsqueeze(0)).flatten(1)
                 self.best_linf = min(self.best_linf, float(delta.abs().max(1).values.min()))
-                self.best_map = min(self.best_map, float(delta.abs().mean(1).min()) * 255.0)
+                maps = delta.abs().mean(1) * 255.0
+                if float(maps.min()) < self.best_map:
+                    self.best_map = float(maps.min())
+                    self.linf_at_best_map = float(delta[int(maps.argmin())].abs().max())
         self.curve.append((self.count, self.best_linf, self.best_map, time.perf_counter() - self.started))
         return logits
 
@@ -163,6 +167,39 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
+def table_row(method: str, budget: int, recorders: list[Recorder], eps: float) -> str:
+    """One markdown row: share within ``eps``, median L-inf and MAP, wall time and queries/s at ``budget``."""
+    points = [r.at(budget) for r in recorders]
+    within = sum(linf <= eps + 1e-9 for linf, *_ in points)
+    wall = sum(seconds for _, _, seconds, _ in points)
+    queries = sum(count for *_, count in points)
+    return (
+        f"| {method} | {budget} | {within}/{len(points)} | {median([p[0] for p in points]):.4f} | "
+        f"{median([p[1] for p in points]):.2f} | {wall:.0f} | {queries / max(wall, 1e-9):.0f} |"
+    )
+
+
+def merge_tables(paths: list[str], budgets: list[int], eps: float) -> None:
+    """Print the table of several ``--json`` dumps of one model as if they were one run."""
+    runs: dict[str, list[Recorder]] = {}
+    clips: list[int] = []
+    for path in paths:
+        with open(path) as handle:
+            dump = json.load(handle)
+        clips += dump["clips"]
+        for method, curves in dump["runs"].items():
+            for curve in curves:
+                recorder = Recorder(nn.Identity(), torch.zeros(1), -1)
+                recorder.curve = [tuple(point) for point in curve]  # type: ignore[misc]
+                runs.setdefault(method, []).append(recorder)
+    print(f"merged {', '.join(paths)}: clips {clips}")
+    print("| method | budget | within eps | median L-inf | median MAP | wall (s) | queries/s |")
+    print("|---|---|---|---|---|---|---|")
+    for method, recorders in runs.items():
+        for budget in budgets:
+            print(table_row(method, budget, recorders, eps))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="c3d-synth")
@@ -174,9 +211,17 @@ def main() -> None:
     parser.add_argument("--eps", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="first N clips only")
+    parser.add_argument("--clips", default=None,
+                        help="positions in the chosen clip list, e.g. 0-4 (a long run split over processes)")
     parser.add_argument("--vrays-params", default="{}", help="JSON dict of video_rays keyword arguments")
     parser.add_argument("--json", default=None, help="write per-clip curves here")
+    parser.add_argument("--merge", default=None,
+                        help="comma-separated --json files of one model (e.g. a run split by --clips): print "
+                             "their joint table at --budgets and exit")
     args = parser.parse_args()
+    if args.merge:
+        merge_tables(args.merge.split(","), [int(b) for b in args.budgets.split(",")], args.eps)
+        return
     from vidattack import models
 
     torch.set_num_threads(1)
@@ -184,6 +229,10 @@ def main() -> None:
     videos, labels, order = chosen_clips(net, args.split)
     if args.limit:
         videos, labels, order = videos[: args.limit], labels[: args.limit], order[: args.limit]
+    if args.clips:
+        first, _, last = args.clips.partition("-")
+        keep = slice(int(first), int(last or first) + 1)
+        videos, labels, order = videos[keep], labels[keep], order[keep]
     budgets = [int(b) for b in args.budgets.split(",")]
     vrays_params = json.loads(args.vrays_params)
     print(f"model {args.model}, {args.split} clips {order}, eps {args.eps}, seed {args.seed}, budgets {budgets}")
@@ -204,20 +253,14 @@ def main() -> None:
             at = {b: recorders[-1].at(b) for b in budgets if b <= top}
             print(f"# {method} clip {order[i]}: " + ", ".join(
                 f"{b}: linf {v[0]:.4f} map {v[1]:.2f} {v[2]:.0f}s" for b, v in at.items()), flush=True)
+            # the L-inf of the sparsest point (a MAP reached at a larger L-inf than the best one)
+            print(f"#   linf at best map {recorders[-1].linf_at_best_map:.4f}", flush=True)
         dump["runs"][method] = [r.curve for r in recorders]
         for budget in budgets:
             if budget > top:
                 print(f"| {method} | {budget} | not run (CPU time) | | | | |", flush=True)
                 continue
-            points = [r.at(budget) for r in recorders]
-            within = sum(linf <= args.eps + 1e-9 for linf, *_ in points)
-            wall = sum(seconds for _, _, seconds, _ in points)
-            queries = sum(count for *_, count in points)
-            print(
-                f"| {method} | {budget} | {within}/{len(points)} | {median([p[0] for p in points]):.4f} | "
-                f"{median([p[1] for p in points]):.2f} | {wall:.0f} | {queries / max(wall, 1e-9):.0f} |",
-                flush=True,
-            )
+            print(table_row(method, budget, recorders, args.eps), flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(dump, handle)

@@ -14,7 +14,8 @@ so the run spends the whole budget), every oracle call is timed, and the script 
   and left out of the attack's wall time), so the ratio ``raw seconds / attack seconds`` compares the
   same work under the same load, at the attack's own call sizes.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_vrays_throughput.py [--model c3d-synth] [--budget 3000]
+    OMP_NUM_THREADS=1 python benchmarks/bench_vrays_throughput.py [--model c3d-synth] [--budget 3000] \
+        [--map-phase 0.5 --map-linf 0.2]
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> None:
     parser.add_argument("--model", default="c3d-synth")
     parser.add_argument("--budget", type=int, default=3000)
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--map-phase", type=float, default=0.0, help="video_rays map_phase (the MAP phase's share)")
+    parser.add_argument("--map-linf", type=float, default=None, help="video_rays map_linf")
     parser.add_argument("--no-paired", dest="paired", action="store_false",
                         help="skip the paired raw forward of every call's batch")
     args = parser.parse_args()
@@ -83,7 +86,10 @@ def main() -> None:
 
     oracle.query = timed_query  # type: ignore[method-assign]
     start = time.perf_counter()
-    video_rays(oracle, video, label, form="minimising", batch=args.batch, generator=torch.Generator().manual_seed(0))
+    video_rays(
+        oracle, video, label, form="minimising", batch=args.batch, map_phase=args.map_phase, map_linf=args.map_linf,
+        generator=torch.Generator().manual_seed(0),
+    )
     wall = time.perf_counter() - start - paired_seconds
     raw_after = raw_throughput(model, video, args.batch)
     raw = (raw_before + raw_after) / 2

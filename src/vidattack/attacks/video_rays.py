@@ -42,6 +42,19 @@ found and stops there; ``"minimising"`` spends the budget lowering the distortio
 at ``linf_target``) and succeeds when any adversarial point was found; ``extras[i]["linf"]`` is the
 distortion reached.
 
+**MAP phase** (minimising form, ``map_phase > 0``; ours, not in RayS). An L-inf sign ray moves every
+pixel by the radius, so its MAP (mean absolute perturbation, 0-255) is about ``255 r``, where sparse
+video attacks perturb a few frames and regions. The last ``map_phase`` share of the budget (or what is
+left once the L-inf search has converged) makes the adversarial point sparse: candidates scale one
+block of the perturbation towards the clean clip (factor 0, then 0.5 once no block can be removed at
+``map_max_level``; then the same with ever finer blocks), from groups of frames down, ``batch`` candidates per
+call, the adversarial one that lowers the MAP most accepted. Scaling towards the clean clip never
+raises the L-inf; with ``map_linf=None`` the phase starts from the best L-inf point, so its points stay
+within the L-inf reached and the sparsest one is returned. A larger ``map_linf`` first moves out along
+the current ray to the farthest adversarial radius up to ``map_linf`` (one call, a geometric ladder),
+from which more blocks can be removed: lower MAP at a larger L-inf (the returned clip is then still the
+best L-inf point; ``extras`` report both). The bounded form has no MAP phase.
+
 What the oracle calls batch: the initial search sends all candidate directions of a bisection step in
 one call (plus the clean video in the first); every later call holds ``batch`` flip checks (fewer only
 when the budget has fewer queries left). Nothing is ever sent alone, except when the budget leaves fewer
@@ -159,6 +172,22 @@ class _State:
     is_sign: bool = False  # every entry of the direction is +-1 (no sharpen candidate needed)
     trace: list[TracePoint] = field(default_factory=list)
     distortion: list[tuple[int, float]] = field(default_factory=list)
+    best_map: float = math.inf  # MAP (0-255) of the sparsest adversarial point found so far
+    map_point: Tensor | None = None  # that point
+    map_label: int = -1  # and its label
+    map_trace: list[tuple[int, float]] = field(default_factory=list)
+
+    def offer(self, used: int, point: Tensor, clean: Tensor, label: int, eps: float, bounded: bool) -> None:
+        """Record a verified adversarial ``point`` in the L-inf and MAP traces where it improves them."""
+        linf = _linf(clean, point)
+        if linf < self.best_linf:
+            self.best, self.best_linf, self.adv_label = point.clone(), linf, label
+            self.distortion.append((used, linf))
+            self.trace.append((used, linf, (linf <= eps) if bounded else True))
+        value = _map(clean, point)
+        if value < self.best_map:
+            self.best_map, self.map_point, self.map_label = value, point.clone(), label
+            self.map_trace.append((used, value))
 
 
 class _VideoSearch:
@@ -197,6 +226,11 @@ class _VideoSearch:
 
 def _linf(clean: Tensor, point: Tensor) -> float:
     return float((point - clean).abs().max())
+
+
+def _map(clean: Tensor, point: Tensor) -> float:
+    """Mean absolute perturbation on the 0-255 scale (``metrics.map_255`` of one clip)."""
+    return float((point - clean).abs().mean()) * 255.0
 
 
 def _initial_candidates(
@@ -315,8 +349,14 @@ def _block_search(
     probes: int,
     axes: str,
     generator: torch.Generator | None,
+    query_limit: int | None = None,
+    stay_rate: float = 0.0,
 ) -> str:
-    """Lower ``state.radius`` by block flips until a stopping rule holds; returns the stop reason."""
+    """Lower ``state.radius`` by block flips until a stopping rule holds; returns the stop reason.
+
+    ``query_limit``: stop (reason ``"phase end"``) once the video has used this many queries (the rest of
+    the budget belongs to the MAP phase).
+    """
     shape = tuple(search.clean.shape)
     deepest = min(max_level, _max_level(shape, axes))  # type: ignore[arg-type]
     level = 0
@@ -331,6 +371,10 @@ def _block_search(
         if stop_linf is not None and state.best_linf <= stop_linf:
             return "reached"
         rows = search.room(batch)
+        if query_limit is not None:
+            rows = min(rows, max(0, query_limit - search.used()))
+            if rows == 0:
+                return "phase end"
         if rows == 0:
             return "budget"
         trial = state.radius * (1 - step)
@@ -357,7 +401,9 @@ def _block_search(
                     trial = state.radius * (1 - step)
                     if bounded:
                         trial = max(trial, eps)
-                if order:
+                # A level whose pass still accepted at least ``stay_rate`` of its blocks is passed over
+                # again: its coarse flips are still progress, and cheaper per radius gained.
+                if order and not (stay_rate > 0 and accepted_in_pass >= stay_rate * len(order)):
                     level = min(level + 1, deepest)
                 blocks = level_blocks(shape, level, axes)  # type: ignore[arg-type]
                 permutation = torch.randperm(len(blocks), generator=generator).tolist()
@@ -402,14 +448,118 @@ def _block_search(
         if chosen is None:
             continue
         accepted_in_pass += 1
-        linf = _linf(search.clean, points[chosen])
-        if linf < state.best_linf:
-            state.best, state.best_linf, state.adv_label = points[chosen].clone(), linf, int(labels[chosen])
-            state.distortion.append((search.used(), linf))
-            state.trace.append((search.used(), linf, (linf <= eps) if bounded else True))
+        state.offer(search.used(), points[chosen], search.clean, int(labels[chosen]), eps, bounded)
         # The other hits were checked against the direction (or radius) before this acceptance:
         # re-check them first.
         pending = [candidates[i] for i in hits if not candidates[i].sharpen] + pending
+
+
+# ------------------------------------------------------------------------------------------------
+# MAP phase (minimising form): make the adversarial point sparse
+
+
+def _map_search(
+    search: _VideoSearch,
+    state: _State,
+    *,
+    cap: float,
+    eps: float,
+    batch: int,
+    levels: tuple[int, int],
+    axes: str,
+    generator: torch.Generator | None,
+) -> str:
+    """Lower the MAP of the adversarial point by scaling blocks of its perturbation towards the clean clip.
+
+    The base is the sparsest adversarial point so far; when ``cap`` exceeds its L-inf, the first call also
+    checks the current ray at radius ``cap`` (a point further inside the adversarial region, so that
+    whole blocks can be removed from it), and the base moves there if it is adversarial. Every
+    candidate multiplies one block of the base perturbation by a factor (0: reset the block to the clean
+    clip; then 0.5 once zeroing no longer succeeds at level ``levels[1]``; then the same at ever finer
+    levels, down to single pixels), which never raises the L-inf
+    nor leaves [0, 1] (the points are convex combinations of the clean clip and an adversarial point).
+    Calls hold ``batch`` candidates; of the adversarial ones, the largest MAP reduction is accepted
+    and the others are re-checked against the new base first (as in the flip search). Blocks go from
+    ``levels[0]`` (coarse: groups of frames) to ``levels[1]``. Returns the stop reason.
+    """
+    clean = search.clean
+    shape = tuple(clean.shape)
+    finest = _max_level(shape, axes)  # type: ignore[arg-type]
+    deepest = min(levels[1], finest)
+    level = min(levels[0], deepest)
+    base = state.map_point if state.map_point is not None else state.best
+    delta = base - clean
+    reached = _linf(clean, base)
+    if cap > reached * (1 + 1e-6):
+        # One call checks the current ray at radii from just above the reached one up to ``cap``
+        # (geometric); the base moves to the farthest adversarial one: blocks removed from a point
+        # deep inside the adversarial region are more often removable.
+        rungs = search.room(min(batch, 8))
+        if rungs == 0:
+            return "budget"
+        radii = torch.tensor([reached * (cap / reached) ** ((k + 1) / rungs) for k in range(rungs)])
+        lifted = search.points(state.direction.unsqueeze(0).expand(rungs, -1, -1, -1, -1), radii)
+        adv, labels = search.ask(lifted)
+        good = adv.nonzero().flatten().tolist()
+        if good:
+            delta = lifted[good[-1]] - clean
+            state.offer(search.used(), lifted[good[-1]], clean, int(labels[good[-1]]), eps, False)
+    factors = (0.0, 0.5)
+    stage = 0
+    order: list[Block] = []
+    cursor = 0
+    accepted_in_pass = 0
+    pending: list[Block] = []
+    while True:
+        rows = search.room(batch)
+        if rows == 0:
+            return "budget"
+        blocks: list[Block] = []
+        while pending and len(blocks) < rows:
+            blocks.append(pending.pop(0))
+        while len(blocks) < rows:
+            if cursor >= len(order):
+                if order and accepted_in_pass == 0 and level == deepest:
+                    if stage + 1 < len(factors):
+                        stage += 1
+                    elif deepest < finest:
+                        # nothing more comes off at this block size: go on with finer blocks
+                        deepest = level = deepest + 1
+                        stage = 0
+                    else:
+                        if not blocks:
+                            return "converged"
+                        break
+                elif order:
+                    level = min(level + 1, deepest)
+                listed = level_blocks(shape, level, axes)  # type: ignore[arg-type]
+                permutation = torch.randperm(len(listed), generator=generator).tolist()
+                # only blocks that still carry perturbation can lower the MAP
+                order = [listed[i] for i in permutation if bool(delta[listed[i]].any())]
+                cursor = 0
+                accepted_in_pass = 0
+                if not order:
+                    if level == deepest:
+                        return "converged"
+                    continue
+            blocks.append(order[cursor])
+            cursor += 1
+        factor = factors[stage]
+        points = delta.unsqueeze(0).repeat(len(blocks), 1, 1, 1, 1)
+        for row, block in enumerate(blocks):
+            points[row][block].mul_(factor)
+        points.add_(clean.unsqueeze(0))
+        adv, labels = search.ask(points)
+        hits = adv.nonzero().flatten().tolist()
+        if not hits:
+            continue
+        # the lowest MAP = the most L1 taken off: (1 - factor) |delta| summed over the block
+        removed = [float(delta[blocks[row]].abs().sum()) for row in hits]
+        pick = hits[max(range(len(hits)), key=lambda k: removed[k])]
+        delta = points[pick] - clean
+        accepted_in_pass += 1
+        state.offer(search.used(), points[pick], clean, int(labels[pick]), eps, False)
+        pending = [blocks[row] for row in hits if row != pick] + pending
 
 
 # ------------------------------------------------------------------------------------------------
@@ -487,12 +637,17 @@ def video_rays(
     batch: int = 16,
     step: float = 0.02,
     min_step: float = 0.001,
-    init_directions: int = 8,
+    init_directions: int = 24,
     init_level: int = 3,
     max_level: int = 10,
     init_tolerance: float = 0.02,
     probes: int = 3,
     axes: str = "thwc",
+    init_axes: str = "",
+    stay_rate: float = 0.0,
+    map_phase: float = 0.0,
+    map_linf: float | None = None,
+    map_max_level: int = 12,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
     """Video RayS on ``videos [N,T,C,H,W]`` in [0, 1] through top-1 labels only (see the module docstring).
@@ -516,7 +671,9 @@ def video_rays(
         step: initial relative radius step: flips are checked at ``r (1 - step)`` (0.02; 0.1 stalled
             on the validation split: single flips rarely improve the radius by 10%).
         min_step: the search has converged when ``step`` halves below this.
-        init_directions: random sign rays (untargeted) or start clips (each gives 2 rays) tried first.
+        init_directions: random sign rays (untargeted) or start clips (each gives 2 rays) tried first
+            (24: median L-inf 0.0470 at 5,000 queries on the c3d-synth validation clips, against 0.0481
+            with 8 and 0.0470 with 48; benchmarks/results_vrays.md).
         init_level: block level of the random initial sign rays (3: 2 frame halves x 2 x 2 spatial).
         max_level: deepest block level; once there, its blocks are visited again in new random orders
             (10: on a 16 x 3 x 32 x 32 clip, 8 x 3 x 8 x 4 = 768 blocks of 2 frames x 1 channel x 4 x 8
@@ -528,14 +685,34 @@ def video_rays(
             (an axis left out is never split: its sign stays shared); ``"thwc"`` (validation).
         init_tolerance: relative width at which the initial binary search stops (RayS bisects to an
             absolute 1e-3; relative suits radii from 1 down to 1e-3).
+        init_axes: the axes the random initial rays' blocks split (``""``, default: ``axes``); ``"hwc"``
+            gives rays whose sign pattern is the same in every frame: on the c3d-synth validation clips
+            one clip better than the default at 5,000 queries, but no start at all within 300 queries
+            on the toy model, whose classes are motions (a time-constant pattern cannot fake a motion),
+            so it is not the default (benchmarks/results_vrays.md).
+        stay_rate: a level whose pass accepted at least this share of its blocks is passed over again
+            before the search moves to finer blocks (0: always move on, as RayS).
+        map_phase: minimising form: the share of each video's budget (the last part) spent on the MAP
+            phase (module docstring); 0 (default): none, the whole budget lowers the L-inf. With no
+            budget, the MAP phase runs once the L-inf search has converged.
+        map_linf: L-inf allowed to the MAP phase's points: ``None`` (default): the L-inf reached by the
+            L-inf search (the result is then at most as far in L-inf and sparser); a larger value
+            trades L-inf for MAP (benchmarks/results_vrays.md).
+        map_max_level: the MAP phase refines its blocks level by level down to this one and passes over
+            it until no block comes off any more, then goes on one level finer at a time (12: 8 x 3 x
+            16 x 8 blocks of 2 frames x 1 channel x 2 x 4 pixels on a 16 x 3 x 32 x 32 clip).
         generator: randomness (random initial rays, block orders).
 
     Returns:
         :class:`AttackResult`: ``queries`` are the oracle's counts; ``iterations`` the accepted flips;
         ``trace[i]`` holds ``(queries, best L-inf so far, success)`` after each improvement (the
         distortion never increases); ``extras[i]`` has ``linf`` (``inf`` when nothing adversarial was
-        found), ``distortion_trace`` (``(queries, linf)`` pairs), ``init_queries``, ``level``,
-        ``stop_reason`` (``reached``, ``budget``, ``converged``, ``no adversarial start``, ``clean
+        found), ``distortion_trace`` (``(queries, linf)`` pairs, after each L-inf improvement), ``map``
+        (0-255, the smallest MAP among the adversarial points found, ``inf`` when none) and
+        ``map_trace`` (``(queries, map)`` pairs after each MAP improvement, in every phase; the MAP
+        never increases along it), ``init_queries``; with a MAP phase also ``map_start`` (queries used
+        when it began), ``linf_before_map`` / ``map_before_map`` (reached before it) and ``map_linf``
+        (L-inf of the sparsest point); ``stop_reason`` (``reached``, ``budget``, ``converged``, ``no adversarial start``, ``clean
         already adversarial``) and ``form``. Bounded failures return the clean clip.
     """
     began = time.perf_counter()
@@ -543,6 +720,16 @@ def video_rays(
         oracle, videos, eps, form, linf_target, batch, step, min_step, init_directions, init_level,
         max_level, init_tolerance, axes,
     )
+    if init_axes:
+        _axis_cycle(init_axes)
+    if not (isinstance(stay_rate, (int, float)) and 0 <= stay_rate <= 1):
+        raise ValueError(f"stay_rate must be in [0, 1], got {stay_rate!r}")
+    if not (isinstance(map_phase, (int, float)) and 0 <= map_phase <= 1):
+        raise ValueError(f"map_phase must be in [0, 1] (share of the budget), got {map_phase!r}")
+    if map_linf is not None and not (0 < map_linf <= 1):
+        raise ValueError(f"map_linf must be None or in (0, 1], got {map_linf!r}")
+    if not isinstance(map_max_level, int) or map_max_level < 1:
+        raise ValueError(f"map_max_level must be a positive int, got {map_max_level!r}")
     n = videos.shape[0]
     labels, targets = validate_label_and_target(label, target, n, oracle.num_classes(videos))
     labels, targets = labels.cpu(), None if targets is None else targets.cpu()
@@ -563,7 +750,11 @@ def video_rays(
         y = int(labels[i])
         t = None if targets is None else int(targets[i])
         search = _VideoSearch(oracle, i, clean, y, t)
-        info: dict[str, Any] = {"form": form, "linf": math.inf, "distortion_trace": []}
+        info: dict[str, Any] = {"form": form, "linf": math.inf, "distortion_trace": [], "map": math.inf, "map_trace": []}
+        # the L-inf search's share of this video's budget; the MAP phase gets the rest
+        left = oracle.remaining(i)
+        sparse = not bounded and map_phase > 0
+        phase_end = None if left is None or not sparse else int(math.floor((1 - map_phase) * left))
         state: _State | None = None
         reason = "budget"
         try:
@@ -571,7 +762,9 @@ def video_rays(
             if t is not None and starts is None:
                 reason = "no start video of the target class"
             else:
-                directions, radii = _initial_candidates(clean, starts, init_directions, init_level, axes, generator)
+                directions, radii = _initial_candidates(
+                    clean, starts, init_directions, init_level, init_axes or axes, generator
+                )
                 found = _initial_search(search, directions, radii, init_tolerance)
                 info["init_queries"] = search.used()
                 if found is None:
@@ -583,11 +776,21 @@ def video_rays(
                     state = _State(direction.clone(), radius, point, linf, got_label, _is_sign(direction))
                     state.distortion.append((search.used(), linf))
                     state.trace.append((search.used(), linf, (linf <= eps) if bounded else True))
+                    state.offer(search.used(), point, clean, got_label, eps, bounded)
                     reason = _block_search(
                         search, state, eps=eps, bounded=bounded, stop_linf=linf_target, batch=batch,
                         step=step, min_step=min_step, max_level=max_level, probes=probes, axes=axes,
-                        generator=generator,
+                        generator=generator, query_limit=phase_end, stay_rate=stay_rate,
                     )
+                    if sparse and reason in ("phase end", "converged", "reached"):
+                        info["map_start"] = search.used()
+                        info["linf_before_map"] = state.best_linf
+                        info["map_before_map"] = state.best_map
+                        cap = state.best_linf if map_linf is None else max(map_linf, state.best_linf)
+                        reason = _map_search(
+                            search, state, cap=cap, eps=eps, batch=batch, levels=(1, map_max_level),
+                            axes=axes, generator=generator,
+                        )
         except QueryBudgetExceeded:
             reason = "budget"
         except _CleanIsAdversarial as clean_adv:
@@ -604,12 +807,21 @@ def video_rays(
             if state is not None:
                 info["linf"] = state.best_linf
                 info["distortion_trace"] = state.distortion
+                info["map"] = state.best_map
+                info["map_trace"] = state.map_trace
                 iterations[i] = len(state.distortion) - 1
                 won = state.best_linf <= eps if bounded else True
                 if won:
                     success[i] = True
                     adversarial[i] = state.best
                     adv_label[i] = state.adv_label
+                    sparsest = state.map_point
+                    if not bounded and sparsest is not None:
+                        info["map_linf"] = _linf(clean, sparsest)
+                        # the sparsest point is returned when it is no farther in L-inf than the best one
+                        if info["map_linf"] <= state.best_linf + 1e-9:
+                            adversarial[i] = sparsest
+                            adv_label[i] = state.map_label
         if not bool(success[i]):
             info["stop_reason"] = reason
         elif reason not in ("reached", "clean already adversarial"):

@@ -210,6 +210,12 @@ _SPECS = [
                "within the budget (extras: linf).", video_rays,
                preset=Preset({"form": "minimising"}, "runs to the budget"),
                supplied=frozenset({"start_videos", "start_labels"}), supply=_ray_starts),
+    MethodSpec("vrays-sparse", "labels", "minimising", "Video RayS, minimising form with a MAP phase: the last "
+               "half of the budget resets blocks of the perturbation to the clean clip (L-inf up to 0.2; extras: "
+               "linf, map, map_trace).", video_rays,
+               preset=Preset({"form": "minimising", "map_phase": 0.5, "map_linf": 0.2},
+                             "benchmarks/results_vrays.md, MAP phase"),
+               supplied=frozenset({"start_videos", "start_labels"}), supply=_ray_starts),
     MethodSpec("opt", "labels", summary="Opt-attack (Cheng et al. 2019) for video: boundary-distance minimisation "
                "from top-1 labels.", core=opt_attack, **_DIRECTIONS),
     MethodSpec("heuristic", "scores", summary="Heuristic attack (Wei et al. 2020): Opt-attack on key frames "
