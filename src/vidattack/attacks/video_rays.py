@@ -72,7 +72,7 @@ import torch
 from torch import Tensor
 
 from vidattack.attacks.decision_boundary import select_init_candidates
-from vidattack.result import AttackResult, TracePoint, is_adversarial
+from vidattack.result import AttackResult, DistortionPoint, TracePoint, is_adversarial
 from vidattack.threat import LabelOracle, QueryBudgetExceeded
 from vidattack.video import validate_label, validate_label_and_target, validate_video
 
@@ -171,23 +171,22 @@ class _State:
     adv_label: int
     is_sign: bool = False  # every entry of the direction is +-1 (no sharpen candidate needed)
     trace: list[TracePoint] = field(default_factory=list)
-    distortion: list[tuple[int, float]] = field(default_factory=list)
+    distortion: list[DistortionPoint] = field(default_factory=list)
     best_map: float = math.inf  # MAP (0-255) of the sparsest adversarial point found so far
     map_point: Tensor | None = None  # that point
     map_label: int = -1  # and its label
-    map_trace: list[tuple[int, float]] = field(default_factory=list)
 
     def offer(self, used: int, point: Tensor, clean: Tensor, label: int, eps: float, bounded: bool) -> None:
-        """Record a verified adversarial ``point`` in the L-inf and MAP traces where it improves them."""
-        linf = _linf(clean, point)
-        if linf < self.best_linf:
+        """Record a verified adversarial ``point`` where it improves the best L-inf or the best MAP."""
+        linf, value = _linf(clean, point), _map(clean, point)
+        sharper, sparser = linf < self.best_linf, value < self.best_map
+        if sharper:
             self.best, self.best_linf, self.adv_label = point.clone(), linf, label
-            self.distortion.append((used, linf))
             self.trace.append((used, linf, (linf <= eps) if bounded else True))
-        value = _map(clean, point)
-        if value < self.best_map:
+        if sparser:
             self.best_map, self.map_point, self.map_label = value, point.clone(), label
-            self.map_trace.append((used, value))
+        if sharper or sparser:
+            self.distortion.append((used, linf, value))
 
 
 class _VideoSearch:
@@ -707,10 +706,10 @@ def video_rays(
         :class:`AttackResult`: ``queries`` are the oracle's counts; ``iterations`` the accepted flips;
         ``trace[i]`` holds ``(queries, best L-inf so far, success)`` after each improvement (the
         distortion never increases); ``extras[i]`` has ``linf`` (``inf`` when nothing adversarial was
-        found), ``distortion_trace`` (``(queries, linf)`` pairs, after each L-inf improvement), ``map``
-        (0-255, the smallest MAP among the adversarial points found, ``inf`` when none) and
-        ``map_trace`` (``(queries, map)`` pairs after each MAP improvement, in every phase; the MAP
-        never increases along it), ``init_queries``; with a MAP phase also ``map_start`` (queries used
+        found), ``distortion_trace`` (``(queries, L-inf, MAP)`` of each adversarial point that improved
+        the best L-inf or the best MAP, in every phase; :data:`vidattack.result.DistortionPoint`),
+        ``map`` (0-255, the smallest MAP among the adversarial points found, ``inf`` when none),
+        ``init_queries``; with a MAP phase also ``map_start`` (queries used
         when it began), ``linf_before_map`` / ``map_before_map`` (reached before it) and ``map_linf``
         (L-inf of the sparsest point); ``stop_reason`` (``reached``, ``budget``, ``converged``, ``no adversarial start``, ``clean
         already adversarial``) and ``form``. Bounded failures return the clean clip.
@@ -772,10 +771,7 @@ def video_rays(
                 else:
                     direction, radius, got_label, _ = found
                     point = search.points(direction.unsqueeze(0), torch.tensor([radius]))[0]
-                    linf = _linf(clean, point)
-                    state = _State(direction.clone(), radius, point, linf, got_label, _is_sign(direction))
-                    state.distortion.append((search.used(), linf))
-                    state.trace.append((search.used(), linf, (linf <= eps) if bounded else True))
+                    state = _State(direction.clone(), radius, point, math.inf, got_label, _is_sign(direction))
                     state.offer(search.used(), point, clean, got_label, eps, bounded)
                     reason = _block_search(
                         search, state, eps=eps, bounded=bounded, stop_linf=linf_target, batch=batch,
@@ -808,8 +804,7 @@ def video_rays(
                 info["linf"] = state.best_linf
                 info["distortion_trace"] = state.distortion
                 info["map"] = state.best_map
-                info["map_trace"] = state.map_trace
-                iterations[i] = len(state.distortion) - 1
+                iterations[i] = len(state.trace) - 1
                 won = state.best_linf <= eps if bounded else True
                 if won:
                     success[i] = True
