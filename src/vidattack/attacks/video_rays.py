@@ -749,7 +749,7 @@ def video_rays(
         y = int(labels[i])
         t = None if targets is None else int(targets[i])
         search = _VideoSearch(oracle, i, clean, y, t)
-        info: dict[str, Any] = {"form": form, "linf": math.inf, "distortion_trace": [], "map": math.inf, "map_trace": []}
+        info: dict[str, Any] = {"form": form, "linf": math.inf, "distortion_trace": [], "map": math.inf}
         # the L-inf search's share of this video's budget; the MAP phase gets the rest
         left = oracle.remaining(i)
         sparse = not bounded and map_phase > 0

@@ -212,7 +212,7 @@ _SPECS = [
                supplied=frozenset({"start_videos", "start_labels"}), supply=_ray_starts),
     MethodSpec("vrays-sparse", "labels", "minimising", "Video RayS, minimising form with a MAP phase: the last "
                "half of the budget resets blocks of the perturbation to the clean clip (L-inf up to 0.2; extras: "
-               "linf, map, map_trace).", video_rays,
+               "linf, map, distortion_trace).", video_rays,
                preset=Preset({"form": "minimising", "map_phase": 0.5, "map_linf": 0.2},
                              "benchmarks/results_vrays.md, MAP phase"),
                supplied=frozenset({"start_videos", "start_labels"}), supply=_ray_starts),
