@@ -79,10 +79,12 @@ class _State:
     pending: list[tuple[Tensor, float]] = field(default_factory=list)  # (candidate, its radius)
 
 
-def _side(queries: int, p_init: float, schedule: Sequence[int], height: int, width: int) -> int:
-    """Square side for the ``queries`` spent so far: ``round(sqrt(p * H * W))``, 1 <= side < min(H, W)."""
+def _side(
+    queries: int, p_init: float, schedule: Sequence[int], height: int, width: int, min_side: int = 1
+) -> int:
+    """Square side for the ``queries`` spent so far: ``round(sqrt(p * H * W))``, ``min_side <= side < min(H, W)``."""
     p = p_init / 2 ** sum(queries > q for q in schedule)
-    side = int(round(math.sqrt(p * height * width)))
+    side = max(int(round(math.sqrt(p * height * width))), min_side)
     return max(1, min(side, min(height, width) - 1))
 
 
@@ -101,12 +103,33 @@ def _square(
     side: int,
     frame_block: int,
     generator: torch.Generator,
+    speed: float = 0.0,
 ) -> Tensor:
-    """A candidate: the current point clipped to ``radius`` with one cuboid set to ``+-radius`` per channel."""
+    """A candidate: the current point clipped to ``radius`` with one cuboid set to ``+-radius`` per channel.
+
+    ``speed > 0``: a *moving* square instead of a cuboid: the square drifts at a random velocity of at
+    most ``speed`` pixels per frame along each axis through the frames of its block (cut where it
+    leaves the frame), so the candidate adds motion rather than a static pattern.
+    """
     clean = state.clean
     frames, channels, height, width = clean.shape
     delta = (state.adv - clean).clamp(-radius, radius)
     length = min(frame_block, frames)
+    if speed > 0:
+        t0 = int(torch.randint(0, frames - length + 1, (1,), generator=generator))
+        velocity = (torch.rand(2, generator=generator) * 2 - 1) * speed
+        # the trajectory's midpoint is uniform over the square positions, so every pixel can be reached
+        mid_r = float(torch.randint(0, height - side + 1, (1,), generator=generator))
+        mid_c = float(torch.randint(0, width - side + 1, (1,), generator=generator))
+        signs = torch.randint(0, 2, (channels, 1, 1), generator=generator).to(clean) * 2 - 1
+        for k in range(length):
+            shift = k - (length - 1) / 2
+            r0 = int(round(mid_r + float(velocity[0]) * shift))
+            c0 = int(round(mid_c + float(velocity[1]) * shift))
+            rows = slice(max(r0, 0), max(min(r0 + side, height), 0))
+            cols = slice(max(c0, 0), max(min(c0 + side, width), 0))
+            delta[t0 + k, :, rows, cols] = radius * signs
+        return (clean + delta).clamp(0.0, 1.0)
     # Square Attack redraws a square whose window would not change; a few tries suffice.
     for _ in range(4):
         t0 = int(torch.randint(0, frames - length + 1, (1,), generator=generator))
@@ -130,6 +153,9 @@ def _check_params(
     start_radii: Sequence[float],
     shrink: float,
     max_rounds: int | None,
+    moving: float = 0.0,
+    speed: float = 1.0,
+    min_side: int = 1,
 ) -> None:
     if not isinstance(oracle, ScoreOracle):
         raise ValueError(
@@ -149,6 +175,12 @@ def _check_params(
         raise ValueError(f"start_radii must hold multiples of eps >= 1, got {start_radii!r}")
     if not isinstance(shrink, (int, float)) or not 0 < shrink <= 1:
         raise ValueError(f"shrink must be in (0, 1], got {shrink!r}")
+    if not isinstance(moving, (int, float)) or not 0 <= moving <= 1:
+        raise ValueError(f"moving must be in [0, 1], got {moving!r}")
+    if not isinstance(speed, (int, float)) or speed <= 0:
+        raise ValueError(f"speed must be > 0 (pixels per frame), got {speed!r}")
+    if not isinstance(min_side, int) or min_side < 1:
+        raise ValueError(f"min_side must be an int >= 1, got {min_side!r}")
     if max_rounds is not None and (not isinstance(max_rounds, int) or max_rounds < 1):
         raise ValueError(f"max_rounds must be an int >= 1 or None, got {max_rounds!r}")
 
@@ -163,6 +195,9 @@ def video_square(
     candidates: int = 4,
     p_init: float = 0.05,
     frame_block: int = 16,
+    moving: float = 0.0,
+    speed: float = 1.0,
+    min_side: int = 1,
     schedule: tuple[int, ...] = SQUARE_SCHEDULE,
     start_video: Tensor | Sequence[Tensor] | None = None,
     start_radii: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0),
@@ -213,7 +248,9 @@ def video_square(
         (targeted: the radius reached), ``final_side`` (last square side).
     """
     start_time = time.perf_counter()
-    _check_params(oracle, eps, candidates, p_init, frame_block, schedule, start_radii, shrink, max_rounds)
+    _check_params(
+        oracle, eps, candidates, p_init, frame_block, schedule, start_radii, shrink, max_rounds, moving, speed, min_side
+    )
     validate_video(videos, "videos")
     n, frames, _, height, width = videos.shape
     labels, targets = validate_label_and_target(label, target, n, oracle.num_classes(videos))
@@ -254,7 +291,9 @@ def video_square(
             if max_rounds is not None and state.rounds >= max_rounds:
                 state.done, state.stop = True, "max_rounds"
                 continue
-            proposals = state.pending or _propose(state, eps, candidates, p_init, schedule, block, generator, oracle)
+            proposals = state.pending or _propose(
+                state, eps, candidates, p_init, schedule, block, generator, oracle, moving, speed, min_side
+            )
             state.pending = []
             if remaining is not None:
                 proposals = proposals[:remaining]
@@ -293,6 +332,7 @@ def video_square(
             "candidates": candidates,
             "frame_block": block,
             "p_init": p_init,
+            "moving": moving,
         }
         for s in states
     ]
@@ -320,16 +360,24 @@ def _propose(
     block: int,
     generator: torch.Generator,
     oracle: ScoreOracle,
+    moving: float = 0.0,
+    speed: float = 1.0,
+    min_side: int = 1,
 ) -> list[tuple[Tensor, float]]:
     """This round's candidates: squares at the current radius, and (targeted) at a shrunk one."""
     _, _, height, width = state.clean.shape
-    state.side = _side(oracle.used(state.owner), p_init, schedule, height, width)
+    state.side = _side(oracle.used(state.owner), p_init, schedule, height, width, min_side)
     radii = [state.radius] * candidates
     if state.target >= 0 and state.radius > eps:
         # Half the squares try a smaller ball (the whole perturbation clipped to it); at least one.
         shrunk = max(state.radius - state.decay, eps)
         radii[: max(1, candidates // 2)] = [shrunk] * max(1, candidates // 2)
-    return [(_square(state, r, state.side, block, generator), r) for r in radii]
+    # the first round(moving * candidates) squares of a round move through their frames
+    movers = int(round(moving * candidates))
+    return [
+        (_square(state, r, state.side, block, generator, speed if k < movers else 0.0), r)
+        for k, r in enumerate(radii)
+    ]
 
 
 def _update(
