@@ -126,13 +126,15 @@ def _square(
         mid_r = float(torch.randint(0, height - side + 1, (1,), generator=generator))
         mid_c = float(torch.randint(0, width - side + 1, (1,), generator=generator))
         signs = torch.randint(0, 2, (channels, 1, 1), generator=generator).to(clean) * 2 - 1
-        for k in range(length):
-            shift = k - (length - 1) / 2
-            r0 = int(round(mid_r + float(velocity[0]) * shift))
-            c0 = int(round(mid_c + float(velocity[1]) * shift))
-            rows = slice(max(r0, 0), max(min(r0 + side, height), 0))
-            cols = slice(max(c0, 0), max(min(c0 + side, width), 0))
-            delta[t0 + k, :, rows, cols] = radius * signs
+        # one mask for all frames of the block (a loop of slice writes over the frames costs more than
+        # the model's forward on small clips); Python's round, as the per-frame positions are defined
+        vy, vx, half = float(velocity[0]), float(velocity[1]), (length - 1) / 2
+        r0 = torch.tensor([round(mid_r + vy * (k - half)) for k in range(length)]).view(-1, 1)
+        c0 = torch.tensor([round(mid_c + vx * (k - half)) for k in range(length)]).view(-1, 1)
+        rows, cols = torch.arange(height).view(1, -1), torch.arange(width).view(1, -1)
+        inside = ((rows >= r0) & (rows < r0 + side)).unsqueeze(2) & ((cols >= c0) & (cols < c0 + side)).unsqueeze(1)
+        part = delta[t0 : t0 + length]
+        delta[t0 : t0 + length] = torch.where(inside.unsqueeze(1), radius * signs, part)
         return (clean + delta).clamp(0.0, 1.0)
     # Square Attack redraws a square whose window would not change; a few tries suffice.
     for _ in range(4):
