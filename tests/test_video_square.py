@@ -192,7 +192,17 @@ def test_moving_squares_add_motion_that_static_cuboids_cannot() -> None:
 def test_moving_arguments_are_checked(toy_model, toy_data) -> None:
     videos, labels = toy_data
     oracle = ScoreOracle(toy_model)
-    for kwargs, name in [({"moving": 1.5}, "moving"), ({"speed": 0.0}, "speed")]:
+    for kwargs, name in [({"moving": 1.5}, "moving"), ({"speed": 0.0}, "speed"), ({"min_side": 0}, "min_side")]:
         with pytest.raises(ValueError, match=name):
             video_square(oracle, videos, labels, **kwargs)
     assert oracle.queries == 0
+
+
+def test_min_side_floors_the_square_side(toy_model, toy_data) -> None:
+    videos, labels = toy_data[0][:2], toy_data[1][:2]
+    # past the whole schedule the side would be 1 pixel; the floor keeps it at 3
+    result = video_square(
+        ScoreOracle(toy_model, budget=60), videos, labels, eps=1e-4, p_init=0.01, schedule=(1,), min_side=3,
+        generator=_gen(),
+    )
+    assert [e["final_side"] for e in result.extras] == [3, 3]
