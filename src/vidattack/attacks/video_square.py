@@ -225,8 +225,9 @@ def video_square(
         eps: L-inf bound in [0, 1] units, ``(0, 1]`` (V-BAD's 0.05, Sec. 4.1).
         candidates: squares drawn per video per round and read in one batched oracle call, >= 1 (1 is
             Square Attack's one square per query). Default 4, chosen on the validation split
-            (benchmarks/results_vsquare.md): 1 spends the fewest queries, 4 keeps >= 0.9 of the wall
-            time in the model's forward for a single clip at 17% more queries (c3d-synth).
+            (benchmarks/results_vsquare.md): 1 spends the fewest queries, 4 keeps most of the wall time
+            in the model's forward for a single clip (c3d-synth: 0.92 with static squares, 0.84 with
+            moving ones) at 17% more queries.
         p_init: initial share of a frame's area covered by a square, ``(0, 1]`` (Square Attack's L-inf
             ``p_init`` 0.05, Sec. 4); halved at each count of ``schedule``. Default 0.2, chosen on the
             validation split: on 32x32 frames 0.05 reaches 1-pixel squares after 1,000 queries, and
