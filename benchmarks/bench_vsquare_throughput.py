@@ -10,12 +10,14 @@ candidates per round:
   model's forward plus the oracle's validation, softmax and top-k) over the attack's wall time. Every
   query of this attack is sent in such a batched call, so no correction for one-query reads is needed.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_vsquare_throughput.py [--model c3d-synth] [--rounds 200]
+    OMP_NUM_THREADS=1 python benchmarks/bench_vsquare_throughput.py [--model c3d-synth] [--rounds 200] \
+        [--vsquare-params '{"moving": 0.0}']
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -50,7 +52,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--candidates", default="1,4,8")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--vsquare-params", default="{}", help='JSON keyword arguments, e.g. {"moving": 0.0}')
     args = parser.parse_args()
+    params = json.loads(args.vsquare_params)
     torch.set_num_threads(args.threads)
     model = zoo.load(args.model).eval()
     clips = generate("test", SynthConfig(), indices=range(20))
@@ -59,7 +63,7 @@ def main() -> None:
     correct = (probs.argmax(1) == clips.labels).nonzero().flatten()
     index = int(correct[probs[correct, clips.labels[correct]].argmax()])
     video, label = clips.videos[index : index + 1], clips.labels[index : index + 1]
-    print(f"model {args.model}, test clip {index}, {args.rounds} rounds, {args.threads} thread(s)")
+    print(f"model {args.model}, test clip {index}, {args.rounds} rounds, {args.threads} thread(s), {params}")
     print("| candidates | raw forward (videos/s, batch B) | attack (queries/s) | ratio | ratio (time shares) |")
     print("|---:|---:|---:|---:|---:|")
     for candidates in (int(c) for c in args.candidates.split(",")):
@@ -68,7 +72,7 @@ def main() -> None:
         start = time.perf_counter()
         video_square(
             oracle, video, label, candidates=candidates, max_rounds=args.rounds,
-            generator=torch.Generator().manual_seed(0),
+            generator=torch.Generator().manual_seed(0), **params,
         )
         wall = time.perf_counter() - start
         qps = oracle.queries / wall

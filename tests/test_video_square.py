@@ -154,3 +154,55 @@ def test_fools_a_correctly_classified_zoo_clip_with_a_small_budget() -> None:
     assert int(result.queries[0]) == oracle.used(0) <= 1000
     assert float((result.adversarial - video).abs().max()) <= 0.05 + 1e-6
     assert int(_predict(model, result.adversarial)[0]) != int(label[0])
+
+
+class _MotionEnergy(nn.Module):
+    """Class 1 when the mean absolute frame-to-frame change beats a threshold (a pure motion detector)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        energy = (x[:, 1:] - x[:, :-1]).abs().mean(dim=(1, 2, 3, 4))
+        score = 4000.0 * (energy - 0.002)
+        return torch.stack([-score, score], dim=1)
+
+
+def test_moving_squares_add_motion_that_static_cuboids_cannot() -> None:
+    model = _MotionEnergy()
+    videos = torch.full((2, 8, 3, 12, 12), 0.5)  # still clips: class 0 (no motion)
+    labels = torch.zeros(2, dtype=torch.long)
+    assert _predict(model, videos).tolist() == [0, 0]
+
+    def attack(moving: float):
+        oracle = ScoreOracle(model, budget=200)
+        result = video_square(oracle, videos, labels, eps=0.05, moving=moving, speed=1.0, generator=_gen())
+        return result, oracle
+
+    # squares spanning the whole clip keep the clip still: the detector cannot be fooled
+    static, oracle = attack(0.0)
+    assert not bool(static.success.any())
+    assert static.queries.tolist() == [200, 200] == [oracle.used(0), oracle.used(1)]
+    # squares that drift across the frames add motion: fooled, within the bound, counted
+    moved, oracle = attack(1.0)
+    assert bool(moved.success.all()), moved.extras
+    assert _predict(model, moved.adversarial).tolist() == [1, 1]
+    assert float((moved.adversarial - videos).abs().max()) <= 0.05 + 1e-6
+    assert moved.queries.tolist() == [oracle.used(0), oracle.used(1)]
+    assert all(e["moving"] == 1.0 for e in moved.extras)
+
+
+def test_moving_arguments_are_checked(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    oracle = ScoreOracle(toy_model)
+    for kwargs, name in [({"moving": 1.5}, "moving"), ({"speed": 0.0}, "speed"), ({"min_side": 0}, "min_side")]:
+        with pytest.raises(ValueError, match=name):
+            video_square(oracle, videos, labels, **kwargs)
+    assert oracle.queries == 0
+
+
+def test_min_side_floors_the_square_side(toy_model, toy_data) -> None:
+    videos, labels = toy_data[0][:2], toy_data[1][:2]
+    # past the whole schedule the side would be 1 pixel; the floor keeps it at 3
+    result = video_square(
+        ScoreOracle(toy_model, budget=60), videos, labels, eps=1e-4, p_init=0.01, schedule=(1,), min_side=3,
+        generator=_gen(),
+    )
+    assert [e["final_side"] for e in result.extras] == [3, 3]
