@@ -194,11 +194,13 @@ def per_method(
 
 
 def per_method_executor(
-    model_name: str, methods: list[str], budget: int, clips: int, max_batch: int, raw_seconds: float
+    model_name: str, methods: list[str], budget: int, clips: int, max_batch: int, raw_seconds: float,
+    overlap: bool | None = None,
 ) -> list[dict]:
     """Each method on ``clips`` correct test clips at once through :func:`run_batched` (passes of exactly
-    ``max_batch`` rows, overlapped): queries/s against the raw rate at ``max_batch`` and the model's
-    share of the wall time (padding rows count as model time, not as queries)."""
+    ``max_batch`` rows; ``overlap`` as :class:`BatchingProxy` takes it): queries/s against the raw rate at
+    ``max_batch`` and the model's share of the wall time (padding rows count as model time, not as
+    queries)."""
     model = zoo.load(model_name).eval()
     timed = TimedModel(model).eval()
     videos, labels = correct_clips(model, clips)
@@ -215,7 +217,7 @@ def per_method_executor(
             run_method(method, model, videos[:1], labels[:1], budget=60, seed=1, params=params)
         raw_before = raw_rate(model, shape, max_batch, raw_seconds, fresh=True)
         timed.reset()
-        proxy = BatchingProxy(timed, max_batch=max_batch)
+        proxy = BatchingProxy(timed, max_batch=max_batch, overlap=overlap)
         start = time.perf_counter()
         try:
             results = run_batched(jobs, timed, proxy=proxy)
@@ -414,6 +416,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-methods", action="store_true", help="skip the per-method table")
     parser.add_argument("--executor", type=int, default=0, metavar="K",
                         help="also run each method on K clips through the batching executor (per-method table 2)")
+    parser.add_argument("--executor-overlap", choices=("auto", "on", "off"), default="auto",
+                        help="forward passes in a device thread (auto: on CUDA only) for --executor")
     parser.add_argument("--no-warmup", action="store_true", help="time each method's first run in the process")
     parser.add_argument("--campaign", action="store_true", help="also run the campaign measurement")
     parser.add_argument("--campaign-method", default="vbad")
@@ -454,9 +458,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.executor:
         rows = []
         for name in args.models.split(","):
-            rows += per_method_executor(name, methods, args.budget, args.executor, args.max_batch, raw_seconds)
+            rows += per_method_executor(name, methods, args.budget, args.executor, args.max_batch, raw_seconds,
+                                        {"auto": None, "on": True, "off": False}[args.executor_overlap])
         print(f"\nPer method through the batching executor: {args.executor} correctly classified test clips at "
-              f"once, budget {args.budget} each, passes of {args.max_batch} rows, overlapped\n")
+              f"once, budget {args.budget} each, passes of {args.max_batch} rows, overlap {args.executor_overlap}\n")
         print_methods_executor(rows, args.max_batch)
         report["methods_executor"] = rows
     if args.campaign:

@@ -102,8 +102,8 @@ def test_concurrency_one_is_the_sequential_reference(c3d, clips):
     one = run_batched(jobs, c3d, max_batch=MAX_BATCH, concurrency=1)
     all_at_once = run_batched(jobs, c3d, max_batch=MAX_BATCH)
     free_threads = run_batched(jobs, c3d, max_batch=MAX_BATCH, cooperative=False, concurrency=2)
-    in_line = run_batched(jobs, c3d, max_batch=MAX_BATCH, overlap=False)  # passes in the scheduling thread
-    for a, b, c, d in zip(one, all_at_once, free_threads, in_line, strict=True):
+    overlapped = run_batched(jobs, c3d, max_batch=MAX_BATCH, overlap=True)  # passes in a device thread
+    for a, b, c, d in zip(one, all_at_once, free_threads, overlapped, strict=True):
         _assert_same(a, b)
         _assert_same(a, c)
         _assert_same(a, d)

@@ -13,10 +13,12 @@ time, in job order, switching only at model calls, so jobs never race on process
 global RNG that some initialisers use under ``fork_rng``, caches); the device does the merged work.
 
 Pipelining. A forward pass is launched as soon as a round has a full pass's worth of rows, and with
-``overlap=True`` (the default) it runs in a device thread while the next jobs build their requests:
-on a GPU the host-side attack work hides behind the device, on a multi-core CPU the model's kernels
-and the attacks' tensor work run on different cores. Which rows go into which pass does not depend on
-timing, so results are the same with and without ``overlap``.
+``overlap=True`` it runs in a device thread while the next jobs build their requests, so on a GPU the
+host-side attack work hides behind the device. The default (``overlap=None``) turns it on for models
+on a CUDA device only: on CPU it was measured (2026-12-06, 2 cores, benchmarks/results_throughput.md)
+to change nothing or to slow the passes slightly, the attack thread and the model's kernels then
+competing for the same cores and for the interpreter lock. Which rows go into which pass does not
+depend on timing, so results are the same with and without ``overlap``.
 
 Bit-identical results. A forward pass's output for one row is not always independent of the batch
 it was computed in: on CPU, PyTorch's convolution and matmul kernels pick different algorithms for
@@ -199,17 +201,20 @@ class BatchingProxy:
             models run fastest at 4-64 rows per pass; on a GPU use 128-256.
         pad: compute every row in a pass of exactly ``max_batch`` rows (see the module docstring for
             the determinism this buys).
-        overlap: run the passes in a device thread, overlapping the jobs' own work (same results).
+        overlap: run the passes in a device thread, overlapping the jobs' own work (same results);
+            ``None``: only for a model on a CUDA device.
     """
 
-    def __init__(self, model: Model, *, max_batch: int = 32, pad: bool = True, overlap: bool = True) -> None:
+    def __init__(
+        self, model: Model, *, max_batch: int = 32, pad: bool = True, overlap: bool | None = None
+    ) -> None:
         if not callable(model):
             raise ValueError(f"model must be callable, got {model!r}")
         self.model = model.eval() if isinstance(model, nn.Module) else model
         self.max_batch = _check_batch_size(max_batch, "max_batch")
         self.pad = bool(pad)
-        self.overlap = bool(overlap)
         self.device = _model_device(self.model)
+        self.overlap = (self.device is not None and self.device.type == "cuda") if overlap is None else bool(overlap)
         self.stats = BatchStats()
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._device_thread: ThreadPoolExecutor | None = None
@@ -490,7 +495,7 @@ def run_batched(
     *,
     max_batch: int = 32,
     pad: bool = True,
-    overlap: bool = True,
+    overlap: bool | None = None,
     concurrency: int | None = None,
     cooperative: bool = True,
     return_exceptions: bool = False,
@@ -510,7 +515,8 @@ def run_batched(
         pad: fixed-shape passes, which make every row's logits independent of the other jobs (the
             result is then bit-identical to a sequential run against ``PaddedModel(model, max_batch)``).
         overlap: run the forward passes in a device thread while the jobs build their next requests
-            (same results; ``False`` runs them in the scheduling thread).
+            (same results; ``False`` runs them in the scheduling thread; ``None``: overlap for a model
+            on a CUDA device only).
         concurrency: most jobs alive at once (``None``: all); 1 gives the sequential reference.
         cooperative: run the jobs' own code one job at a time (deterministic, safe for attacks that touch
             process-wide state); ``False`` lets their tensor work overlap in threads.
