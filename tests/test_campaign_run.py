@@ -464,7 +464,9 @@ def test_report_draws_distortion_curves_of_minimising_label_only_methods(workdir
     assert rows
     for row in rows:
         trace = json.loads(row["record"])["distortion_trace"]
-        assert trace and all(0 < q <= 400 for q, _, _ in trace)
+        assert all(0 < q <= 400 for q, _, _ in trace)
+        if row["status"] == "failure" and not trace:
+            continue  # nothing adversarial found: an empty trace, still counted in the medians
         maps = [value for _, _, value in trace]
         assert maps == sorted(maps, reverse=True)  # the best point's MAP never rises
         assert trace[-1][2] == pytest.approx(row["map"], rel=1e-3, abs=0.05)  # the returned video's MAP

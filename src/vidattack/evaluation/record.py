@@ -133,7 +133,8 @@ def attack_video(
         extras=scalar_extras(result.extras[0]),
     )
     distortion = result.extras[0].get("distortion_trace")
-    if distortion:
-        # Kept in the record (and so in a campaign's store) for distortion-vs-queries curves.
+    if distortion is not None:
+        # Kept in the record (and so in a campaign's store) for distortion-vs-queries curves; an empty
+        # trace (nothing adversarial found) still counts the video in the median.
         record["distortion_trace"] = [[float(value) for value in point] for point in distortion]
     return result, record
