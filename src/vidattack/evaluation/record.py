@@ -122,8 +122,10 @@ def attack_video(
     record.update(
         status="success" if bool(result.success[0]) else "failure",
         success=bool(result.success[0]),
-        success_uint8=bool(is_adversarial(stored_pred.view(1), label_tensor, target_tensor)[0]),
-        success_h264=bool(is_adversarial(h264_pred.view(1), label_tensor, target_tensor)[0]),
+        # "Still succeeds": a failed attack (e.g. adversarial but above its MAP target, or a video that
+        # compression alone flips) is never counted as a success after rounding or compression.
+        success_uint8=bool(result.success[0]) and bool(is_adversarial(stored_pred.view(1), label_tensor, target_tensor)[0]),
+        success_h264=bool(result.success[0]) and bool(is_adversarial(h264_pred.view(1), label_tensor, target_tensor)[0]),
         clean_h264_pred=int(clean_h264_pred),
         adv_label=int(result.adv_label[0]),
         queries=int(result.queries[0]),
