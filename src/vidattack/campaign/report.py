@@ -338,9 +338,12 @@ def _distortion_curves(
     written = []
     for (dataset, model), curves in _distortion_traces(rows).items():
         budget = max((budgets.get(label) or 0 for label in curves), default=0) or max(
-            int(point[0]) for traces in curves.values() for t in traces for point in t
+            (int(point[0]) for traces in curves.values() for t in traces for point in t), default=0
         )
-        eps_values = {row["eps"] for row in rows if row["model"] == model and row["attack"] in curves}
+        if budget <= 0:
+            continue  # no budget recorded and nothing adversarial found: no axis to draw
+        eps_values = {row["eps"] for row in rows
+                      if (row["dataset"], row["model"]) == (dataset, model) and row["attack"] in curves}  # fmt: skip
         eps = next(iter(eps_values)) if len(eps_values) == 1 else None
         checkpoints = [q for q in DISTORTION_CHECKPOINTS if q < budget] + [budget]
         plots = []
