@@ -435,3 +435,12 @@ def test_registry_runs_sva_norl_within_budget(toy_model, toy_data):
 
 def test_agent_type_is_exported():
     assert issubclass(KeyFrameAgent, torch.nn.Module)
+
+
+def test_a_budget_below_one_population_per_draw_is_named_as_the_reason(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    # 5 draws share 60 queries: 12 each, below one population of 16, so no draw can take a step.
+    result = sva_random(ScoreOracle(toy_model, budget=60), videos[:1], labels[:1], eps=0.05, trials=5,
+                        population=16, generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert result.queries.tolist() == [0] and not bool(result.success[0])
+    assert result.extras[0]["stop_reason"] == "budget below one NES population"

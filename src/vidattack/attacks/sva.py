@@ -409,8 +409,12 @@ def episodes_result(
         shared,
         key_frames=[e.frames for e in episodes],
         num_key_frames=[int(e.frames.sum()) for e in episodes],
-        # SVA stops a video at its first success; otherwise its episodes or its budget ran out.
-        stop_reason=["success" if bool(ok) else "budget-or-epochs-spent" for ok in success],
+        # SVA stops a video at its first success; otherwise its episodes or its budget ran out (with no
+        # query spent, the budget share of an episode was below one NES population).
+        stop_reason=[
+            "success" if bool(ok) else "budget-or-epochs-spent" if spent else "budget below one NES population"
+            for ok, spent in zip(success.tolist(), queries, strict=True)
+        ],
         **(per_video or {}),
     )
     return AttackResult(
