@@ -126,6 +126,17 @@ def raw_rate(
     return _RAW_CACHE[key]
 
 
+def clip_jobs(
+    method: str, videos: Tensor, labels: Tensor, budget: int, params: dict[str, Any] | None = None
+) -> list[Any]:
+    """One executor job per clip: ``method`` on clip ``i`` with seed ``i`` (any model handle given)."""
+    return [
+        (lambda m, i=i: run_method(method, m, videos[i : i + 1], labels[i : i + 1], budget=budget, seed=i,
+                                   params=params))
+        for i in range(len(videos))
+    ]
+
+
 def correct_clips(model: nn.Module, count: int, split: str = "test", start: int = 0) -> tuple[Tensor, Tensor]:
     """The first ``count`` clips of ``split`` (from index ``start``) that ``model`` classifies correctly."""
     config = SynthConfig(frames=model.num_frames or 16, size=(model.input_size or (32, 32))[0])
@@ -208,11 +219,7 @@ def per_method_executor(
     rows = []
     for method in methods:
         params = QUICK_PARAMS.get(method)
-        jobs = [
-            (lambda m, i=i, method=method, params=params: run_method(
-                method, m, videos[i : i + 1], labels[i : i + 1], budget=budget, seed=i, params=params))
-            for i in range(clips)
-        ]
+        jobs = clip_jobs(method, videos, labels, budget, params)
         with contextlib.suppress(Exception):  # untimed warm-up, as in per_method
             run_method(method, model, videos[:1], labels[:1], budget=60, seed=1, params=params)
         raw_before = raw_rate(model, shape, max_batch, raw_seconds, fresh=True)
@@ -276,10 +283,7 @@ def campaign(
     videos, labels = correct_clips(model, clips)
     shape = tuple(videos.shape[1:])
     rates = {b: raw_rate(model, shape, b, raw_seconds) for b in raw_batches}
-    jobs = [
-        (lambda m, i=i: run_method(method, m, videos[i : i + 1], labels[i : i + 1], budget=budget, seed=i))
-        for i in range(clips)
-    ]
+    jobs = clip_jobs(method, videos, labels, budget)
     start = time.perf_counter()
     sequential = [job(model) for job in jobs]
     seq_wall = time.perf_counter() - start

@@ -298,11 +298,13 @@ def state_map(clean: Tensor, theta: Tensor, g: float) -> float:
 
 
 def record_progress(state: DirectionState, clean: Tensor, used: int, map_target: float) -> None:
-    """Append the state's current point to its trace (MAP) and its distortion trace (L-inf and MAP)."""
+    """Append the state's current point to its trace (MAP, every call) and, when the point changed since
+    the last call (the optimisation only moves it on an improvement), to its distortion trace."""
     point = (clean + (state.g * (1 + MARGIN)) * state.theta).clamp(0.0, 1.0)
     queries, linf, value = distortion_point(used, clean, point)
     state.trace.append((queries, value, value <= map_target))
-    state.distortion.append((queries, linf, value))
+    if not state.distortion or state.distortion[-1][1:] != (linf, value):
+        state.distortion.append((queries, linf, value))
 
 
 @dataclass
