@@ -206,3 +206,35 @@ def test_min_side_floors_the_square_side(toy_model, toy_data) -> None:
         generator=_gen(),
     )
     assert [e["final_side"] for e in result.extras] == [3, 3]
+
+
+def test_moving_squares_are_squares_that_drift_within_their_block_at_most_speed_per_frame() -> None:
+    from vidattack.attacks.video_square import _moving_squares, _State
+
+    clean = torch.full((10, 3, 16, 16), 0.5)
+    state = _State(0, clean, 0, -1, clean.clone(), 0.05)
+    radii = [0.05, 0.05, 0.03, 0.05, 0.05, 0.05]
+    side, block, speed = 4, 6, 1.5
+    candidates = _moving_squares(state, radii, side, block, _gen(2), speed)
+    assert candidates.shape == (6, 10, 3, 16, 16)
+    for candidate, radius in zip(candidates, radii, strict=True):
+        delta = candidate - clean
+        changed = delta.abs().amax(dim=1) > 0  # [T, H, W]
+        frames = [t for t in range(10) if bool(changed[t].any())]
+        # one block of consecutive frames, every frame of it carries the square
+        assert frames == list(range(frames[0], frames[0] + block))
+        corners = []
+        for t in frames:
+            rows = changed[t].any(dim=1).nonzero().flatten()
+            cols = changed[t].any(dim=0).nonzero().flatten()
+            # a (possibly cut) side x side square, one sign per channel at the candidate's radius
+            assert len(rows) <= side and len(cols) <= side
+            assert int(changed[t].sum()) == len(rows) * len(cols)
+            values = delta[t][:, changed[t]]
+            assert torch.allclose(values.abs(), torch.full_like(values, radius))
+            assert bool((values == values[:, :1]).all())
+            corners.append((int(rows[0]), int(cols[0])))
+        steps = [max(abs(a[0] - b[0]), abs(a[1] - b[1])) for a, b in zip(corners, corners[1:])]
+        assert max(steps) <= 2  # |round(x + v) - round(x)| <= 2 for |v| <= 1.5 (cut squares may move less)
+    # the same seed draws the same squares
+    assert torch.equal(candidates, _moving_squares(state, radii, side, block, _gen(2), speed))
