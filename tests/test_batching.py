@@ -3,6 +3,7 @@ sequential run, and failures that never hang the other jobs."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -249,3 +250,17 @@ def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="batch"):
         PaddedModel(sum_model, 0)
     assert run_batched([], sum_model) == []
+
+
+def test_overlap_by_default_only_where_a_core_is_left_beside_the_forward_pass(monkeypatch):
+    from vidattack import batching
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    model = torch.nn.Linear(3, 2)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
+    assert BatchingProxy(model).overlap is False  # every core busy in the forward pass: in line
+    assert BatchingProxy(model, overlap=True).overlap is True  # an explicit choice wins
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores - 1)
+    assert BatchingProxy(model).overlap is (cores > 1)
+    assert batching._spare_compute(torch.device("cuda")) is True
+    assert batching._spare_compute(torch.device("meta")) is False

@@ -13,12 +13,14 @@ time, in job order, switching only at model calls, so jobs never race on process
 global RNG that some initialisers use under ``fork_rng``, caches); the device does the merged work.
 
 Pipelining. A forward pass is launched as soon as a round has a full pass's worth of rows, and with
-``overlap=True`` it runs in a device thread while the next jobs build their requests, so on a GPU the
-host-side attack work hides behind the device. The default (``overlap=None``) turns it on for models
-on a CUDA device only: on CPU it was measured (2026-12-06, 2 cores, benchmarks/results_throughput.md)
-to change nothing or to slow the passes slightly, the attack thread and the model's kernels then
-competing for the same cores and for the interpreter lock. Which rows go into which pass does not
-depend on timing, so results are the same with and without ``overlap``.
+``overlap=True`` it runs in a device thread while the next jobs build their requests, so the attacks'
+own work hides behind the model's. The default (``overlap=None``) turns it on where something can run
+beside the forward pass: a model on a CUDA device, or a CPU model when PyTorch uses fewer threads than
+the process may run on (a core is left for the attacks). Measured on 2 cores with one PyTorch thread
+(benchmarks/results_throughput.md): a V-BAD campaign at 0.64-0.66 of the model's best raw rate in
+line and 0.77-0.94 overlapped on a quiet machine, but slower overlapped when other processes already
+held the cores (then pass ``overlap=False``). Which rows go into which pass does not depend on timing,
+so results are the same with and without ``overlap``.
 
 Bit-identical results. A forward pass's output for one row is not always independent of the batch
 it was computed in: on CPU, PyTorch's convolution and matmul kernels pick different algorithms for
@@ -42,6 +44,7 @@ and it never counts queries (the jobs' oracles do).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -69,6 +72,20 @@ def _model_device(model: Model) -> torch.device | None:
         for tensor in model.buffers():
             return tensor.device
     return None
+
+
+def _spare_compute(device: torch.device | None) -> bool:
+    """Whether a forward pass on ``device`` leaves compute for the attacks' own work beside it.
+
+    A CUDA model runs on the device; a CPU model (``device`` CPU or unknown) leaves a core free when
+    PyTorch's intra-op threads are fewer than the cores this process may use.
+    """
+    if device is not None and device.type == "cuda":
+        return True
+    if device is not None and device.type != "cpu":
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return torch.get_num_threads() < cores
 
 
 def _check_batch_size(value: object, name: str) -> int:
@@ -202,7 +219,7 @@ class BatchingProxy:
         pad: compute every row in a pass of exactly ``max_batch`` rows (see the module docstring for
             the determinism this buys).
         overlap: run the passes in a device thread, overlapping the jobs' own work (same results);
-            ``None``: only for a model on a CUDA device.
+            ``None``: for a model on a CUDA device, or on CPU when PyTorch leaves a core free.
     """
 
     def __init__(
@@ -214,7 +231,7 @@ class BatchingProxy:
         self.max_batch = _check_batch_size(max_batch, "max_batch")
         self.pad = bool(pad)
         self.device = _model_device(self.model)
-        self.overlap = (self.device is not None and self.device.type == "cuda") if overlap is None else bool(overlap)
+        self.overlap = _spare_compute(self.device) if overlap is None else bool(overlap)
         self.stats = BatchStats()
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self._device_thread: ThreadPoolExecutor | None = None
@@ -516,7 +533,7 @@ def run_batched(
             result is then bit-identical to a sequential run against ``PaddedModel(model, max_batch)``).
         overlap: run the forward passes in a device thread while the jobs build their next requests
             (same results; ``False`` runs them in the scheduling thread; ``None``: overlap for a model
-            on a CUDA device only).
+            on a CUDA device, or on CPU when PyTorch's threads leave a core free).
         concurrency: most jobs alive at once (``None``: all); 1 gives the sequential reference.
         cooperative: run the jobs' own code one job at a time (deterministic, safe for attacks that touch
             process-wide state); ``False`` lets their tensor work overlap in threads.
