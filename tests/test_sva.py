@@ -444,3 +444,32 @@ def test_a_budget_below_one_population_per_draw_is_named_as_the_reason(toy_model
                         population=16, generator=torch.Generator().manual_seed(0))  # fmt: skip
     assert result.queries.tolist() == [0] and not bool(result.success[0])
     assert result.extras[0]["stop_reason"] == "budget below one NES population"
+
+
+def test_registry_trains_the_sval_agent_once_for_every_video(toy_model, toy_data, monkeypatch):
+    from vidattack.methods import TensorAttackerData, catalog
+
+    videos, labels = toy_data
+    data = TensorAttackerData(videos, labels)
+    trained = []
+    real = catalog.sval_agent
+    monkeypatch.setattr(catalog, "sval_agent", lambda *a, **k: trained.append(k) or real(*a, **k))
+    params = {"population": 8, "train_count": 4, "train_epochs": 2, "episodes": 2}
+
+    def attack(i: int, **extra):
+        return methods.run("sval", toy_model, videos[i : i + 1], labels[i : i + 1], eps=0.2, budget=60,
+                           seed=i, params={**params, **extra}, attacker_data=data)
+
+    first, second = attack(0), attack(1)
+    assert len(trained) == 1  # the second video reuses the agent (Sec. 4.3 trains once)
+    assert "trained once" in second.extras[0]["method_notes"]
+    # the shared agent is the one trained with agent_seed 0: the core given it directly agrees
+    agent = catalog._SVAL_AGENTS[next(reversed(catalog._SVAL_AGENTS))][1]
+    direct = sval(ScoreOracle(toy_model, top_k=1, budget=60), videos[1:2], labels[1:2], eps=0.2, agent=agent,
+                  population=8, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(direct.adversarial, second.adversarial) and direct.queries.tolist() == second.queries.tolist()
+    # what the training depends on makes a new agent: another seed, another sparsity
+    attack(0, agent_seed=1)
+    attack(0, sparsity=0.25)
+    assert len(trained) == 3 and [k["sparsity"] for k in trained] == [0.5, 0.5, 0.25]
+    assert int(first.queries[0]) <= 60

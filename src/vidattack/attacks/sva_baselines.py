@@ -29,12 +29,12 @@ from vidattack.attacks.sva import (
     key_frame_features,
     prepare_inputs,
 )
-from vidattack.attacks.sva_agent import KeyFrameAgent, load_agent, train_sval_agent
+from vidattack.attacks.sva_agent import KeyFrameAgent, SvalTraining, load_agent, train_sval_agent
 from vidattack.result import AttackResult, TracePoint
 from vidattack.threat import ScoreOracle
 from vidattack.video import validate_video
 
-__all__ = ["sva_norl", "sva_random", "sval"]
+__all__ = ["sva_norl", "sva_random", "sval", "sval_agent", "sval_sparsity"]
 
 
 def _fixed_frames(
@@ -203,6 +203,42 @@ def sva_random(
     )
 
 
+def sval_sparsity(sparsity: float | None, targeted: bool) -> float:
+    """SVAL's S (Eq. 14): ``sparsity`` if given, else the paper's 0.2 targeted / 0.5 untargeted (Sec. 4.4)."""
+    sparsity = (0.2 if targeted else 0.5) if sparsity is None else sparsity
+    if not 0 <= sparsity < 1:
+        raise ValueError(f"sparsity must lie in [0, 1), got {sparsity}")
+    return float(sparsity)
+
+
+def sval_agent(
+    train_videos: Tensor,
+    backbone: Backbone | None = None,
+    *,
+    sparsity: float = 0.5,
+    train_epochs: int = 20,
+    episodes: int = 5,
+    lr: float = 1e-5,
+    hidden: int = 128,
+    gamma_rep: float = 2.0,
+    gamma_length: float = 3.0,
+    normalize_features: bool = True,
+    generator: torch.Generator | None = None,
+) -> SvalTraining:
+    """SVAL's offline agent (Sec. 4.3), trained on the attacker's ``train_videos [M,T,C,H,W]`` in [0, 1].
+
+    What :func:`sval` does when it is given no agent; callers that attack many videos (the methods
+    layer) train it once here and pass the agent to every run, as the paper trains once. No query.
+    The keywords are :func:`sval`'s (``sparsity``: S of Eq. 14, resolved by the caller).
+    """
+    validate_video(train_videos, "train_videos")
+    return train_sval_agent(
+        [key_frame_features(backbone, video, normalize_features) for video in train_videos],
+        sparsity=sparsity, epochs=train_epochs, episodes=episodes, lr=lr, hidden=hidden, gamma_rep=gamma_rep,
+        gamma_length=gamma_length, generator=generator,
+    )  # fmt: skip
+
+
 def sval(
     oracle: ScoreOracle,
     videos: Tensor,
@@ -248,27 +284,18 @@ def sval(
     start = time.perf_counter()
     clean, labels, targets = prepare_inputs(oracle, videos, label, target, "sval")
     check_common(eps, population, estimator)
-    sparsity = (0.2 if targets is not None else 0.5) if sparsity is None else sparsity
-    if not 0 <= sparsity < 1:
-        raise ValueError(f"sparsity must lie in [0, 1), got {sparsity}")
+    sparsity = sval_sparsity(sparsity, targets is not None)
     extras: dict[str, Any] = {"eps": eps, "sparsity": sparsity, "estimator": estimator}
     if isinstance(agent, (str, Path)):
         agent, _ = load_agent(agent)
     if agent is None:
         if train_videos is None:
             raise ValueError("sval needs a trained agent (agent=) or training videos (train_videos=)")
-        validate_video(train_videos, "train_videos")
-        training = train_sval_agent(
-            [key_frame_features(backbone, video, normalize_features) for video in train_videos],
-            sparsity=sparsity,
-            epochs=train_epochs,
-            episodes=episodes,
-            lr=lr,
-            hidden=hidden,
-            gamma_rep=gamma_rep,
-            gamma_length=gamma_length,
-            generator=generator,
-        )
+        training = sval_agent(
+            train_videos, backbone, sparsity=sparsity, train_epochs=train_epochs, episodes=episodes, lr=lr,
+            hidden=hidden, gamma_rep=gamma_rep, gamma_length=gamma_length,
+            normalize_features=normalize_features, generator=generator,
+        )  # fmt: skip
         agent = training.agent
         extras["sval_reward_curve"] = training.reward_curve
     keep = max(1, round((1 - sparsity) * clean.shape[1]))
