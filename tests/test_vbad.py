@@ -482,3 +482,22 @@ def test_untargeted_vbad_fools_a_zoo_test_bed_video_with_a_small_budget() -> Non
     assert float((result.adversarial - video).abs().max()) <= 0.05 + 1e-6
     with torch.no_grad():
         assert int(model(result.adversarial).argmax(1)[0]) != int(label[0])
+
+
+def test_image_models_are_loaded_once_per_process_and_again_when_their_file_changes(tmp_path) -> None:
+    import os
+
+    from vidattack import models as zoo
+    from vidattack.methods.model_refs import load_image_models
+    from vidattack.models.checkpoint import save
+
+    first = load_image_models("image-small-synth")[0]
+    assert load_image_models("image-small-synth")[0] is first  # a campaign's runs share the backbone
+    weights, _ = save(zoo.load("image-small-synth"), tmp_path / "backbone")
+    loaded = load_image_models(str(weights))[0]
+    assert load_image_models(str(weights))[0] is loaded
+    stat = os.stat(weights)
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # the file was replaced
+    reloaded = load_image_models(str(weights))[0]
+    assert reloaded is not loaded and reloaded.name == str(weights)
+    assert torch.equal(next(reloaded.parameters()), next(loaded.parameters()))

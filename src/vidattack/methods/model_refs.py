@@ -6,7 +6,10 @@ their names are turned into modules, so that attacks and priors never look anyth
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,18 +40,29 @@ def load_image_models(
     names = split_references(references)
     if not names:
         raise ValueError("image_models: give at least one image model (zoo name, checkpoint or ARCH=PATH)")
-    loaded: list[nn.Module] = []
-    for name in names:
-        if "=" in name:
-            arch, path = (part.strip() for part in name.split("=", 1))
-            module = models.load(path, arch=arch, device=device)
-        else:
-            module = models.load(name, device=device)
+    return [_load_image_model(name, device) for name in names]
+
+
+#: Image backbones loaded in this process, by (reference, device, file state): a campaign runs a
+#: method once per video, and loading the backbone again each time cost ~15% of a short SVA run on
+#: lrcn-synth (py-spy, 2026-12-06). The priors only read them (eval mode, frozen weights).
+_LOADED: OrderedDict[tuple[str, str, Any], nn.Module] = OrderedDict()
+
+
+def _load_image_model(name: str, device: torch.device | str | None) -> nn.Module:
+    arch, path = (part.strip() for part in name.split("=", 1)) if "=" in name else (None, name)
+    # a changed checkpoint file is loaded again
+    state = (os.stat(path).st_mtime_ns, os.stat(path).st_size) if os.path.isfile(path) else None
+    key = (name, str(device), state)
+    if key not in _LOADED:
+        module = models.load(path, arch=arch, device=device) if arch else models.load(path, device=device)
         if not callable(getattr(module, "features", None)):
             raise ValueError(f"image_models: {name!r} is not an image backbone (it has no features(images, layer))")
         module.name = name
-        loaded.append(module)
-    return loaded
+        _LOADED[key] = module
+        while len(_LOADED) > 8:
+            _LOADED.popitem(last=False)
+    return _LOADED[key]
 
 
 def is_zoo_model(reference: str) -> bool:
