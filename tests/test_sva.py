@@ -450,7 +450,6 @@ def test_registry_trains_the_sval_agent_once_for_every_video(toy_model, toy_data
     from vidattack.methods import TensorAttackerData, catalog
 
     videos, labels = toy_data
-    data = TensorAttackerData(videos, labels)
     trained = []
     real = catalog.sval_agent
     monkeypatch.setattr(catalog, "sval_agent", lambda *a, **k: trained.append(k) or real(*a, **k))
@@ -458,13 +457,14 @@ def test_registry_trains_the_sval_agent_once_for_every_video(toy_model, toy_data
 
     def attack(i: int, **extra):
         return methods.run("sval", toy_model, videos[i : i + 1], labels[i : i + 1], eps=0.2, budget=60,
-                           seed=i, params={**params, **extra}, attacker_data=data)
+                           seed=i, params={**params, **extra}, attacker_data=TensorAttackerData(videos, labels))
 
     first, second = attack(0), attack(1)
-    assert len(trained) == 1  # the second video reuses the agent (Sec. 4.3 trains once)
+    # the second video (with its own attacker-data object, the same clips) reuses the agent: Sec. 4.3
+    assert len(trained) == 1
     assert "trained once" in second.extras[0]["method_notes"]
     # the shared agent is the one trained with agent_seed 0: the core given it directly agrees
-    agent = catalog._SVAL_AGENTS[next(reversed(catalog._SVAL_AGENTS))][1]
+    agent = catalog._SVAL_AGENTS[next(reversed(catalog._SVAL_AGENTS))]
     direct = sval(ScoreOracle(toy_model, top_k=1, budget=60), videos[1:2], labels[1:2], eps=0.2, agent=agent,
                   population=8, generator=torch.Generator().manual_seed(1))
     assert torch.equal(direct.adversarial, second.adversarial) and direct.queries.tolist() == second.queries.tolist()

@@ -5,6 +5,7 @@ Adding a method is one :class:`MethodSpec` here (its core lives in :mod:`vidatta
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from typing import Any, Literal
 
@@ -141,10 +142,10 @@ def _sva_supply(context: Context) -> dict[str, Any]:
     return out
 
 
-#: SVAL agents trained in this process: (attacker data, what the training depends on) -> agent. A
+#: SVAL agents trained in this process: (training clips, what the training depends on) -> agent. A
 #: campaign attacks many videos with one method; the paper trains the agent once (Sec. 4.3), and
 #: training it per video cost about half of each run's time (benchmarks/results_throughput.md).
-_SVAL_AGENTS: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
+_SVAL_AGENTS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _SVAL_TRAINING = ("train_epochs", "episodes", "lr", "hidden", "gamma_rep", "gamma_length", "normalize_features")
 
 
@@ -160,23 +161,22 @@ def _sval_supply(context: Context) -> dict[str, Any]:
     backbone = context.values.get("backbone") or (
         context.attacker_data.image_models[0] if context.attacker_data.image_models else None
     )
+    # the training share: the attacker's clips, never the attacked videos (Sec. 4.3); keyed by content,
+    # as each run may build its own attacker-data object
+    clips = context.attacker_data.pool(context.values["train_count"], context.shape)[0]
     key = (
-        id(context.attacker_data), context.values["train_count"], context.shape, sparsity,
-        backbone if isinstance(backbone, (str, type(None))) else id(backbone), context.values["agent_seed"],
-        tuple(sorted(training.items())),
+        hashlib.sha1(clips.detach().cpu().contiguous().numpy().tobytes()).hexdigest(), tuple(clips.shape),
+        sparsity, backbone if isinstance(backbone, (str, type(None))) else id(backbone),
+        context.values["agent_seed"], tuple(sorted(training.items())),
     )  # fmt: skip
     if key not in _SVAL_AGENTS:
-        # the training share: the attacker's clips, never the attacked videos (Sec. 4.3)
-        clips = context.attacker_data.pool(context.values["train_count"], context.shape)[0]
-        agent = sval_agent(
+        _SVAL_AGENTS[key] = sval_agent(
             clips, out.get("backbone"), sparsity=sparsity, **training,
             generator=torch.Generator().manual_seed(context.values["agent_seed"]),
         ).agent  # fmt: skip
-        # the attacker data is kept with its agent, so that its id is not reused while cached
-        _SVAL_AGENTS[key] = (context.attacker_data, agent)
         while len(_SVAL_AGENTS) > 4:
             _SVAL_AGENTS.popitem(last=False)
-    out["agent"] = _SVAL_AGENTS[key][1]
+    out["agent"] = _SVAL_AGENTS[key]
     context.notes.append(
         f"agent trained once per process on {context.values['train_count']} attacker clips "
         f"(agent_seed {context.values['agent_seed']}) and shared by every run with the same settings"
