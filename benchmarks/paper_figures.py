@@ -110,6 +110,29 @@ def perturbed_frames(clean: Tensor, adversarial: Tensor) -> list[int]:
     return [int(t) for t in (per_frame > 0).nonzero().flatten()]
 
 
+def foreground(index: int) -> Tensor:
+    """``bool [T,H,W]``: where test clip ``index`` shows its moving object.
+
+    The same clip rendered without clutter (flat background, no distractors or noise) differs from its
+    background colour only on the object.
+    """
+    flat = generate(SPLIT, SynthConfig(clutter=False), indices=[index]).videos[0]  # [T,C,H,W]
+    background = flat.flatten(2).median(dim=2).values[..., None, None]  # the object covers a minority
+    return (flat - background).abs().amax(dim=1) > 1.5 / 255
+
+
+def foreground_share(
+    clean: Tensor, adversarial: Tensor, index: int, frames: Sequence[int]
+) -> tuple[float, float]:
+    """Share of the perturbation's L1 mass on the object, and the object's share of the perturbed frames' pixels."""
+    mask = foreground(index)
+    mass = (adversarial - clean)[0].abs().sum(dim=1)  # [T,H,W]
+    total = float(mass.sum())
+    on_object = float(mass[mask].sum()) / total if total > 0 else 0.0
+    area = float(mask[list(frames)].float().mean()) if frames else 0.0
+    return on_object, area
+
+
 def frames_to_show(perturbed: Sequence[int], length: int, columns: int, consecutive: bool) -> list[int]:
     """The frames a figure shows: perturbed ones first (a sparse attack's point), one clean for contrast.
 
@@ -164,6 +187,10 @@ def _line(name: str, index: int, numbers: dict[str, Any]) -> str:
         f"perturbed frames {len(numbers['perturbed_frames'])}/{numbers['frames']} {numbers['perturbed_frames']}, "
         f"S {100 * numbers['frame_sparsity']:.1f}%, pixel sparsity {100 * numbers['pixel_sparsity']:.1f}%",
     ]  # fmt: skip
+    parts.append(
+        f"perturbation on the moving object: {100 * numbers['on_object']:.1f}% of its L1 mass "
+        f"(the object covers {100 * numbers['object_area']:.1f}% of the perturbed frames' pixels)"
+    )
     extra = {
         k: numbers[k]
         for k in ("map_star", "final_eps", "lam", "delta_thickness", "delta_roughness")
@@ -199,6 +226,9 @@ def make_figure(name: str, out: Path, *, seed: int, tiny: bool) -> list[dict[str
         adversarial = result.adversarial.detach().cpu()
         numbers = {"clip": index, "seconds": round(time.perf_counter() - started, 1),
                    **describe(video, adversarial, result, 0)}  # fmt: skip
+        numbers["on_object"], numbers["object_area"] = foreground_share(
+            video, adversarial, index, numbers["perturbed_frames"]
+        )
         print("  " + _line(name, index, numbers) + f"\n    {numbers['seconds']} s", flush=True)
         frames = frames_to_show(numbers["perturbed_frames"], video.shape[1], columns, figure.consecutive)
         print(f"    frames shown {frames}", flush=True)
