@@ -133,6 +133,29 @@ def foreground_share(
     return on_object, area
 
 
+@torch.no_grad()
+def probabilities(model: Callable[[Tensor], Tensor], video: Tensor, classes: dict[str, int | None]) -> str:
+    """``name p=...`` of the model's softmax on ``video [1,T,C,H,W]`` for each named class."""
+    probs = torch.softmax(model(video), dim=1)[0]
+    return ", ".join(f"p({name} {c}) {float(probs[c]):.3f}" for name, c in classes.items() if c is not None)
+
+
+@torch.no_grad()
+def target_mixes(model: Callable[[Tensor], Tensor], clean: Tensor, target: int, frames: Sequence[int]) -> str:
+    """How often SVA's targeted start point exists: the clean clip with ``frames`` taken from a target-class
+    clip of the attacker's pool (the registry's source of SVA target clips), classified as the target."""
+    pool, labels = methods.SyntheticAttackerData().pool(60, tuple(clean.shape[1:]))
+    starts = pool[labels == target]
+    counts = []
+    for chosen in (list(frames), list(range(clean.shape[1]))):
+        mixes = clean.repeat(len(starts), 1, 1, 1, 1)
+        mixes[:, chosen] = starts[:, chosen]
+        counts.append(f"{int((predict(model, mixes) == target).sum())}/{len(starts)} on {len(chosen)} frames")
+    return "target-class start clips mixed in on the key frames, classified as the target: " + ", ".join(
+        counts
+    )
+
+
 def frames_to_show(perturbed: Sequence[int], length: int, columns: int, consecutive: bool) -> list[int]:
     """The frames a figure shows: perturbed ones first (a sparse attack's point), one clean for contrast.
 
@@ -170,6 +193,10 @@ def describe(clean: Tensor, adversarial: Tensor, result: Any, row: int) -> dict[
     }  # fmt: skip
     if "mask" in extras and isinstance(extras["mask"], Tensor):  # Heuristic: MAP* over its region
         out["map_star"] = float(metrics.map_star_255(clean, adversarial, extras["mask"].unsqueeze(0))[0])
+    if "episode_success" in extras:  # SVA: how many of the agent's episodes fooled the model
+        out["episodes_fooled"] = (
+            f"{sum(map(bool, extras['episode_success']))}/{len(extras['episode_success'])}"
+        )
     for key in ("final_eps", "lam", "num_key_frames", "delta_thickness", "delta_roughness"):
         if key in extras:
             value = extras[key]
@@ -193,7 +220,7 @@ def _line(name: str, index: int, numbers: dict[str, Any]) -> str:
     )
     extra = {
         k: numbers[k]
-        for k in ("map_star", "final_eps", "lam", "delta_thickness", "delta_roughness")
+        for k in ("map_star", "final_eps", "lam", "delta_thickness", "delta_roughness", "episodes_fooled")
         if k in numbers
     }
     if extra:
@@ -230,6 +257,10 @@ def make_figure(name: str, out: Path, *, seed: int, tiny: bool) -> list[dict[str
             video, adversarial, index, numbers["perturbed_frames"]
         )
         print("  " + _line(name, index, numbers) + f"\n    {numbers['seconds']} s", flush=True)
+        classes = {"label": label, "target": target, "adversarial": numbers["adv_label"]}
+        print(f"    adversarial video: {probabilities(model, adversarial, classes)}", flush=True)
+        if figure.method == "sva" and target is not None:
+            print("    " + target_mixes(model, video, target, numbers["perturbed_frames"]), flush=True)
         frames = frames_to_show(numbers["perturbed_frames"], video.shape[1], columns, figure.consecutive)
         print(f"    frames shown {frames}", flush=True)
         offset = sum(len(c) for c in cleans)  # the clips' frames are laid side by side in one grid
