@@ -63,16 +63,27 @@ def frame_grid(
     *,
     max_frames: int = 8,
     title: str | None = None,
+    frames: Sequence[int] | None = None,
+    column_titles: Sequence[str] | None = None,
 ) -> Path:
     """Save a PNG with three rows: clean frames, adversarial frames, amplified perturbation.
 
     Args:
         clean, adversarial: ``[T, C, H, W]`` in [0, 1].
         path: the PNG to write (its parent must exist).
-        max_frames: frames shown, spread uniformly over T.
+        max_frames: frames shown, spread uniformly over T (when ``frames`` is not given).
+        frames: the frame indices to show, in this order (e.g. a sparse attack's perturbed frames).
+        column_titles: one title per shown frame (default ``t=INDEX``).
     """
-    frames = clean.shape[0]
-    chosen = np.unique(np.linspace(0, frames - 1, min(max_frames, frames)).round().astype(int))
+    if frames is None:
+        count = clean.shape[0]
+        chosen = np.unique(np.linspace(0, count - 1, min(max_frames, count)).round().astype(int))
+    else:
+        chosen = np.asarray([int(index) for index in frames], dtype=int)
+        if chosen.size == 0 or chosen.min() < 0 or chosen.max() >= clean.shape[0]:
+            raise ValueError(f"frames must be non-empty indices in [0, {clean.shape[0]}), got {list(frames)}")
+    if column_titles is not None and len(column_titles) != len(chosen):
+        raise ValueError(f"column_titles needs one title per shown frame ({len(chosen)}), got {len(column_titles)}")
     delta = (adversarial - clean).detach()
     shown = amplify(delta)
     rows = [("clean", clean), ("adversarial", adversarial), (f"perturbation x{_gain(delta):.0f}", shown)]
@@ -84,7 +95,7 @@ def frame_grid(
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
-                axis.set_title(f"t={index}", fontsize=8)
+                axis.set_title(column_titles[column] if column_titles is not None else f"t={index}", fontsize=8)
             if column == 0:
                 axis.set_ylabel(name, fontsize=8)
     if title:
