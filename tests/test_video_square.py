@@ -234,7 +234,7 @@ def test_moving_squares_are_squares_that_drift_within_their_block_at_most_speed_
             assert torch.allclose(values.abs(), torch.full_like(values, radius))
             assert bool((values == values[:, :1]).all())
             corners.append((int(rows[0]), int(cols[0])))
-        steps = [max(abs(a[0] - b[0]), abs(a[1] - b[1])) for a, b in zip(corners, corners[1:])]
+        steps = [max(abs(a[0] - b[0]), abs(a[1] - b[1])) for a, b in zip(corners, corners[1:], strict=False)]
         assert max(steps) <= 2  # |round(x + v) - round(x)| <= 2 for |v| <= 1.5 (cut squares may move less)
     # the same seed draws the same squares
     assert torch.equal(candidates, _moving_squares(state, radii, side, block, _gen(2), speed))
