@@ -172,13 +172,15 @@ def _moving_squares(
     first = (torch.tensor(starts).view(-1, 1, 1, 1) + torch.arange(length).view(1, -1, 1, 1)) * channels
     pixel = torch.where(on_frame, first * (height * width) + rows * width + cols, 0).unsqueeze(-1) + channel
     value = torch.tensor(list(radii), dtype=clean.dtype).view(-1, 1) * (torch.stack(signs).to(clean.dtype) * 2 - 1)
-    squares = (clean.reshape(-1).take(pixel) + value.view(count, 1, 1, 1, channels)).clamp_(0.0, 1.0)
     # the same pixel in the stacked candidates [K, T, C, H, W]; cut pixels go to a scratch tail
     clip = clean.numel()
     index = torch.where(on_frame.unsqueeze(-1), pixel + torch.arange(0, count * clip, clip).view(-1, 1, 1, 1, 1), count * clip)
+    # the index arithmetic is small and done on the CPU; the writes happen where the clip lives
+    pixel, index, value = pixel.to(clean.device), index.to(clean.device), value.to(clean.device)
+    squares = (clean.reshape(-1).take(pixel) + value.view(count, 1, 1, 1, channels)).clamp_(0.0, 1.0)
     # every other pixel is the current point clipped to the candidate's radius (shared per radius)
     bases = {r: (clean + _delta(state, r)).clamp(0.0, 1.0) for r in set(radii)}
-    flat = torch.empty(count * clip + 1, dtype=clean.dtype)
+    flat = torch.empty(count * clip + 1, dtype=clean.dtype, device=clean.device)
     out = flat[: count * clip].view(count, *clean.shape)
     torch.stack([bases[r] for r in radii], out=out)
     flat[index] = squares
