@@ -87,7 +87,9 @@ class _CountingImage(nn.Module):
         return torch.softmax(logits, dim=1)
 
 
-def run_art(method: str, net: nn.Module, videos: Tensor, labels: Tensor, eps: float, budget: int) -> Outcome:
+def run_art(
+    method: str, net: nn.Module, videos: Tensor, labels: Tensor, eps: float, budget: int, seed: int = 0
+) -> Outcome:
     from art.attacks.evasion import SimBA, SquareAttack
     from art.estimators.classification import PyTorchClassifier
 
@@ -106,16 +108,21 @@ def run_art(method: str, net: nn.Module, videos: Tensor, labels: Tensor, eps: fl
         kind = "px" if method == "art-simba-px" else "dct"
         attack = SimBA(classifier, attack=kind, max_iter=budget, epsilon=eps if kind == "px" else 0.1, verbose=False)
     counter.queries.zero_()  # the classifier's construction forwards nothing, but be sure
-    # ART draws from NumPy's global generator (SimBA's coordinate order, Square Attack's squares):
-    # seed it, so that a peer row is reproducible (unseeded, two SimBA DCT runs differed by a few %)
-    np.random.seed(0)
+    # ART draws from NumPy's global generator (SimBA's coordinate order, Square Attack's squares) and
+    # takes no generator: seed it for this attack only, so that a peer row is reproducible (unseeded,
+    # two SimBA DCT runs differed by a few %), and give the caller its state back afterwards
+    saved = np.random.get_state()
+    np.random.seed(seed)
     start = time.perf_counter()
-    with torch.no_grad():
-        if method == "art-square":
-            attack.generate(images, y=labels.numpy())
-        else:
-            for i in range(n):  # ART's SimBA attacks one image per call
-                attack.generate(images[i : i + 1], y=np.eye(classes)[labels[i : i + 1].numpy()])
+    try:
+        with torch.no_grad():
+            if method == "art-square":
+                attack.generate(images, y=labels.numpy())
+            else:
+                for i in range(n):  # ART's SimBA attacks one image per call
+                    attack.generate(images[i : i + 1], y=np.eye(classes)[labels[i : i + 1].numpy()])
+    finally:
+        np.random.set_state(saved)
     wall = time.perf_counter() - start
     success = counter.first >= 0
     queries = torch.where(success, counter.first, counter.queries.clamp(max=budget))

@@ -23,7 +23,7 @@ import torch
 
 from vidattack import models as zoo
 from vidattack.attacks.vbad import VBADConfig
-from vidattack.data.synthetic import SynthConfig, generate
+from vidattack.data.synthetic import BEDS, SynthConfig, generate
 from vidattack.evaluation.diagnostics import correctly_classified_per_class, true_adversarial_gradient
 from vidattack.methods.attacker_data import SyntheticAttackerData
 from vidattack.methods.model_refs import load_image_models
@@ -64,7 +64,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--models", default="c3d-scene,lrcn-scene")
-    parser.add_argument("--bed", default="scene", choices=("motion", "scene"))
+    parser.add_argument("--bed", default="scene", choices=BEDS)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

@@ -72,7 +72,7 @@ import torch
 from torch import Tensor
 
 from vidattack.attacks.decision_boundary import select_init_candidates
-from vidattack.result import AttackResult, DistortionPoint, TracePoint, is_adversarial
+from vidattack.result import AttackResult, DistortionPoint, TracePoint, distortion_point, is_adversarial
 from vidattack.threat import LabelOracle, QueryBudgetExceeded
 from vidattack.video import validate_label, validate_label_and_target, validate_video
 
@@ -178,7 +178,7 @@ class _State:
 
     def offer(self, used: int, point: Tensor, clean: Tensor, label: int, eps: float, bounded: bool) -> None:
         """Record a verified adversarial ``point`` where it improves the best L-inf or the best MAP."""
-        linf, value = _linf(clean, point), _map(clean, point)
+        _, linf, value = distortion_point(used, clean, point)
         sharper, sparser = linf < self.best_linf, value < self.best_map
         if sharper:
             self.best, self.best_linf, self.adv_label = point.clone(), linf, label
@@ -225,11 +225,6 @@ class _VideoSearch:
 
 def _linf(clean: Tensor, point: Tensor) -> float:
     return float((point - clean).abs().max())
-
-
-def _map(clean: Tensor, point: Tensor) -> float:
-    """Mean absolute perturbation on the 0-255 scale (``metrics.map_255`` of one clip)."""
-    return float((point - clean).abs().mean()) * 255.0
 
 
 def _initial_candidates(

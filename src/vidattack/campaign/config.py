@@ -263,7 +263,9 @@ def parse_config(
     target = _parse_target(reader, document, "target", "untargeted")
     attacks = _parse_attacks(reader, document.get("attacks"), eps, budget, target)
     attacker_data = reader.string(document, "attacker_data", default=None)
-    if attacker_data is not None and attacker_data.split(":", 1)[0] not in ("synth", "scene"):
+    from vidattack.data.synthetic import DATA_NAMES  # the test beds by name need no path
+
+    if attacker_data is not None and attacker_data.split(":", 1)[0] not in DATA_NAMES:
         resolved = (base / attacker_data).resolve()
         if not resolved.exists():
             raise reader.fail("attacker_data", f"no such file or folder: '{resolved}'")
@@ -389,14 +391,13 @@ def _parse_data(reader: _Reader, value: Any, base: Path) -> DataConfig:
             else:
                 synth[key] = reader.integer(table, key, prefix="data", minimum=0)
                 _check_clip_limit(reader, key, synth[key])
-        try:
-            from vidattack.data.synthetic import SynthConfig
+        from vidattack.data.synthetic import SynthConfig, data_name
 
-            SynthConfig(**synth)
+        try:
+            config = SynthConfig(**synth)
         except ValueError as error:
             raise reader.fail("data", str(error)) from None
-        prefix = "synth" if synth.get("bed", "motion") == "motion" else synth["bed"]
-        return DataConfig(source=kind, split=split, synth=synth, name=name or f"{prefix}-{split}")
+        return DataConfig(source=kind, split=split, synth=synth, name=name or f"{data_name(config)}-{split}")
     reader.unknown_keys(
         table,
         "data",

@@ -278,9 +278,9 @@ def eval_command(
     frames = frames or getattr(net, "num_frames", None) or 16
     size = size or int(input_size[0])
     shuffler = torch.Generator().manual_seed(seed)
-    if data in ("synth", "scene"):
-        from vidattack.data.synthetic import MOTION_CLASSES
+    from vidattack.data.synthetic import DATA_NAMES, MOTION_CLASSES
 
+    if data in DATA_NAMES:
         # Image models trained on the clip's class (the scene backbones) are scored against it.
         frame_labels = "class" if tuple(net.class_names) == MOTION_CLASSES else "appearance"
         inputs, labels, class_names = _synth_data(

@@ -633,8 +633,7 @@ def _cache_path(cache_dir: Path, split: str, config: SynthConfig) -> Path:
     key = json.dumps({"version": GENERATOR_VERSION, "split": split, **fields}, sort_keys=True)
     digest = hashlib.sha1(key.encode()).hexdigest()[:10]
     n = config.n_for(split)
-    prefix = "synth" if config.bed == "motion" else config.bed
-    return cache_dir / f"{prefix}-{split}-t{config.frames}-s{config.size}-seed{config.seed}-n{n}-{digest}.npz"
+    return cache_dir / f"{data_name(config)}-{split}-t{config.frames}-s{config.size}-seed{config.seed}-n{n}-{digest}.npz"
 
 
 def _load_split_uint8(

@@ -93,9 +93,9 @@ def open_clips(data: Any, split: str, model: Any) -> ClipSource:
         return ClipSource(f"tensors-{key}", {"source": "tensors", "digest": key}, len(videos),
                           lambda idx: (videos[list(idx)], labels[list(idx)].long()), lambda i: f"tensor:{i}")  # fmt: skip
     text = str(data)
-    if text in ("synth", "scene"):
-        from vidattack.data import synthetic
+    from vidattack.data import synthetic
 
+    if text in synthetic.DATA_NAMES:
         if split not in synthetic.SPLITS:
             raise ValueError(f"--split must be one of {', '.join(synthetic.SPLITS)} for --data {text}, got {split!r}")
         config = synthetic.SynthConfig(bed=synthetic.DATA_NAMES[text])

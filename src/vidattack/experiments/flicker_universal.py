@@ -23,10 +23,11 @@ def _load_split(data: str, split: str, count: int, net: Any, device: str, offset
     import numpy as np
     import torch
 
+    from vidattack.data.synthetic import DATA_NAMES
     from vidattack.selection import correctly_classified
     from vidattack.video import to_float
 
-    if data not in ("synth", "scene"):
+    if data not in DATA_NAMES:
         path = Path(data)
         if not path.is_file():
             raise ValueError(
@@ -48,7 +49,7 @@ def _load_split(data: str, split: str, count: int, net: Any, device: str, offset
     frames = getattr(net, "num_frames", None) or 16
     size = getattr(net, "input_size", None)
     size = size[0] if isinstance(size, (tuple, list)) else (size or 32)
-    config = SynthConfig(frames=int(frames), size=int(size), bed="scene" if data == "scene" else "motion")
+    config = SynthConfig(frames=int(frames), size=int(size), bed=DATA_NAMES[data])
     kept_v, kept_l, start, chunk = [], [], offset, max(64, count)
     total = config.n_for(split)
     while sum(len(v) for v in kept_l) < count and start < total:

@@ -158,15 +158,12 @@ def _sval_supply(context: Context) -> dict[str, Any]:
         raise AttackerDataRequired(context.name, "a training share of clips for the offline agent, Sec. 4.3")
     sparsity = sval_sparsity(context.core_values.get("sparsity"), context.target is not None)
     training = {k: context.core_values[k] for k in _SVAL_TRAINING if k in context.core_values}
-    backbone = context.values.get("backbone") or (
-        context.attacker_data.image_models[0] if context.attacker_data.image_models else None
-    )
     # the training share: the attacker's clips, never the attacked videos (Sec. 4.3); keyed by content,
     # as each run may build its own attacker-data object
     clips = context.attacker_data.pool(context.values["train_count"], context.shape)[0]
     key = (
         hashlib.sha1(clips.detach().cpu().contiguous().numpy().tobytes()).hexdigest(), tuple(clips.shape),
-        sparsity, backbone if isinstance(backbone, (str, type(None))) else id(backbone),
+        sparsity, getattr(out.get("backbone"), "name", None),  # the reference it was loaded from
         context.values["agent_seed"], tuple(sorted(training.items())),
     )  # fmt: skip
     if key not in _SVAL_AGENTS:
