@@ -206,7 +206,7 @@ def per_method(
 
 def per_method_executor(
     model_name: str, methods: list[str], budget: int, clips: int, max_batch: int, raw_seconds: float,
-    overlap: bool | None = None,
+    overlap: bool | None = None, pad: bool | str = "probe",
 ) -> list[dict]:
     """Each method on ``clips`` correct test clips at once through :func:`run_batched` (passes of exactly
     ``max_batch`` rows; ``overlap`` as :class:`BatchingProxy` takes it): queries/s against the raw rate at
@@ -224,7 +224,7 @@ def per_method_executor(
             run_method(method, model, videos[:1], labels[:1], budget=60, seed=1, params=params)
         raw_before = raw_rate(model, shape, max_batch, raw_seconds, fresh=True)
         timed.reset()
-        proxy = BatchingProxy(timed, max_batch=max_batch, overlap=overlap)
+        proxy = BatchingProxy(timed, max_batch=max_batch, overlap=overlap, pad=pad)
         start = time.perf_counter()
         try:
             results = run_batched(jobs, timed, proxy=proxy)
@@ -237,6 +237,7 @@ def per_method_executor(
         rows.append({
             "model": model_name, "method": method, "clips": clips, "queries": queries, "wall": wall,
             "qps": queries / wall, "raw": raw, "ratio": queries / wall / raw,
+            **ratio_factors(model, shape, proxy, wall, raw, raw_seconds),
             "model_share": timed.seconds / wall,
             "padded_share": proxy.stats.padded_rows / max(1, proxy.stats.rows + proxy.stats.padded_rows),
             "rounds": proxy.stats.rounds, "successes": sum(bool(r.success.all()) for r in results),
@@ -244,17 +245,45 @@ def per_method_executor(
     return rows
 
 
+def ratio_factors(
+    model: nn.Module, shape: tuple[int, ...], proxy: BatchingProxy, wall: float, raw: float, raw_seconds: float
+) -> dict[str, float]:
+    """The executor's ratio (real rows/s over the raw rate at ``max_batch``) as a product of four measured
+    shares, each one reason it falls short of 1:
+
+    * ``real``: real rows over all rows computed (padding and probe rows are work without queries);
+    * ``busy``: the wall time inside the forward passes (the rest: the device waits for the attacks);
+    * ``solo``: the model's time alone for the same passes over their time here (below 1: the passes ran
+      slower than alone, e.g. sharing the CPU with the attacks' work);
+    * ``mix``: the raw rate at the run's own pass sizes over the raw rate at ``max_batch`` (short passes
+      run fewer rows per second).
+    """
+    sizes = Counter(proxy.stats.batch_sizes)
+    rows = sum(b * count for b, count in sizes.items())
+    # measured now, right after the run (as the raw rate at max_batch is): the machine's load moves
+    alone = sum(count * b / raw_rate(model, shape, b, raw_seconds / 2, fresh=True) for b, count in sizes.items())
+    forward = proxy.stats.forward_seconds
+    computed = rows + proxy.stats.probe_rows
+    return {
+        "real": proxy.stats.rows / computed if computed else 0.0,
+        "busy": forward / wall,
+        "solo": alone / forward if forward else 0.0,
+        "mix": rows / alone / raw if alone else 0.0,
+    }
+
+
 def print_methods_executor(rows: list[dict], max_batch: int) -> None:
-    print(f"| model | method | clips | queries | wall s | queries/s | raw videos/s @ {max_batch} | ratio | model % "
-          "| padding % | rounds | successes |")
+    print(f"| model | method | clips | queries | wall s | queries/s | raw videos/s @ {max_batch} | ratio "
+          "| = real rows x busy x solo speed x batch mix | padding % | rounds | successes |")
     print("|" + "---|" * 12)
     for r in rows:
         if "error" in r:
             print(f"| {r['model']} | {r['method']} | error: {r['error'][:120]} |" + " |" * 9)
             continue
         print(f"| {r['model']} | {r['method']} | {r['clips']} | {r['queries']} | {r['wall']:.1f} | {r['qps']:.0f} | "
-              f"{r['raw']:.0f} | {r['ratio']:.2f} | {100 * r['model_share']:.0f} | {100 * r['padded_share']:.1f} | "
-              f"{r['rounds']} | {r['successes']}/{r['clips']} |", flush=True)
+              f"{r['raw']:.0f} | {r['ratio']:.2f} | {r['real']:.2f} x {r['busy']:.2f} x {r['solo']:.2f} x "
+              f"{r['mix']:.2f} | {100 * r['padded_share']:.1f} | {r['rounds']} | {r['successes']}/{r['clips']} |",
+              flush=True)
 
 
 def print_methods(rows: list[dict]) -> None:
@@ -276,7 +305,8 @@ def print_methods(rows: list[dict]) -> None:
 
 def campaign(
     model_name: str, method: str, clips: int, budget: int, max_batch: int, raw_batches: list[int],
-    raw_seconds: float, check_identical: bool, repeats: int = 1,
+    raw_seconds: float, check_identical: bool, repeats: int = 1, pad: bool | str = "probe",
+    modes: tuple[bool, ...] = (False, True),
 ) -> dict:
     """One method on ``clips`` correct test clips: one after another vs :func:`run_batched` (K = clips),
     the executor ``repeats`` times with its passes in line and overlapped."""
@@ -295,20 +325,24 @@ def campaign(
 
     out = {
         "model": model_name, "method": method, "clips": clips, "budget": budget, "max_batch": max_batch,
-        "raw": rates, "best_raw": max(rates.values()), "best_batch": max(rates, key=rates.get),
+        "pad": pad, "raw": rates, "best_raw": max(rates.values()), "best_batch": max(rates, key=rates.get),
         "seq_queries": seq_q, "seq_wall": seq_wall, "seq_qps": seq_q / seq_wall,
         "seq_success": sum(bool(r.success.all()) for r in sequential),
         "executor": [],
     }
-    # In line and overlapped alternate, ``repeats`` times each: on a shared machine one run's rate can
-    # move by 10% or more, so the table reports every run and the median of each kind.
-    for overlap in [False, True] * repeats:
-        proxy = BatchingProxy(model, max_batch=max_batch, overlap=overlap)
+    # In line and overlapped alternate (``modes``), ``repeats`` times each: on a shared machine one run's
+    # rate can move by 10% or more, so the table reports every run and the median of each kind.
+    for overlap in modes * repeats:
+        # the raw rate at the best batch right before and after this run: the load moves within minutes
+        raw_before = raw_rate(model, shape, out["best_batch"], raw_seconds, fresh=True)
+        proxy = BatchingProxy(model, max_batch=max_batch, overlap=overlap, pad=pad)
         start = time.perf_counter()
         batched = run_batched(jobs, model, proxy=proxy)
         bat_wall = time.perf_counter() - start
         bat_q = sum(int(r.queries.sum()) for r in batched)
+        around = (raw_before + raw_rate(model, shape, out["best_batch"], raw_seconds, fresh=True)) / 2
         out["executor"].append({
+            "raw_around": around, "ratio_around": bat_q / bat_wall / around,
             "overlap": overlap, "queries": bat_q, "wall": bat_wall, "qps": bat_q / bat_wall,
             "success": sum(bool(r.success.all()) for r in batched),
             "same_as_plain_sequential": sum(same(a, b) for a, b in zip(sequential, batched, strict=True)),
@@ -330,29 +364,32 @@ def campaign(
 
 def print_campaign(c: dict) -> None:
     print(f"\nCampaign: {c['clips']} correctly classified test clips, {c['model']}, {c['method']}, "
-          f"budget {c['budget']}, batching executor K={c['clips']}, max_batch={c['max_batch']} (padded)\n")
+          f"budget {c['budget']}, batching executor K={c['clips']}, max_batch={c['max_batch']}, pad {c['pad']}\n")
     print("raw rate, videos/s by batch: " + ", ".join(f"{b}: {r:.0f}" for b, r in c["raw"].items())
           + f" (best {c['best_raw']:.0f} at {c['best_batch']}); after the runs: "
           + ", ".join(f"{b}: {r:.0f}" for b, r in c["raw_after"].items()) + "\n")
     best = (c["best_raw"] + c["best_raw_after"]) / 2
     print(f"ratios below use the mean of the best raw rate before and after: {best:.0f} videos/s\n")
-    print("| run | queries | successes | wall s | queries/s | / best raw | model forward % | padding % "
-          "| rows identical to sequential |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| run | queries | successes | wall s | queries/s | / best raw | / raw at the best batch around the run "
+          "| model forward % | padding % | rows identical to sequential |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print(f"| one video at a time | {c['seq_queries']} | {c['seq_success']}/{c['clips']} | {c['seq_wall']:.1f} | "
-          f"{c['seq_qps']:.0f} | {c['seq_qps'] / best:.2f} | | | |")
+          f"{c['seq_qps']:.0f} | {c['seq_qps'] / best:.2f} | | | | |")
     for e in c["executor"]:
         name = "batching executor, passes overlapped" if e["overlap"] else "batching executor, passes in line"
         print(f"| {name} | {e['queries']} | {e['success']}/{c['clips']} | {e['wall']:.1f} | {e['qps']:.0f} | "
-              f"{e['qps'] / best:.2f} | {100 * e['forward_share']:.0f} | {100 * e['padded_share']:.1f} | "
+              f"{e['qps'] / best:.2f} | {e['ratio_around']:.2f} ({e['raw_around']:.0f}/s) | {100 * e['forward_share']:.0f} | {100 * e['padded_share']:.1f} | "
               f"{e['same_as_plain_sequential']}/{c['clips']} |")
     for overlap in (False, True):
-        runs = [e["qps"] for e in c["executor"] if e["overlap"] == overlap]
+        runs = [e for e in c["executor"] if e["overlap"] == overlap]
         if len(runs) > 1:
             kind = "overlapped" if overlap else "in line"
-            print(f"\nexecutor, passes {kind}: median {statistics.median(runs):.0f} queries/s over {len(runs)} runs "
-                  f"= {statistics.median(runs) / best:.2f} of the best raw rate (runs: "
-                  + ", ".join(f"{q / best:.2f}" for q in runs) + ")")
+            qps = statistics.median(e["qps"] for e in runs)
+            print(f"\nexecutor, passes {kind}: median {qps:.0f} queries/s over {len(runs)} runs "
+                  f"= {qps / best:.2f} of the best raw rate (runs: " + ", ".join(f"{e['qps'] / best:.2f}" for e in runs)
+                  + f"); against the raw rate around each run: median "
+                  f"{statistics.median(e['ratio_around'] for e in runs):.2f} (runs: "
+                  + ", ".join(f"{e['ratio_around']:.2f}" for e in runs) + ")")
     if "same_as_padded_sequential" in c:
         print(f"\nrows identical to the sequential run against PaddedModel(model, {c['max_batch']}): "
               f"{c['same_as_padded_sequential']}/{c['clips']} (that run took {c['padded_seq_wall']:.1f} s)")
@@ -439,7 +476,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--campaign-budget", type=int, default=2000)
     parser.add_argument("--campaign-repeats", type=int, default=1,
                         help="executor runs of the campaign, each in line and overlapped (medians printed)")
+    parser.add_argument("--campaign-modes", choices=("both", "overlapped", "inline"), default="both",
+                        help="which executor runs each repeat makes")
     parser.add_argument("--max-batch", type=int, default=32, help="the executor's forward batch")
+    parser.add_argument("--pad", choices=("probe", "fixed", "none"), default="probe",
+                        help="the executor's padding of short passes (BatchingProxy's pad: 'probe', True, False)")
     parser.add_argument("--check-identical", action="store_true",
                         help="also run the campaign one video at a time against PaddedModel (exact reference)")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory per method")
@@ -460,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU; "
           f"{time.strftime('%Y-%m-%d %H:%M')}\n")
     report: dict[str, Any] = {}
+    pad = {"probe": "probe", "fixed": True, "none": False}[args.pad]
     methods = [m for m in args.methods.split(",") if m]
     if not args.no_methods:
         rows = []
@@ -475,14 +517,15 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for name in args.models.split(","):
             rows += per_method_executor(name, methods, args.budget, args.executor, args.max_batch, raw_seconds,
-                                        {"auto": None, "on": True, "off": False}[args.executor_overlap])
+                                        {"auto": None, "on": True, "off": False}[args.executor_overlap], pad)
         print(f"\nPer method through the batching executor: {args.executor} correctly classified test clips at "
-              f"once, budget {args.budget} each, passes of {args.max_batch} rows, overlap {args.executor_overlap}\n")
+              f"once, budget {args.budget} each, passes of {args.max_batch} rows, overlap {args.executor_overlap}, pad {args.pad}\n")
         print_methods_executor(rows, args.max_batch)
         report["methods_executor"] = rows
     if args.campaign:
         c = campaign("c3d-synth", args.campaign_method, args.clips, args.campaign_budget, args.max_batch,
-                     raw_batches, raw_seconds, args.check_identical, args.campaign_repeats)
+                     raw_batches, raw_seconds, args.check_identical, args.campaign_repeats, pad,
+                     {"both": (False, True), "overlapped": (True,), "inline": (False,)}[args.campaign_modes])
         print_campaign(c)
         report["campaign"] = c
     if args.memory:

@@ -81,21 +81,72 @@ class Counting(torch.nn.Module):
         return self.model(videos)
 
 
-@pytest.mark.parametrize("name,budget", [("vbad", 200), ("opt", 200)])
-def test_batched_equals_sequential_bit_for_bit(c3d, clips, name, budget):
+@pytest.mark.parametrize("name,budget,pad", [("vbad", 200, True), ("opt", 200, True), ("opt", 200, "probe"),
+                                             ("vsquare", 200, "probe")])
+def test_batched_equals_sequential_bit_for_bit(c3d, clips, name, budget, pad):
     jobs = _jobs(name, clips, budget)
     counted = Counting(c3d)
     sequential = [job(PaddedModel(counted, MAX_BATCH)) for job in jobs]
-    proxy = BatchingProxy(c3d, max_batch=MAX_BATCH)
+    proxy = BatchingProxy(c3d, max_batch=MAX_BATCH, pad=pad)
     batched = _with_deadline(lambda: run_batched(jobs, c3d, proxy=proxy))
     for seq, bat in zip(sequential, batched, strict=True):
         _assert_same(seq, bat)
         assert 0 < int(bat.queries[0]) <= budget
     # The calls really were merged: fewer passes than the one-video-at-a-time run needed ...
     assert proxy.stats.forwards < counted.calls
-    assert set(proxy.stats.batch_sizes) == {MAX_BATCH}
+    if pad is True:
+        assert set(proxy.stats.batch_sizes) == {MAX_BATCH}
+    else:  # every pass has one of the sizes the probe found identical to MAX_BATCH
+        (sizes,) = proxy.stats.pass_sizes.values()
+        assert set(proxy.stats.batch_sizes) <= set(sizes) and MAX_BATCH in sizes
     # ... and counting is exact: every row the model evaluated is a query some video was charged for.
     assert proxy.stats.rows == sum(int(r.queries.sum()) for r in batched)
+
+
+class SmallBatchesDiffer(torch.nn.Module):
+    """A model whose logits change (slightly) in passes of fewer than 4 rows, as CPU kernels can."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        logits = self.model(videos)
+        return logits + 1e-3 if videos.shape[0] < 4 else logits
+
+
+def test_probed_padding_pads_short_passes_only_to_an_identical_size(toy_model):
+    from tests.conftest import make_toy_videos
+
+    model = SmallBatchesDiffer(toy_model).eval()
+    videos, labels = make_toy_videos(3, seed=5)
+    jobs = [
+        (lambda m, i=i: run_method("vsquare", m, videos[i : i + 1], labels[i : i + 1], budget=120, seed=i))
+        for i in range(3)
+    ]
+    reference = [job(PaddedModel(model, 16)) for job in jobs]
+    fixed = BatchingProxy(model, max_batch=16, pad=True)
+    probed = BatchingProxy(model, max_batch=16, pad="probe")
+    for proxy in (fixed, probed):
+        for a, b in zip(reference, run_batched(jobs, model, proxy=proxy), strict=True):
+            _assert_same(a, b)
+    # sizes 1 and 2 differ from a pass of 16, 4 and 8 agree: a short pass is padded to 4 or 8 rows
+    (sizes,) = probed.stats.pass_sizes.values()
+    assert min(sizes) >= 4 and 16 in sizes and set(probed.stats.batch_sizes) <= set(sizes)
+    assert probed.stats.padded_rows < fixed.stats.padded_rows
+    assert probed.stats.rows == fixed.stats.rows
+    # three one-row requests: sizes 1 and 2 are probed and refused, the round runs as one pass of 4
+    singles = BatchingProxy(model, max_batch=16, pad="probe")
+    rows = run_batched([(lambda m, i=i: m(videos[i : i + 1])) for i in range(3)], model, proxy=singles)
+    assert singles.stats.batch_sizes == [4] and singles.stats.pass_sizes == {tuple(videos.shape[1:]): [4, 16]}
+    with torch.inference_mode():
+        expected = PaddedModel(model, 16)(videos)
+    assert torch.equal(torch.cat(rows), expected)
+
+
+def test_pad_must_be_a_known_policy(toy_model):
+    with pytest.raises(ValueError, match="pad"):
+        BatchingProxy(toy_model, pad="smallest")
 
 
 def test_concurrency_one_is_the_sequential_reference(c3d, clips):

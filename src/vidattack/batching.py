@@ -4,23 +4,24 @@ A black-box attack on one video rarely fills a device: its NES population is ten
 reads and boundary searches are single clips. :func:`run_batched` runs K attack *jobs* (callables that
 take a model and return a result, e.g. ``lambda m: methods.run("vbad", m, video, label, seed=s)``) in
 K threads and hands each job its own handle on a shared :class:`BatchingProxy`. A job's oracle calls
-the handle exactly as it would call the model; the handle blocks, and when every live job is waiting
-for the model (a *round*), the proxy concatenates their requests, runs the forward passes and gives
-each job its own rows. Each job keeps its own oracle, so query counting and budgets are unchanged.
+the handle exactly as it would call the model; the handle blocks while the proxy merges the jobs'
+requests into forward passes of up to ``max_batch`` rows, like a dynamic batcher, and gives each job
+its own rows as soon as they are computed. Each job keeps its own oracle, so query counting and
+budgets are unchanged.
 
-Scheduling is deterministic. By default (``cooperative=True``) the jobs' own code runs one job at a
-time, in job order, switching only at model calls, so jobs never race on process-wide state (the
-global RNG that some initialisers use under ``fork_rng``, caches); the device does the merged work.
+Scheduling. By default (``cooperative=True``) the jobs' own code runs one job at a time, switching
+only at model calls, so jobs never race on process-wide state (the global RNG that some initialisers
+use under ``fork_rng``, caches); the device does the merged work.
 
-Pipelining. A forward pass is launched as soon as a round has a full pass's worth of rows, and with
-``overlap=True`` it runs in a device thread while the next jobs build their requests, so the attacks'
-own work hides behind the model's. The default (``overlap=None``) turns it on where something can run
-beside the forward pass: a model on a CUDA device, or a CPU model when PyTorch uses fewer threads than
-the process may run on (a core is left for the attacks). Measured on 2 cores with one PyTorch thread
-(benchmarks/results_throughput.md): a V-BAD campaign at 0.64-0.66 of the model's best raw rate in
-line and 0.77-0.94 overlapped on a quiet machine, but slower overlapped when other processes already
-held the cores (then pass ``overlap=False``). Which rows go into which pass does not depend on timing,
-so results are the same with and without ``overlap``.
+Streaming. A forward pass is launched as soon as the pending requests fill one, and a job whose rows
+are computed goes on at once, while the device works on the other jobs' rows; only when every live job
+waits on rows short of a full pass is a short pass launched. With ``overlap=True`` the passes run in a
+device thread, so the attacks' own work hides behind the model's and the device does not wait for the
+slowest job of a round. The default (``overlap=None``) turns it on where something can run beside the
+forward pass: a model on a CUDA device, or a CPU model when PyTorch uses fewer threads than the
+process may run on (a core is left for the attacks). Measured on 2 cores with one PyTorch thread:
+benchmarks/results_throughput.md. Which rows share a pass then depends on timing; with padding (below)
+a row's logits do not depend on the rows it shares a pass with, so results do not depend on timing.
 
 Bit-identical results. A forward pass's output for one row is not always independent of the batch
 it was computed in: on CPU, PyTorch's convolution and matmul kernels pick different algorithms for
@@ -29,13 +30,20 @@ different batch sizes (measured 2026-12-06 on the zoo: c3d-synth gives logits th
 the thresholds move with the thread count). Such a difference can flip a boundary decision and send
 an attack down another path. What *was* exact in every measurement is that, for a fixed batch size,
 a row's logits depend only on that row (not on its position or on the other rows). So with
-``pad=True`` (the default) the proxy computes every row in a forward pass of exactly ``max_batch``
-rows, padding the last pass of a round with zeros: a row's logits are then a function of the row
-alone, whichever jobs share the round, and a run is bit-identical to running the same jobs one after
-another against :class:`PaddedModel` ``(model, max_batch)`` (or through this executor with
-``concurrency=1``). With ``pad=False`` the forward passes take the round's rows as they come (no
-padding work), and results equal a plain sequential run only for models whose kernels are
-batch-size invariant. On CUDA the fixed-shape guarantee also needs deterministic kernels
+``pad=True`` the proxy computes every row in a forward pass of exactly ``max_batch`` rows, padding a
+short pass with zeros: a row's logits are then a function of the row alone, whichever jobs share the
+pass, and a run is bit-identical to running the same jobs one after another against
+:class:`PaddedModel` ``(model, max_batch)`` (or through this executor with ``concurrency=1``).
+Padding every short pass to ``max_batch`` rows wastes work when the requests are a few rows per video
+(measured: 26% of the rows of a square-search campaign were padding), so ``pad="probe"`` (the default)
+asks the model which smaller pass sizes give the *same* logits as a pass of ``max_batch``: one pass of
+``max_batch`` random rows, and one of each candidate size (1, 2, 4, multiples of 8) the first time it
+could serve, compared with ``torch.equal``. A short pass is then padded only to the smallest such
+size. Kernel choice depends on shapes and threads, not on the values, so sizes that agree on the probe
+agree on every input and the run stays bit-identical to the :class:`PaddedModel` reference (tested on
+the zoo; c3d-synth with one thread agrees at every size >= 4). With ``pad=False`` the passes take the
+rows as they come (no padding work), and results equal a plain sequential run only for models whose
+kernels are batch-size invariant. On CUDA the guarantee also needs deterministic kernels
 (``torch.backends.cudnn.deterministic = True``, ``benchmark = False``).
 
 This module is threat-model agnostic: it only sees ``[N, ...]`` tensors in and logits ``[N, K]`` out,
@@ -47,18 +55,28 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["BatchCancelled", "BatchStats", "BatchingProxy", "PaddedModel", "run_batched"]
+__all__ = ["BatchCancelled", "BatchStats", "BatchingProxy", "PadPolicy", "PaddedModel", "run_batched"]
 
 Model = Callable[[Tensor], Tensor]
 R = TypeVar("R")
+#: How short forward passes are padded: ``True`` to exactly ``max_batch`` rows, ``"probe"`` to the smallest
+#: size the model computes identically (see the module docstring), ``False`` not at all.
+PadPolicy = bool | Literal["probe"]
+
+
+def _candidate_sizes(max_batch: int) -> list[int]:
+    """Pass sizes ``pad="probe"`` may pad to: 1, 2, 4, multiples of 8 below ``max_batch``, ``max_batch``."""
+    sizes = [s for s in (1, 2, 4) if s < max_batch] + list(range(8, max_batch, 8))
+    return [*sizes, max_batch]
 
 
 class BatchCancelled(RuntimeError):
@@ -164,10 +182,13 @@ class BatchStats:
     """What the proxy did, for benchmarks.
 
     Attributes:
-        rounds: merged rounds (each ends when every live job is waiting for the model).
+        rounds: times every live job waited on rows short of a full pass, so a short pass was launched.
         forwards: forward passes of the model.
         rows: real rows evaluated (the jobs' requests).
-        padded_rows: zero rows added to fill fixed-shape passes (``pad=True``).
+        padded_rows: zero rows added to fill fixed-shape passes (``pad=True`` or ``"probe"``).
+        probe_rows: rows of the probe passes (``pad="probe"``, once per input shape).
+        pass_sizes: per input shape, the pass sizes probed so far that compute rows identically to a
+            pass of ``max_batch`` (``max_batch`` included).
         forward_seconds: wall time inside the model's forward passes (asynchronous on CUDA unless the
             model synchronises).
         batch_sizes: rows of each forward pass, in order.
@@ -177,8 +198,10 @@ class BatchStats:
     forwards: int = 0
     rows: int = 0
     padded_rows: int = 0
+    probe_rows: int = 0
     forward_seconds: float = 0.0
     batch_sizes: list[int] = field(default_factory=list)
+    pass_sizes: dict[tuple[int, ...], list[int]] = field(default_factory=dict)
 
     @property
     def mean_batch(self) -> float:
@@ -194,14 +217,26 @@ class _Request:
     error: BaseException | None = None
 
 
+@dataclass
+class _Pass:
+    """One launched forward pass: rows ``[start, end)`` of its group's stream, and their logits."""
+
+    start: int
+    end: int
+    logits: Future[Tensor]
+
+
 class _Group:
-    """Pending rows of one input shape within a round, and what has been computed of them."""
+    """The stream of rows of one input shape: requests not answered yet, rows not launched yet, and the
+    launched passes whose rows have not all been handed out."""
 
     def __init__(self) -> None:
-        self.requests: list[_Request] = []
-        self.pending: list[Tensor] = []  # rows not computed yet, in request order
+        self.waiting: deque[tuple[_Request, int, int]] = deque()  # (request, first row, end) in the stream
+        self.pending: list[Tensor] = []  # rows not launched yet, in request order
         self.pending_rows = 0
-        self.outputs: list[Future[Tensor]] = []  # logits of the launched rows, in order
+        self.added = 0  # rows added to the stream so far
+        self.launched = 0  # rows launched so far
+        self.passes: deque[_Pass] = deque()
 
 
 class BatchingProxy:
@@ -216,24 +251,32 @@ class BatchingProxy:
             eval mode. Inputs are moved to its device; logits come back on that device.
         max_batch: most rows per forward pass (with ``pad=True``: exactly this many). On CPU the zoo
             models run fastest at 4-64 rows per pass; on a GPU use 128-256.
-        pad: compute every row in a pass of exactly ``max_batch`` rows (see the module docstring for
-            the determinism this buys).
+        pad: ``True``: compute every row in a pass of exactly ``max_batch`` rows; ``"probe"``: pad a
+            short pass only to the smallest size that the model computes identically (found by a probe,
+            see the module docstring; same results as ``True``, less padding work); ``False``: no
+            padding (identical to a sequential run only for batch-size invariant models).
         overlap: run the passes in a device thread, overlapping the jobs' own work (same results);
             ``None``: for a model on a CUDA device, or on CPU when PyTorch leaves a core free.
     """
 
     def __init__(
-        self, model: Model, *, max_batch: int = 32, pad: bool = True, overlap: bool | None = None
+        self, model: Model, *, max_batch: int = 32, pad: PadPolicy = "probe", overlap: bool | None = None
     ) -> None:
         if not callable(model):
             raise ValueError(f"model must be callable, got {model!r}")
+        if pad not in (True, False, "probe"):
+            raise ValueError(f"pad must be True, False or 'probe', got {pad!r}")
         self.model = model.eval() if isinstance(model, nn.Module) else model
         self.max_batch = _check_batch_size(max_batch, "max_batch")
-        self.pad = bool(pad)
+        self.pad: PadPolicy = pad
         self.device = _model_device(self.model)
         self.overlap = _spare_compute(self.device) if overlap is None else bool(overlap)
         self.stats = BatchStats()
         self._groups: dict[tuple[Any, ...], _Group] = {}
+        # pad="probe": per input shape, which pass sizes compute rows as a pass of max_batch does, and the
+        # probe rows with their logits at max_batch
+        self._probed: dict[tuple[int, ...], dict[int, bool]] = {}
+        self._probe_rows: dict[tuple[int, ...], tuple[Tensor, Tensor]] = {}
         self._device_thread: ThreadPoolExecutor | None = None
 
     # ---- the merged computation (called by the scheduler thread only) -----------------------------
@@ -242,11 +285,13 @@ class BatchingProxy:
         videos = request.videos
         key = (tuple(videos.shape[1:]), videos.dtype, videos.device)
         group = self._groups.setdefault(key, _Group())
-        group.requests.append(request)
+        n = videos.shape[0]
+        group.waiting.append((request, group.added, group.added + n))
+        group.added += n
         group.pending.append(videos)
-        group.pending_rows += videos.shape[0]
-        self.stats.rows += videos.shape[0]
-        # A full pass's worth of rows can run now (on a GPU it then overlaps the other jobs' CPU work).
+        group.pending_rows += n
+        self.stats.rows += n
+        # A full pass's worth of rows runs now (overlapped: while the other jobs build their requests).
         if group.pending_rows >= self.max_batch:
             self._launch(group, full_only=True)
 
@@ -258,18 +303,21 @@ class BatchingProxy:
         # Only the remainder (< max_batch rows) is kept back, so each row is copied at most twice.
         group.pending = [rows[count:]] if count < rows.shape[0] else []
         group.pending_rows -= count
+        group.passes.append(_Pass(group.launched, group.launched + count, self._on_device(self._forward, rows[:count])))
+        group.launched += count
+
+    def _on_device(self, fn: Callable[[Tensor], Tensor], rows: Tensor) -> Future[Tensor]:
+        """``fn(rows)`` in the device thread (``overlap``; passes run in launch order) or right here."""
         if self.overlap:
             if self._device_thread is None:
-                # One thread: passes run in launch order, so the statistics keep that order too.
                 self._device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batched-device")
-            group.outputs.append(self._device_thread.submit(self._forward, rows[:count]))
-            return
+            return self._device_thread.submit(fn, rows)
         done: Future[Tensor] = Future()
         try:
-            done.set_result(self._forward(rows[:count]))
-        except Exception as error:  # noqa: BLE001 - retried request by request at the flush
+            done.set_result(fn(rows))
+        except Exception as error:  # noqa: BLE001 - retried request by request when handed out
             done.set_exception(error)
-        group.outputs.append(done)
+        return done
 
     def _forward(self, rows: Tensor) -> Tensor:
         start = time.perf_counter()
@@ -278,9 +326,10 @@ class BatchingProxy:
             for first in range(0, rows.shape[0], self.max_batch):
                 chunk = rows[first : first + self.max_batch]
                 if self.pad:
-                    outputs.append(_forward_padded(self.model, chunk, self.max_batch, self.device))
-                    self.stats.padded_rows += self.max_batch - chunk.shape[0]
-                    self.stats.batch_sizes.append(self.max_batch)
+                    size = self._pass_size(chunk)
+                    outputs.append(_forward_padded(self.model, chunk, size, self.device))
+                    self.stats.padded_rows += size - chunk.shape[0]
+                    self.stats.batch_sizes.append(size)
                 else:
                     inputs = chunk if self.device is None else chunk.to(self.device)
                     outputs.append(_checked(self.model(inputs), chunk.shape[0]))
@@ -290,51 +339,119 @@ class BatchingProxy:
         self.stats.forward_seconds += time.perf_counter() - start
         return logits
 
-    def _flush(self) -> None:
-        """Compute what is left of the round and give every request its rows."""
-        if not self._groups:
-            return
-        self.stats.rounds += 1
+    def _pass_size(self, chunk: Tensor) -> int:
+        """Rows of the (padded) pass that computes ``chunk``: ``max_batch``, or with ``pad="probe"`` the
+        smallest candidate size >= its rows that gives the same logits as a pass of ``max_batch``.
+
+        Candidates are 1, 2, 4, then multiples of 8 up to ``max_batch``; each is probed the first time
+        it could serve (one forward pass of that many probe rows), so a run pays only for the sizes it
+        needs and pads a short pass by fewer than 8 rows where the model allows it.
+        """
+        n = chunk.shape[0]
+        if self.pad is True or n >= self.max_batch:
+            return self.max_batch
+        shape = tuple(chunk.shape[1:])
+        for size in _candidate_sizes(self.max_batch):
+            if size >= n and self._same_as_full(chunk, shape, size):
+                return size
+        return self.max_batch
+
+    def _same_as_full(self, chunk: Tensor, shape: tuple[int, ...], size: int) -> bool:
+        """Whether a pass of ``size`` rows computes rows shaped like ``chunk``'s exactly as a pass of
+        ``max_batch`` does, on random probe rows (found once per shape and size)."""
+        if size == self.max_batch:
+            return True
+        known = self._probed.setdefault(shape, {})
+        if size not in known:
+            known[size] = self._probe(chunk, shape, size)
+            self.stats.pass_sizes[shape] = sorted([*(s for s, same in known.items() if same), self.max_batch])
+        return known[size]
+
+    def _probe(self, chunk: Tensor, shape: tuple[int, ...], size: int) -> bool:
+        if not chunk.dtype.is_floating_point:
+            return False  # no value range to draw probe rows from: pad fully
+        try:
+            if shape not in self._probe_rows:
+                generator = torch.Generator().manual_seed(0)
+                rows = torch.rand((self.max_batch, *shape), generator=generator).to(chunk.dtype)
+                rows = rows if self.device is None else rows.to(self.device)
+                self._probe_rows[shape] = (rows, _checked(self.model(rows), self.max_batch))
+                self.stats.probe_rows += self.max_batch
+            rows, reference = self._probe_rows[shape]
+            self.stats.probe_rows += size
+            return torch.equal(_checked(self.model(rows[:size]), size), reference[:size])
+        except Exception:  # noqa: BLE001 - a model that rejects the probe is padded fully, as with True
+            return False
+
+    def _answer(self) -> list[_Request]:
+        """Hand out every request whose rows have all been computed; returns them (in stream order)."""
+        answered = []
         for group in self._groups.values():
-            self._launch(group, full_only=False)
+            while group.waiting:
+                request, first, end = group.waiting[0]
+                covering = [p for p in group.passes if p.start < end and p.end > first]
+                if end > group.launched or not all(p.logits.done() for p in covering):
+                    break
+                group.waiting.popleft()
+                try:
+                    parts = [p.logits.result()[max(first, p.start) - p.start : min(end, p.end) - p.start]
+                             for p in covering]
+                    # A copy: a job must not see (or pin) the memory of the other jobs' rows.
+                    request.result = (torch.cat(parts) if len(parts) > 1 else parts[0]).clone()
+                except Exception:  # noqa: BLE001 - one request's rows broke a merged pass
+                    # Evaluate this request alone, so that only the request that breaks the model fails.
+                    try:
+                        request.result = self._on_device(self._forward, request.videos).result().clone()
+                    except Exception as error:  # noqa: BLE001 - handed to the job that sent it
+                        request.error = error
+                answered.append(request)
+                next_first = group.waiting[0][1] if group.waiting else group.launched
+                while group.passes and group.passes[0].end <= next_first:
+                    group.passes.popleft()
+        return answered
+
+    def _in_flight(self) -> Future[Tensor] | None:
+        """The first launched pass that has not finished, if any."""
+        for group in self._groups.values():
+            for launched in group.passes:
+                if not launched.logits.done():
+                    return launched.logits
+        return None
+
+    def _step(self) -> list[_Request]:
+        """Called when no job can run: wait for the next pass, or launch the short passes left (every
+        live job is then waiting on rows that are not launched). Returns the requests answered."""
+        answered = self._answer()
+        if answered:
+            return answered
+        running = self._in_flight()
+        if running is not None:
+            wait([running])
+            return self._answer()
+        if any(group.pending_rows for group in self._groups.values()):
+            self.stats.rounds += 1
+            for group in self._groups.values():
+                self._launch(group, full_only=False)
+        return self._answer()
+
+    def _close(self) -> None:
         if self._device_thread is not None:
-            # Every pass of the round has finished before any result is handed out or retried.
             self._device_thread.shutdown(wait=True)
             self._device_thread = None
-        try:
-            for group in self._groups.values():
-                self._deliver(group)
-        finally:
-            self._groups = {}
+        self._groups = {}
 
-    def _deliver(self, group: _Group) -> None:
-        """Wait for a group's passes and hand each request its rows (or its error)."""
-        try:
-            outputs = [future.result() for future in group.outputs]
-        except Exception:  # noqa: BLE001 - retried request by request below
-            # One request's rows broke the merged pass: evaluate each alone, so only it fails.
-            for request in group.requests:
-                try:
-                    request.result = self._forward(request.videos).clone()
-                except Exception as error:  # noqa: BLE001 - handed to the job that sent it
-                    request.error = error
-            return
-        logits = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
-        offset = 0
-        for request in group.requests:
-            n = request.videos.shape[0]
-            # A copy: a job must not see (or pin) the memory of the other jobs' rows.
-            request.result = logits[offset : offset + n].clone()
-            offset += n
-
-    def _cancel_pending(self) -> None:
+    def _cancel_pending(self) -> list[_Request]:
+        """Fail every request not answered yet (the run is being cancelled); returns them."""
+        cancelled = []
         for group in self._groups.values():
-            for request in group.requests:
+            for request, _, _ in group.waiting:
                 request.error = BatchCancelled("another job of the batched run failed")
+                cancelled.append(request)
         self._groups = {}
         if self._device_thread is not None:
             self._device_thread.shutdown(wait=True, cancel_futures=True)
             self._device_thread = None
+        return cancelled
 
 
 class _JobModel:
@@ -371,7 +488,8 @@ class _Slot(Generic[R]):
 
 
 class _Scheduler(Generic[R]):
-    """Runs the job threads turn by turn and the proxy's rounds between them (one condition variable)."""
+    """Runs the job threads turn by turn and hands them the proxy's answers as passes finish (one
+    condition variable)."""
 
     def __init__(
         self,
@@ -465,14 +583,19 @@ class _Scheduler(Generic[R]):
                             for job in batch:
                                 self._collect(job, live)
                             start_next()
+                            # Passes finished meanwhile: their jobs go on while the device computes the rest.
+                            self._wake(self.proxy._answer())
                         continue
-                    # Every live job is blocked on the model: the round is complete.
+                    # Every live job is blocked on the model.
                     if self.cancelled:
                         self.proxy._cancel_pending()
-                    else:
-                        self.proxy._flush()
-                    for job in live:
-                        self.slots[job].state = _RUNNABLE
+                        for job in live:
+                            self.slots[job].state = _RUNNABLE
+                    elif not self._wake(self.proxy._step()) and self.proxy._in_flight() is None and not any(
+                        group.pending_rows for group in self.proxy._groups.values()
+                    ):
+                        raise RuntimeError("batched run stalled: jobs wait for rows the proxy does not hold")
+                self.proxy._close()
         except BaseException:
             # Interrupted (e.g. KeyboardInterrupt): release every job so no thread is left blocked.
             with self.cv:
@@ -484,6 +607,11 @@ class _Scheduler(Generic[R]):
         if self.first_error is not None and not self.return_exceptions:
             raise self.first_error
         return [slot.error if slot.error is not None else slot.result for slot in self.slots]  # type: ignore[misc]
+
+    def _wake(self, answered: list[_Request]) -> bool:
+        for request in answered:
+            self.slots[request.job].state = _RUNNABLE
+        return bool(answered)
 
     def _collect(self, job: int, live: list[int]) -> None:
         slot = self.slots[job]
@@ -511,7 +639,7 @@ def run_batched(
     model: Model,
     *,
     max_batch: int = 32,
-    pad: bool = True,
+    pad: PadPolicy = "probe",
     overlap: bool | None = None,
     concurrency: int | None = None,
     cooperative: bool = True,
@@ -528,9 +656,11 @@ def run_batched(
     Args:
         jobs: the attack jobs (any callables taking a model; typically one video each).
         model: callable ``[N, ...] -> logits [N, K]``, shared by all jobs.
-        max_batch: rows per forward pass (at most, or exactly with ``pad``), >= 1.
-        pad: fixed-shape passes, which make every row's logits independent of the other jobs (the
-            result is then bit-identical to a sequential run against ``PaddedModel(model, max_batch)``).
+        max_batch: rows per forward pass (at most, or exactly with ``pad=True``), >= 1.
+        pad: ``True`` or ``"probe"`` (padding only to the smallest pass size the model computes
+            identically; less work): every row's logits are independent of the other jobs, and the
+            result is bit-identical to a sequential run against ``PaddedModel(model, max_batch)``;
+            ``False``: no padding (see :class:`BatchingProxy`).
         overlap: run the forward passes in a device thread while the jobs build their next requests
             (same results; ``False`` runs them in the scheduling thread; ``None``: overlap for a model
             on a CUDA device, or on CPU when PyTorch's threads leave a core free).

@@ -546,10 +546,11 @@ class BatchedBackend:
     """Run items in this process, ``batch_videos`` black-box items at a time, their model calls merged
     into shared forward passes (:func:`vidattack.batching.run_batched`), as a dynamic batcher does.
 
-    Every black-box item goes through the executor, whatever ``batch_videos``: forward passes are padded
-    to ``max_batch`` rows, so each row's logits do not depend on the other items and the rows are
-    bit-identical for every ``batch_videos`` (but may differ, in the last float digits and so in query
-    counts, from the default backend's unpadded forwards). White-box items run one at a time.
+    Every black-box item goes through the executor, whatever ``batch_videos``: short forward passes are
+    padded to a size the model computes exactly as a pass of ``max_batch`` rows (``pad="probe"``), so each
+    row's logits do not depend on the other items and the rows are bit-identical for every
+    ``batch_videos`` (but may differ, in the last float digits and so in query counts, from the default
+    backend's unpadded forwards). White-box items run one at a time.
     """
 
     def __init__(self, batch_videos: int, *, max_batch: int = 32) -> None:
