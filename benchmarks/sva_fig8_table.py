@@ -5,7 +5,8 @@
 
 FR: share of clips with success (misclassified, whole-video MAP <= 12.75); Q: mean queries of the
 successes (to convergence or the budget: the papers' rule) and, separately, the mean queries at the first
-traced point within the success bound; MAP (0-255) and S (share of frames left clean, Eq. 13): means over
+traced point within the success bound and at the first traced point with MAP <= --level (default 3, the
+Heuristic paper's omega; over the clips that reach it); MAP (0-255) and S (share of frames left clean, Eq. 13): means over
 the successes.
 """
 
@@ -25,6 +26,14 @@ def _first_hit(trace_text: str | None) -> int | None:
     return None
 
 
+def _first_below(trace_text: str | None, level: float) -> int | None:
+    """Queries at the first traced point with MAP <= ``level`` (``None``: never)."""
+    for queries, value, _hit in json.loads(trace_text or "[]"):
+        if value <= level:
+            return int(queries)
+    return None
+
+
 def _fmt(values: list[float], spec: str) -> str:
     return format(mean(values), spec) if values else "-"
 
@@ -33,6 +42,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True)
     parser.add_argument("--campaign", default="sva-fig8")
+    parser.add_argument(
+        "--level", type=float, default=3.0, help="MAP (0-255) for the queries-to-level column"
+    )
     args = parser.parse_args()
     conn = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
     rows = conn.execute(
@@ -43,31 +55,36 @@ def main() -> None:
     by_attack: dict[str, list[tuple]] = {}
     for row in rows:
         by_attack.setdefault(row[0], []).append(row)
-    print("| method | clips | FR | Q (to convergence / budget) | Q (first success) | MAP | S |")
-    print("|---|---|---|---|---|---|---|")
+    level = f"{args.level:g}"
+    print(
+        f"| method | clips | FR | Q (to convergence / budget) | Q (first success) | Q (MAP <= {level}) | MAP | S |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for attack, items in by_attack.items():
         done = [r for r in items if r[2] != "error"]
         won = [r for r in done if r[3]]
         firsts = [q for q in (_first_hit(r[7]) for r in won) if q is not None]
+        belows = [q for q in (_first_below(r[7], args.level) for r in won) if q is not None]
         print(
             f"| {attack} | {len(done)} | {100 * len(won) / max(1, len(done)):.0f}% | "
-            f"{_fmt([r[4] for r in won], ',.0f')} | {_fmt(firsts, ',.0f')} | {_fmt([r[5] for r in won], '.3f')} | "
+            f"{_fmt([r[4] for r in won], ',.0f')} | {_fmt(firsts, ',.0f')} | "
+            f"{_fmt(belows, ',.0f')} ({len(belows)}/{len(won)}) | {_fmt([r[5] for r in won], '.3f')} | "
             f"{_fmt([100 * r[6] for r in won], '.1f')}% |"
         )
     print()
     print(
-        "| method | video | success | queries | first success at | MAP | frames perturbed | S | stop | seconds |"
+        f"| method | video | success | queries | first success at | MAP <= {level} at | MAP | key frames | S | stop |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for attack, items in by_attack.items():
-        for _, video, status, success, queries, value, sparsity, trace, record, seconds in items:
+        for _, video, status, success, queries, value, sparsity, trace, record, _seconds in items:
             extras = json.loads(record or "{}").get("extras", {})
+            # perturbed frames, from S and the config's 16 frames
             frames = "-" if sparsity is None else f"{round(16 * (1 - sparsity))}"
             print(
                 f"| {attack} | {video} | {'yes' if success else 'no' if status != 'error' else 'error'} | "
-                f"{queries} | {_first_hit(trace) or '-'} | {'-' if value is None else f'{value:.3f}'} | {frames} | "
-                f"{'-' if sparsity is None else f'{100 * sparsity:.1f}%'} | {extras.get('stop_reason', status)} | "
-                f"{'-' if seconds is None else f'{seconds:.0f}'} |"
+                f"{queries} | {_first_hit(trace) or '-'} | {_first_below(trace, args.level) or '-'} | {'-' if value is None else f'{value:.3f}'} | {frames} | "
+                f"{'-' if sparsity is None else f'{100 * sparsity:.1f}%'} | {extras.get('stop_reason', status)} |"
             )
 
 
