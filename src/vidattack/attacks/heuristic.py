@@ -42,6 +42,10 @@ Stopping rule (same for the three variants compared in Table 6 -- ``opt``, ``heu
 success = adversarial and MAP <= ``map_target`` (see :mod:`vidattack.attacks.opt_attack`).
 ``converge=True`` runs to convergence instead (the paper's rule, for its MQ); ``map_target`` is then
 only the success bound.
+
+Replacing Alg. 1: ``frame_selector`` (a :data:`FrameSelector`) chooses the frames instead of the
+greedy removal; the rest (spatial mask, candidates, optimisation on the mask) is unchanged. SVA_opt
+(Wei, Yan, Li, IJCV 2022, Sec. 4.5.3, :mod:`vidattack.attacks.sva_opt`) passes its RL agent here.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ from vidattack.threat import LabelOracle, ScoreOracle
 
 __all__ = [
     "heuristic",
+    "FrameSelector",
     "shared_budget_oracles",
     "HeuristicOracles",
     "temporal_selection",
@@ -79,6 +84,13 @@ __all__ = [
 #: Paper defaults (Sec. "Parameter Setting"): omega (0-255) and phi, untargeted / targeted.
 OMEGA_UNTARGETED, OMEGA_TARGETED = 3.0, 30.0
 PHI_UNTARGETED, PHI_TARGETED = 0.6, 0.8
+
+
+#: Chooses the frames the perturbation may use, in place of Alg. 1: called as
+#: ``selector(search, candidates, region, owner)`` with the video's :class:`RaySearch` (label queries
+#: charged to the video's budget), the candidate videos ``[K,T,C,H,W]``, the spatial region
+#: ``[T,1,H,W]`` (all ones without ``spatial``) and the video's index; returns ``bool [T]``.
+FrameSelector = Callable[[RaySearch, Tensor, Tensor, int], Tensor]
 
 
 class HeuristicOracles(NamedTuple):
@@ -269,6 +281,7 @@ def heuristic(
     init_rtol: float = 1e-3,
     max_iterations: int = 100_000,
     converge: bool = False,
+    frame_selector: FrameSelector | None = None,
     generator: torch.Generator | None = None,
 ) -> AttackResult:
     """Heuristic black-box attack (Wei et al. 2020, Alg. 2) on ``videos [N,T,C,H,W]`` in [0, 1].
@@ -290,14 +303,16 @@ def heuristic(
         converge:
             as in :func:`~vidattack.attacks.opt_attack.opt_attack` (``samples = 20``, ``beta = 0.005``:
             Eq. 1 and the text below it).
+        frame_selector: chooses the frames instead of Alg. 1 (:data:`FrameSelector`; Alg. 1 is then not
+            run, whatever ``temporal`` says, and a ``LabelOracle`` suffices); ``None``: Alg. 1.
         generator: randomness (candidate choice, Gaussian directions).
 
     Returns:
         :class:`AttackResult` whose ``queries`` are score + label queries; ``extras``: ``mask``
         (``float [N,T,1,H,W]``, the region the perturbation may use -- pass it to
         :func:`vidattack.metrics.map_star_255` for the paper's MAP*), ``frames_kept`` ``[N]``,
-        ``importance_queries`` ``[N]``, ``init_queries`` ``[N]``, ``omega``, ``phi``, ``map_target``,
-        ``g``, ``converged``.
+        ``importance_queries`` ``[N]``, ``init_queries`` ``[N]``, ``selector_queries`` ``[N]`` (queries
+        spent by ``frame_selector``), ``omega``, ``phi``, ``map_target``, ``g``, ``converged``.
     """
     targeted = target is not None
     omega = (OMEGA_TARGETED if targeted else OMEGA_UNTARGETED) if omega is None else float(omega)
@@ -306,7 +321,8 @@ def heuristic(
         raise ValueError(f"omega must be >= 0 (0-255 scale, inf allowed), got {omega}")
     if not 0 < phi <= 1:
         raise ValueError(f"phi must be in (0, 1], got {phi}")
-    access = _split_oracles(oracle, temporal)
+    alg1 = temporal and frame_selector is None
+    access = _split_oracles(oracle, alg1)
     score = access.score
 
     def init(
@@ -325,7 +341,7 @@ def heuristic(
         if spatial:
             region = saliency_mask(clean, phi).unsqueeze(1).to(clean.dtype)
         perturbations = (candidates - clean.unsqueeze(0)) * region.unsqueeze(0)
-        if temporal:
+        if alg1:
             assert score is not None  # guaranteed by _split_oracles
             before = used()
             selection = temporal_selection(
@@ -344,6 +360,11 @@ def heuristic(
                 int(selection.labels[best]),
             )
         else:
+            if frame_selector is not None:
+                before = used()
+                frames = frame_selector(search, candidates, region, owner)
+                info["selector_queries"] = used() - before
+                region = region * torch.as_tensor(frames).reshape(num_frames, 1, 1, 1).to(region)
             thetas, dist, cand_labels = initial_directions(
                 search, candidates, tolerance=tolerance, rtol=init_rtol, mask=region
             )
@@ -362,12 +383,16 @@ def heuristic(
             if region is None or state is None:
                 region = torch.ones_like(videos[0, :, :1])
             masks.append(region)
-        shared = {"omega": omega, "phi": phi if spatial else 1.0, "spatial": spatial, "temporal": temporal}
+        shared = {
+            "omega": omega, "phi": phi if spatial else 1.0, "spatial": spatial, "temporal": temporal,
+            "frame_selector": frame_selector is not None,
+        }  # fmt: skip
         return shared, {
             "mask": masks,
             "frames_kept": [int((m.flatten(1) != 0).any(dim=1).sum()) for m in masks],
             "importance_queries": [int(info.get("importance_queries", 0)) for info in infos],
             "alg1_queries": [int(info.get("alg1_queries", 0)) for info in infos],
+            "selector_queries": [int(info.get("selector_queries", 0)) for info in infos],
         }
 
     method = "heuristic" if (temporal or spatial) else "opt"

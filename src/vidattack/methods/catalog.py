@@ -19,6 +19,7 @@ from vidattack.attacks.sparse_l21 import parse_frame_mask, sparse_l21
 from vidattack.attacks.sparse_universal import propagation_attack
 from vidattack.attacks.sva import TARGETED_LIMIT, UNTARGETED_LIMIT, sva
 from vidattack.attacks.sva_baselines import sva_norl, sva_random, sval, sval_agent, sval_sparsity
+from vidattack.attacks.sva_opt import sva_opt
 from vidattack.attacks.vbad import PBAD, SRBAD, VBADConfig, vbad
 from vidattack.attacks.video_rays import video_rays
 from vidattack.attacks.video_square import video_square
@@ -181,6 +182,12 @@ def _sval_supply(context: Context) -> dict[str, Any]:
     return out
 
 
+def _sva_opt_supply(context: Context) -> dict[str, Any]:
+    if context.target is not None:
+        raise ValueError("sva-opt is untargeted (SVA paper Sec. 4.5.3, Fig. 8)")
+    return {**_direction_supply(context), **_sva_supply(context)}
+
+
 def _sparse_supply(context: Context) -> dict[str, Any]:
     return {"mask": parse_frame_mask(context.values["mask"], context.shape[0], generator=context.generator)}
 
@@ -266,6 +273,10 @@ _SPECS = [
                preset=Preset({"estimator": "signsgd"}, "Fig. 9"), **_SVA),
     MethodSpec("sva-signopt", summary=_SVA_SUMMARY + ", Sign-OPT estimator (Fig. 9).", core=sva,
                preset=Preset({"estimator": "sign-opt"}, "Fig. 9"), **_SVA),
+    MethodSpec("sva-opt", "labels", "minimising", "SVA_opt (Wei et al. 2022 Sec. 4.5.3, Fig. 8): the Heuristic "
+               "attack with SVA's RL agent choosing the key frames instead of Alg. 1; top-1 labels only.", sva_opt,
+               method_params=(_INIT, _BACKBONE), supplied=frozenset({"init_videos", "init_labels", "backbone", "agent"}),
+               supply=_sva_opt_supply),
     MethodSpec("sva-norl", summary="SVA's 'No RL' baseline: FGSM + NES on all frames (Table 5).", core=sva_norl,
                **_SVA_FIXED),
     MethodSpec("sva-random", summary="SVA with random key frames, best of 5 draws (Fig. 7).", core=sva_random,
