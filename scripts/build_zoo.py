@@ -137,6 +137,19 @@ SPECS: tuple[Spec, ...] = (
         task="appearance",
         seed=2,
     ),
+    # A third backbone, deeper and narrower than the other two, so that V-BAD can be run with an
+    # ensemble of three different nets as in the paper (ResNet-50, DenseNet-121, DenseNet-169). No
+    # default uses it: configs pick it with params = { image_models = [...] }.
+    Spec(
+        "image-small3-synth",
+        "image_small",
+        {"channels": [16, 32, 64, 128]},
+        "tiny image CNN, third architecture (four 3x3 blocks, narrower)",
+        epochs=12,
+        batch_size=64,
+        task="appearance",
+        seed=3,
+    ),
 )
 
 
