@@ -1,6 +1,8 @@
 """How good is V-BAD's prior, beyond Table 5's signed cosine? (white-box, for evaluation only)
 
     OMP_NUM_THREADS=1 python benchmarks/bench_vbad_prior_quality.py --models c3d-scene,lrcn-scene --bed scene
+    OMP_NUM_THREADS=1 python benchmarks/bench_vbad_prior_quality.py --models lrcn-synth --bed motion \
+        --image-models image-small-synth,image-small2-synth,image-small3-synth
 
 For the videos of Table 5 (the first correctly classified test video of each class among test videos
 0-99) and ``--repeats`` draws of each tentative perturbation ``h`` (static, transferred: V-BAD's
@@ -77,15 +79,26 @@ def main() -> None:
         action="store_true",
         help="V-BAD as written: last-block features, masks 1/2 (default: vidattack's first block, 0.1)",
     )
+    parser.add_argument(
+        "--image-models",
+        default=None,
+        help="comma-separated image models of the prior (default: the test bed's two, as V-BAD's default); "
+        "e.g. image-small-synth,image-small2-synth,image-small3-synth for the paper's 3-model ensemble",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = SynthConfig(bed=args.bed)
     clips = generate("test", config, indices=range(100))
-    image_models = load_image_models(list(SyntheticAttackerData("train", config).image_models))
+    names = (
+        args.image_models.split(",")
+        if args.image_models
+        else list(SyntheticAttackerData("train", config).image_models)
+    )
+    image_models = load_image_models(names)
     defaults = (VBADConfig.paper() if args.paper_layer else VBADConfig()).as_params()
     generator = torch.Generator().manual_seed(args.seed)
     print(
-        f"bed {args.bed}, image models {SyntheticAttackerData('train', config).image_models}, "
+        f"bed {args.bed}, image models {tuple(names)}, "
         f"feature layer {defaults['feature_layer'] or 'last'}, mask {defaults['mask_prob']}"
     )
     print("| model | tentative | cos | abs cos | best rectified (8x8) |")

@@ -137,6 +137,19 @@ SPECS: tuple[Spec, ...] = (
         task="appearance",
         seed=2,
     ),
+    # A third backbone, deeper and narrower than the other two, so that V-BAD can be run with an
+    # ensemble of three different nets as in the paper (ResNet-50, DenseNet-121, DenseNet-169). No
+    # default uses it: configs pick it with params = { image_models = [...] }.
+    Spec(
+        "image-small3-synth",
+        "image_small",
+        {"channels": [16, 32, 64, 128]},
+        "tiny image CNN, third architecture (four 3x3 blocks, narrower)",
+        epochs=12,
+        batch_size=64,
+        task="appearance",
+        seed=3,
+    ),
 )
 
 
@@ -357,6 +370,10 @@ def markdown(rows: list[str], command: str, threads: int) -> str:
         "vanilla (tanh) RNN trains with gradient-norm clipping and is the least accurate of them.",
         "- Image models are attack priors (V-BAD tentative perturbations, SVA features), trained on the "
         "appearance task (10 digits + 6 shapes) on 4 random frames of each training clip.",
+        "- `image-small3-synth` (2026-12-06) is the third image backbone, so that V-BAD can use an ensemble "
+        "of three different nets as in its paper; no default uses it (`vbad` and `SyntheticAttackerData` keep "
+        "the first two; configs choose all three with `image_models`). It was built alone, with one thread: "
+        "`python scripts/build_zoo.py --only image-small3-synth --threads 1`.",
         "- *test acc* is re-measured on the test bed as this version renders it (`--rescore`, which rewrites "
         "only the accuracy records): it is what `vidattack eval --model NAME --data synth --split test` "
         "reports. The value at build time is kept in each JSON as `accuracy_at_build`; the two differ by "

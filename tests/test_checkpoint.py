@@ -164,6 +164,7 @@ SHIPPED = [
     "r2plus1d-synth",
     "image-small-synth",
     "image-small2-synth",
+    "image-small3-synth",
 ]
 
 
