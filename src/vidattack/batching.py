@@ -243,7 +243,7 @@ class BatchingProxy:
     """The shared model of a batched run: collects the jobs' requests and runs merged forward passes.
 
     Jobs do not call the proxy directly; each gets a handle (:meth:`handle`) that submits its request
-    and blocks until the round that contains it has been computed. The scheduling itself lives in
+    and blocks until its rows have been computed. The scheduling itself lives in
     :func:`run_batched`; the proxy holds the merging, the forward passes and the statistics.
 
     Args:
