@@ -33,6 +33,8 @@ The per-episode attack (:func:`attack_key_frames`) runs the shared black-box PGD
 :mod:`vidattack.attacks.blackbox_pgd` with a key-frame mask and a key-frame gradient estimate.
 """
 
+# ruff: noqa: B023 - sva()'s per-video `play` closure reads the loop's variables and is only called within
+# that iteration (by learn_by_episodes), so late binding cannot bite.
 from __future__ import annotations
 
 import copy
@@ -53,13 +55,11 @@ from vidattack.attacks.blackbox_pgd import (
 )
 from vidattack.attacks.sva_agent import (
     KeyFrameAgent,
-    MovingAverageBaseline,
     attack_reward,
     frame_features,
+    learn_by_episodes,
     load_agent,
     new_agent,
-    reinforce_update,
-    sample_actions,
     total_reward,
 )
 from vidattack.estimators import nes_estimate
@@ -536,79 +536,62 @@ def sva(
         policy = (
             copy.deepcopy(agent) if agent is not None else new_agent(features.shape[1], hidden, generator)
         )
-        optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-        baseline = MovingAverageBaseline()
         best: Episode | None = None
         best_queries = 0
-        curve, rewards_i, success_i, trace_i = [], [], [], []
-        count = 0
+        success_i: list[bool] = []
+        trace_i: list[TracePoint] = []
         # the perturbation built so far, per frame (warm_start): episodes continue from it
         memory = torch.zeros_like(clean[i]) if warm_start and not targeted else None
         alpha = step_size  # with warm_start the FGSM step size carries over too (its halving goes on)
-        for _epoch in range(epochs):
-            with torch.no_grad():
-                probs = policy(features)
-            actions = sample_actions(probs, episodes, generator)
-            rewards, taken = [], []
-            for action in actions:
-                remaining = oracle.remaining(i)
-                if remaining is not None and remaining < population + 2:
-                    break
-                episode = attack_key_frames(
-                    oracle,
-                    clean[i],
-                    int(labels[i]),
-                    action,
-                    target=target_i,
-                    eps=eps,
-                    owner=i,
-                    max_queries=share if remaining is None else min(share, remaining),
-                    population=population,
-                    sigma=sigma,
-                    step_size=alpha,
-                    estimator=estimator,
-                    target_videos=target_videos,
-                    tile=tile,
-                    start_perturbation=memory,
-                    generator=generator,
-                )
-                if memory is not None:
-                    where = action.to(memory.device)
-                    memory[where] = (episode.adversarial - clean[i])[where]
-                    alpha = episode.step_size if episode.step_size is not None else alpha
-                count += 1
-                trace_i += episode.trace
-                r_attack = attack_reward(
-                    episode.mean_perturbation,
-                    episode.queries,
-                    episode.success,
-                    query_soft=soft,
-                    query_hard=hard,
-                    scale=eps,
-                )
-                rewards.append(
-                    total_reward(
-                        features,
-                        action,
-                        r_attack,
-                        gamma_rep=gamma_rep,
-                        gamma_attack=gamma_attack,
-                        terms=reward_terms,
-                    )
-                )
-                taken.append(action)
-                success_i.append(episode.success)
-                previous = best
-                best = better_episode(best, episode)
-                if best is not previous:
-                    best_queries = oracle.used(i) - first
-            if not rewards:
-                break
-            reinforce_update(policy, optimizer, features, torch.stack(taken), rewards, baseline)
-            curve.append(sum(rewards) / len(rewards))
-            rewards_i.append(rewards)
-            if len(rewards) < episodes:
-                break
+
+        # one episode on video i; called only by learn_by_episodes below, within this iteration of the
+        # loop over videos, so the loop's variables it reads are this video's
+        def play(action: Tensor) -> float | None:
+            nonlocal best, best_queries, alpha
+            remaining = oracle.remaining(i)
+            if remaining is not None and remaining < population + 2:
+                return None
+            episode = attack_key_frames(
+                oracle,
+                clean[i],
+                int(labels[i]),
+                action,
+                target=target_i,
+                eps=eps,
+                owner=i,
+                max_queries=share if remaining is None else min(share, remaining),
+                population=population,
+                sigma=sigma,
+                step_size=alpha,
+                estimator=estimator,
+                target_videos=target_videos,
+                tile=tile,
+                start_perturbation=memory,
+                generator=generator,
+            )
+            if memory is not None:
+                where = action.to(memory.device)
+                memory[where] = (episode.adversarial - clean[i])[where]
+                alpha = episode.step_size if episode.step_size is not None else alpha
+            trace_i.extend(episode.trace)
+            r_attack = attack_reward(
+                episode.mean_perturbation, episode.queries, episode.success, query_soft=soft, query_hard=hard,
+                scale=eps,
+            )  # fmt: skip
+            success_i.append(episode.success)
+            previous = best
+            best = better_episode(best, episode)
+            if best is not previous:
+                best_queries = oracle.used(i) - first
+            return total_reward(
+                features, action, r_attack, gamma_rep=gamma_rep, gamma_attack=gamma_attack, terms=reward_terms
+            )
+
+        rewards_i = learn_by_episodes(
+            policy, features, play, epochs=epochs, episodes=episodes, lr=lr, generator=generator
+        )
+        curve = [sum(rewards) / len(rewards) for rewards in rewards_i]
+        count = len(success_i)
         if best is None:  # no budget for a single episode
             best = Episode(
                 clean[i].clone(), False, 0, 0.0, int(labels[i]), torch.zeros(clean.shape[1], dtype=torch.bool)

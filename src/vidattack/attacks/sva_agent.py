@@ -37,6 +37,7 @@ __all__ = [
     "total_reward",
     "length_penalty",
     "reinforce_update",
+    "learn_by_episodes",
     "train_sval_agent",
     "SvalTraining",
     "save_agent",
@@ -268,6 +269,45 @@ def reinforce_update(
     agent.eval()
     baseline.update(rewards)
     return float(loss.detach())
+
+
+def learn_by_episodes(
+    policy: KeyFrameAgent,
+    features: Tensor,
+    play: Callable[[Tensor], float | None],
+    *,
+    epochs: int,
+    episodes: int,
+    lr: float,
+    generator: torch.Generator | None = None,
+) -> list[list[float]]:
+    """SVA's online learning on one video (Sec. 3.3, Eq. 10-11): per epoch, ``episodes`` key-frame sets
+    are drawn from ``policy`` (Eq. 4) and played, then one REINFORCE step (Adam, ``lr``) is taken.
+
+    ``play(action bool [T])`` runs one episode and returns its total reward (Eq. 9), or ``None`` when no
+    further episode can run (e.g. the budget): the epoch's update is then the last. Returns the rewards
+    of each epoch that played at least one episode.
+    """
+    optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
+    baseline = MovingAverageBaseline()
+    played: list[list[float]] = []
+    for _epoch in range(epochs):
+        with torch.no_grad():
+            probs = policy(features)
+        rewards: list[float] = []
+        taken: list[Tensor] = []
+        for action in sample_actions(probs, episodes, generator):
+            reward = play(action)
+            if reward is None:
+                break
+            rewards.append(reward)
+            taken.append(action)
+        if rewards:
+            reinforce_update(policy, optimizer, features, torch.stack(taken), rewards, baseline)
+            played.append(rewards)
+        if len(rewards) < episodes:
+            break
+    return played
 
 
 @dataclass

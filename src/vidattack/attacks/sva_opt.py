@@ -48,12 +48,10 @@ from vidattack.attacks.heuristic import HeuristicOracles, _split_oracles, heuris
 from vidattack.attacks.sva import Backbone, key_frame_features
 from vidattack.attacks.sva_agent import (
     KeyFrameAgent,
-    MovingAverageBaseline,
     attack_reward,
+    learn_by_episodes,
     load_agent,
     new_agent,
-    reinforce_update,
-    sample_actions,
     total_reward,
 )
 from vidattack.result import AttackResult
@@ -117,63 +115,44 @@ class AgentFrameSelector:
             if self.agent is not None
             else new_agent(features.shape[1], self.hidden, self.generator)
         )
-        optimizer = torch.optim.Adam(policy.parameters(), lr=self.lr)
-        baseline = MovingAverageBaseline()
         start = self.used(owner)
         cap = self.selection_queries
         # Eq. 8's thresholds scale with an episode's share, as in SVA (hard = share, soft = half of it)
         hard = math.inf if cap is None else cap / (self.epochs * self.episodes)
         best: tuple[bool, float, Tensor] | None = None
-        curve: list[float] = []
-        all_rewards: list[list[float]] = []
         successes: list[bool] = []
         maps: list[float] = []
         stop = "epochs"
-        for _epoch in range(self.epochs):
-            with torch.no_grad():
-                probs = policy(features)
-            rewards: list[float] = []
-            taken: list[Tensor] = []
-            for action in sample_actions(probs, self.episodes, self.generator):
-                if cap is not None and self.used(owner) - start >= cap:
-                    stop = "selection-queries"
-                    break
-                before = self.used(owner)
-                try:
-                    success, value = self._episode(search, candidates, region, action)
-                except QueryBudgetExceeded:
-                    stop = "budget"
-                    break
-                r_attack = attack_reward(
-                    value / 255.0 if success else 0.0,
-                    self.used(owner) - before,
-                    success,
-                    query_soft=hard / 2,
-                    query_hard=hard,
-                    scale=REWARD_SCALE,
-                )
-                rewards.append(
-                    total_reward(
-                        features,
-                        action,
-                        r_attack,
-                        gamma_rep=self.gamma_rep,
-                        gamma_attack=self.gamma_attack,
-                        terms=self.reward_terms,
-                    )
-                )
-                taken.append(action)
-                successes.append(success)
-                maps.append(value)
-                # success first, then the smaller MAP (SVA's better_episode rule)
-                if best is None or (success, -value) > (best[0], -best[1]):
-                    best = (success, value, action.clone())
-            if rewards:
-                reinforce_update(policy, optimizer, features, torch.stack(taken), rewards, baseline)
-                curve.append(sum(rewards) / len(rewards))
-                all_rewards.append(rewards)
-            if len(rewards) < self.episodes:
-                break
+
+        def play(action: Tensor) -> float | None:
+            nonlocal best, stop
+            if cap is not None and self.used(owner) - start >= cap:
+                stop = "selection-queries"
+                return None
+            before = self.used(owner)
+            try:
+                success, value = self._episode(search, candidates, region, action)
+            except QueryBudgetExceeded:
+                stop = "budget"
+                return None
+            r_attack = attack_reward(
+                value / 255.0 if success else 0.0, self.used(owner) - before, success, query_soft=hard / 2,
+                query_hard=hard, scale=REWARD_SCALE,
+            )  # fmt: skip
+            successes.append(success)
+            maps.append(value)
+            # success first, then the smaller MAP (SVA's better_episode rule)
+            if best is None or (success, -value) > (best[0], -best[1]):
+                best = (success, value, action.clone())
+            return total_reward(
+                features, action, r_attack, gamma_rep=self.gamma_rep, gamma_attack=self.gamma_attack,
+                terms=self.reward_terms,
+            )  # fmt: skip
+
+        all_rewards = learn_by_episodes(
+            policy, features, play, epochs=self.epochs, episodes=self.episodes, lr=self.lr, generator=self.generator
+        )
+        curve = [sum(rewards) / len(rewards) for rewards in all_rewards]
         if best is not None and best[0]:
             frames, how = best[2], "agent"
         else:
