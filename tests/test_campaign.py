@@ -274,3 +274,17 @@ def test_summary_follows_the_papers_conventions() -> None:
     assert lines[0].startswith("| model | method | n | SR |") and len(lines) == 4
     assert "| m | A | 4 | 75.0% | 75.0% | 25.0% | 467 | 300 |" in table  # H.264 SR from the records
     assert "| m | B | 1 | 0.0% | 0.0% | – |" in table  # rows without an H.264 check: not a number
+
+
+def test_every_campaign_config_shipped_in_configs_parses() -> None:
+    """The paper-table configs in configs/ (those with [[attacks]]) load, with registered methods."""
+    from vidattack import methods
+
+    shipped = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
+    campaigns = [path for path in shipped if "[[attacks]]" in path.read_text()]
+    assert len(campaigns) >= 40
+    for path in campaigns:
+        config = load_config(path)
+        assert config.attacks, path.name
+        for attack in config.attacks:
+            assert methods.get(attack.method).name == attack.method, path.name

@@ -473,3 +473,17 @@ def test_registry_trains_the_sval_agent_once_for_every_video(toy_model, toy_data
     attack(0, sparsity=0.25)
     assert len(trained) == 3 and [k["sparsity"] for k in trained] == [0.5, 0.5, 0.25]
     assert int(first.queries[0]) <= 60
+
+
+def test_a_targeted_run_whose_starts_are_all_refused_says_so(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    goal = int((labels[0] + 1) % 3)
+    # the "target-class" starts are clips of the true class: none is classified as the target
+    starts = videos[labels == labels[0]]
+    result = sva_norl(ScoreOracle(toy_model, budget=500), videos[:1], labels[:1], target=goal, eps=0.3,
+                      population=8, target_videos=starts, generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert not bool(result.success[0])
+    # per refused start: its check and the label of the projection it returns; nothing is attacked
+    assert result.queries.tolist() == [2 * len(starts)]
+    reason = result.extras[0]["stop_reason"]
+    assert reason.startswith(f"start-not-target: none of the {len(starts)} target-class start clips")

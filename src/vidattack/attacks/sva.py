@@ -102,6 +102,11 @@ class Episode:
         frames: ``bool [T]`` the key frames attacked.
         trace: ``(owner's cumulative queries, objective, success)`` after each step.
         step_size: the FGSM step size alpha at the end of the episode (after the dynamic halving).
+        stop: why the attack loop ended (``BlackBoxPGDOutcome.stop``; ``""`` when it did not run).
+        starts_refused: targeted only: target-class start clips whose key-frame mix the oracle did not
+            classify as the target (two queries each: the check, and the label of the projection the
+            loop returns); with ``stop == "start-not-target"`` every start was refused and nothing was
+            attacked.
     """
 
     adversarial: Tensor
@@ -112,6 +117,8 @@ class Episode:
     frames: Tensor
     trace: list[TracePoint] = field(default_factory=list)
     step_size: float | None = None
+    stop: str = ""
+    starts_refused: int = 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -321,12 +328,14 @@ def attack_key_frames(
                 break
             if outcome.stop != "start-not-target":
                 break
+            episode.starts_refused += 1
     if outcome is not None:
         episode.adversarial = outcome.adversarial[0].detach()
         episode.success = bool(outcome.success)
         episode.adv_label = outcome.adv_label
         episode.trace = [(call_base + q, value, hit) for q, value, hit in outcome.trace]
         episode.step_size = outcome.step_size
+        episode.stop = outcome.stop
     episode.queries = oracle.used(owner) - start_queries
     episode.mean_perturbation = float((episode.adversarial - clean).abs().mean())
     return episode
@@ -384,6 +393,18 @@ def better_episode(current: Episode | None, candidate: Episode) -> Episode:
     return candidate if candidate.mean_perturbation < current.mean_perturbation else current
 
 
+def _stop_reason(success: bool, queries: int, episode: Episode) -> str:
+    """Why the kept episode of a video ended (``extras["stop_reason"]``)."""
+    if success:
+        return "success"
+    if not queries:
+        return "budget below one NES population"
+    if episode.stop == "start-not-target":
+        return (f"start-not-target: none of the {episode.starts_refused} target-class start clips, put on the "
+                f"{int(episode.frames.sum())} key frames, is classified as the target, so nothing was attacked")
+    return "budget-or-epochs-spent"
+
+
 def episodes_result(
     clean: Tensor,
     labels: Tensor,
@@ -410,10 +431,11 @@ def episodes_result(
         key_frames=[e.frames for e in episodes],
         num_key_frames=[int(e.frames.sum()) for e in episodes],
         # SVA stops a video at its first success; otherwise its episodes or its budget ran out (with no
-        # query spent, the budget share of an episode was below one NES population).
+        # query spent, the budget share of an episode was below one NES population), or -- targeted --
+        # no target-class start survived the check, so nothing was attacked.
         stop_reason=[
-            "success" if bool(ok) else "budget-or-epochs-spent" if spent else "budget below one NES population"
-            for ok, spent in zip(success.tolist(), queries, strict=True)
+            _stop_reason(bool(ok), spent, kept)
+            for ok, spent, kept in zip(success.tolist(), queries, episodes, strict=True)
         ],
         **(per_video or {}),
     )
