@@ -277,14 +277,10 @@ def test_summary_follows_the_papers_conventions() -> None:
 
 
 def test_every_campaign_config_shipped_in_configs_parses() -> None:
-    """The paper-table configs in configs/ (those with [[attacks]]) load, with registered methods."""
-    from vidattack import methods
-
+    """The paper-table configs in configs/ (those with [[attacks]]) load: load_config raises a ConfigError
+    naming the file for an unknown method, an unknown parameter or a bad value."""
     shipped = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.toml"))
     campaigns = [path for path in shipped if "[[attacks]]" in path.read_text()]
     assert len(campaigns) >= 40
     for path in campaigns:
-        config = load_config(path)
-        assert config.attacks, path.name
-        for attack in config.attacks:
-            assert methods.get(attack.method).name == attack.method, path.name
+        load_config(path)
