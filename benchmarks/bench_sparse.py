@@ -336,6 +336,7 @@ def cmd_universal(args) -> None:
             mask=parse_frame_mask(mask, train_v.shape[1]),
             epochs=args.epochs,
             batch_size=16,
+            lr_end=args.lr_end,
             test_videos=test_v,
             test_label=test_l,
             generator=torch.Generator().manual_seed(0),
@@ -489,6 +490,7 @@ def main() -> None:
     parser.add_argument("--keep", default="last")
     parser.add_argument("--method", default="sparse", choices=("sparse", "prop"))
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--lr-end", type=float, default=1.0, help="universal: final lr as a share of lr (1 = constant)")
     parser.add_argument("--train", type=int, default=50)
     parser.add_argument("--test", type=int, default=50)
     parser.add_argument("--eval", type=int, default=100)

@@ -247,6 +247,25 @@ def test_universal_fools_training_videos(linear):
     assert len(result.history) == 30 and result.summary()["perturbed_frames"] == 8
 
 
+def test_universal_lr_end_decays_the_step_and_is_checked(linear):
+    model, videos, labels = linear
+
+    def run(**options: float) -> torch.Tensor:
+        return sparse_universal(
+            WhiteBox(model), videos, labels, lam=0.01, epochs=6, batch_size=2,
+            generator=torch.Generator().manual_seed(0), **options,
+        ).perturbation  # fmt: skip
+
+    constant = run()
+    assert torch.equal(constant, run(lr_end=1.0))  # the default is the constant rate
+    decayed = run(lr_end=0.05)
+    assert not torch.equal(constant, decayed)
+    # A smaller step late in the run moves the perturbation less in total.
+    assert float(decayed.abs().sum()) < float(constant.abs().sum())
+    with pytest.raises(ValueError, match="lr_end"):
+        run(lr_end=0.0)
+
+
 def test_propagation_attack_perturbs_only_first_frames(linear):
     model, videos, labels = linear
     wb = WhiteBox(model)

@@ -72,6 +72,8 @@ def test_sparse_universal_command_writes_outputs(tiny_checkpoint, tmp_path, caps
             "2",
             "--epochs",
             "2",
+            "--lr-end",
+            "0.5",
             "--out",
             str(out),
             "--json",
@@ -79,6 +81,7 @@ def test_sparse_universal_command_writes_outputs(tiny_checkpoint, tmp_path, caps
     )
     record = json.loads(capsys.readouterr().out)
     assert record["n_train"] == 3 and record["perturbed_frames"] == 2 and record["frames"] == 4
+    assert record["lr_end"] == 0.5
     assert (
         (out / "universal.npz").is_file()
         and (out / "result.json").is_file()

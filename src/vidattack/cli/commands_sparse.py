@@ -31,6 +31,10 @@ def sparse_universal_command(
     epochs: int = typer.Option(40, "--epochs", help="Passes over the training clips."),
     batch_size: int = typer.Option(16, "--batch-size", help="Training clips per Adam step."),
     lr: float = typer.Option(0.01, "--lr", help="Adam learning rate ([0,1] units)."),
+    lr_end: float = typer.Option(
+        1.0, "--lr-end", help="Final learning rate as a share of --lr, reached linearly (1 = constant; "
+        "0.05 lets frames pulled to zero settle there instead of oscillating by about --lr)."
+    ),
     eps: float | None = typer.Option(
         None, "--eps", help="Optional L-inf bound on the perturbation (not in the paper)."
     ),
@@ -59,8 +63,8 @@ def sparse_universal_command(
     prepare_output_dir(out, "--out")
 
     record = run_sparse_universal(
-        model=model, mask=mask, norm=norm, lam=lam, epochs=epochs, batch_size=batch_size, lr=lr, eps=eps,
-        target=target, train=train, test=test, frames=frames, seed=seed, device=device, out=out,
+        model=model, mask=mask, norm=norm, lam=lam, epochs=epochs, batch_size=batch_size, lr=lr, lr_end=lr_end,
+        eps=eps, target=target, train=train, test=test, frames=frames, seed=seed, device=device, out=out,
     )  # fmt: skip
     files, length = record["files"], record["frames"]
     if as_json:

@@ -40,7 +40,7 @@ def _correct_clips(net: Any, split: str, count: int, frames: int, size: int, dev
 
 def run_sparse_universal(
     *, model: str, mask: str, norm: str, lam: float | None, epochs: int, batch_size: int, lr: float,
-    eps: float | None, target: int | None, train: int, test: int, frames: int | None, seed: int, device: str,
+    lr_end: float = 1.0, eps: float | None, target: int | None, train: int, test: int, frames: int | None, seed: int, device: str,
     out: Path,
 ) -> dict[str, Any]:  # fmt: skip
     """Learn the perturbation, write ``universal.npz``, ``result.json``, ``grid.png`` (and ``profile.png``
@@ -63,7 +63,7 @@ def run_sparse_universal(
     result = sparse_universal(
         whitebox, train_videos, train_labels, target=target, eps=eps,
         lam=DEFAULT_LAMBDA if lam is None else lam, norm=norm, mask=frame_mask, epochs=epochs,
-        batch_size=batch_size, lr=lr, test_videos=test_videos if test else None,
+        batch_size=batch_size, lr=lr, lr_end=lr_end, test_videos=test_videos if test else None,
         test_label=test_labels if test else None, generator=generator,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
@@ -72,6 +72,8 @@ def run_sparse_universal(
         "frames": length,
         "seed": seed,
         "target": target,
+        "lr": lr,
+        "lr_end": lr_end,
         "train_indices": train_indices,
         "test_indices": test_indices,
         **result.summary(),
