@@ -23,6 +23,7 @@ import torch
 from vidattack import models
 from vidattack.attacks.flicker import (
     apply_flicker,
+    delta_roughness,
     delta_thickness,
     flicker,
     flicker_margin_loss,
@@ -59,23 +60,39 @@ def main() -> None:
     parser.add_argument("--model", default="c3d-synth")
     parser.add_argument("--clips", default="18,3,9,1,6", help="comma-separated test clip indices")
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--beta1", type=float, default=0.5, help="weight of the thickness term D1")
+    parser.add_argument("--beta2", type=float, default=0.5, help="weight of the roughness term D2")
+    parser.add_argument(
+        "--select",
+        default="thickness",
+        choices=("thickness", "regularizer"),
+        help="which successful iterate is kept (flicker's select)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     white = WhiteBox(models.load(args.model).eval())
     indices = [int(i) for i in args.clips.split(",")]
     clips = generate("test", SynthConfig(), indices=indices)
-    settings = {"lam": 1.0, "beta1": 0.5, "beta2": 0.5, "margin": 0.05}
-    default = flicker(white, clips.videos, clips.labels, steps=args.steps, **settings)
-    long = flicker(white, clips.videos, clips.labels, steps=args.steps, patience=args.steps, **settings)
+    settings = {"lam": 1.0, "beta1": args.beta1, "beta2": args.beta2, "margin": 0.05}
+    default = flicker(white, clips.videos, clips.labels, steps=args.steps, select=args.select, **settings)
+    long = flicker(
+        white,
+        clips.videos,
+        clips.labels,
+        steps=args.steps,
+        patience=args.steps,
+        select=args.select,
+        **settings,
+    )
     kept = torch.stack([extras["offsets"] for extras in long.extras])
     g_loss, g_reg = gradient_norms(white, clips.videos, clips.labels, kept, **settings)
     print(
-        f"{args.model}, untargeted, no l-inf bound, lr 1e-3, lam 1, beta1 = beta2 = 0.5, margin 0.05, "
-        f"{args.steps} steps"
+        f"{args.model}, untargeted, no l-inf bound, lr 1e-3, lam 1, beta1 {args.beta1}, beta2 {args.beta2}, "
+        f"margin 0.05, select={args.select}, {args.steps} steps"
     )
     print(
-        "| clip | first success | default rule: steps run, thinnest at step, thickness % | no early stop: "
-        "thinnest at step, thickness % | adversarial share of the steps after the switch | "
+        "| clip | first success | default rule: steps run, kept iterate at step, its thickness % | no early stop: "
+        "kept iterate at step, its thickness % | adversarial share of the steps after the switch | "
         "grad norm margin loss / regulariser (kept iterate) |"
     )
     print("|---|---:|---|---|---:|---|")
@@ -88,10 +105,11 @@ def main() -> None:
             f"{extras_d['best_iteration']}, {extras_d['delta_thickness']:.2f} | {extras_l['best_iteration']}, "
             f"{extras_l['delta_thickness']:.2f} | {share:.0%} | {float(g_loss[k]):.2e} / {float(g_reg[k]):.2e} |"
         )
-    thin_default = delta_thickness(torch.stack([extras["offsets"] for extras in default.extras]))
+    kept_default = torch.stack([extras["offsets"] for extras in default.extras])
     print(
-        f"mean thickness %: default rule {float(thin_default.mean()):.2f}, "
-        f"no early stop {float(delta_thickness(kept).mean()):.2f}"
+        f"mean thickness / roughness %: default rule {float(delta_thickness(kept_default).mean()):.2f} / "
+        f"{float(delta_roughness(kept_default).mean()):.2f}, no early stop {float(delta_thickness(kept).mean()):.2f}"
+        f" / {float(delta_roughness(kept).mean()):.2f}"
     )
 
 
