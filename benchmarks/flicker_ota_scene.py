@@ -5,7 +5,7 @@ Protocol, as in Sec. 6.1 with the test bed in place of a filmed room: for each s
 "clean recording" is the first training clip of class k the model gets right; a time-invariant flicker
 (Sec. 4.5, random roll during training) is trained on that one clip; it is then evaluated on "similar
 scenes", the model's correctly classified test clips of the same class (other positions, sizes and
-colours of the moving object), digitally at every shift and after ``--draws`` random draws of the
+colours of the moving object), digitally at every shift and after 4 random draws of the
 simulated channel per clip (rise/fall time, cross-talk, gain, reflectance, sensor noise, a random start
 time: ``vidattack.physical.ChannelRanges`` defaults). Prints one row per scene and the mean.
 

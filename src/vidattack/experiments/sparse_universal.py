@@ -40,8 +40,8 @@ def _correct_clips(net: Any, split: str, count: int, frames: int, size: int, dev
 
 def run_sparse_universal(
     *, model: str, mask: str, norm: str, lam: float | None, epochs: int, batch_size: int, lr: float,
-    lr_end: float = 1.0, eps: float | None, target: int | None, train: int, test: int, frames: int | None, seed: int, device: str,
-    out: Path,
+    lr_end: float = 1.0, eps: float | None, target: int | None, train: int, test: int, frames: int | None,
+    seed: int, device: str, out: Path,
 ) -> dict[str, Any]:  # fmt: skip
     """Learn the perturbation, write ``universal.npz``, ``result.json``, ``grid.png`` (and ``profile.png``
     for models with per-frame logits) into ``out``; return the record (with ``files``). ``mask`` is a
