@@ -22,22 +22,11 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vidattack import io, models
 from vidattack.attacks.flicker_universal import evaluate_flicker
-from vidattack.data.synthetic import DATA_NAMES, SynthConfig, generate
-from vidattack.experiments.flicker_universal import run_experiment
-from vidattack.selection import correctly_classified
-
-
-def _correct_clips(
-    net: torch.nn.Module, config: SynthConfig, split: str, count: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``count`` clips of ``split`` (in index order) that ``net`` classifies correctly."""
-    clips = generate(split, config, indices=range(min(count, config.n_for(split))))
-    keep = correctly_classified(net, clips.videos, clips.labels)
-    return clips.videos[keep], clips.labels[keep]
+from vidattack.data.synthetic import DATA_NAMES
+from vidattack.experiments.flicker_universal import load_correct_split, run_experiment
 
 
 def main() -> None:
@@ -50,7 +39,9 @@ def main() -> None:
     parser.add_argument(
         "--similar", type=int, default=20, help="similar-scene test clips per class (at most)"
     )
-    parser.add_argument("--pool", type=int, default=600, help="clips of each split searched for them")
+    parser.add_argument(
+        "--pool", type=int, default=600, help="correctly classified clips of each split searched"
+    )
     parser.add_argument("--linf", type=float, default=0.2, help="L-inf bound of the flicker (share of range)")
     parser.add_argument("--steps", type=int, default=1000, help="Adam steps on the one recorded clip")
     parser.add_argument("--seed", type=int, default=0)
@@ -58,12 +49,8 @@ def main() -> None:
     args = parser.parse_args()
 
     net = models.load(args.model)
-    frames = int(getattr(net, "num_frames", None) or 16)
-    size = getattr(net, "input_size", None)
-    size = int(size[0] if isinstance(size, (tuple, list)) else (size or 32))
-    config = SynthConfig(frames=frames, size=size, bed=DATA_NAMES[args.data])
-    train_v, train_l = _correct_clips(net, config, "train", args.pool)
-    test_v, test_l = _correct_clips(net, config, "test", args.pool)
+    train_v, train_l = load_correct_split(args.data, "train", args.pool, net)
+    test_v, test_l = load_correct_split(args.data, "test", args.pool, net)
     args.out.mkdir(parents=True, exist_ok=True)
 
     print(
@@ -80,7 +67,7 @@ def main() -> None:
         similar = (test_l == k).nonzero().flatten()[: args.similar]
         if len(recorded) == 0 or len(similar) == 0:
             print(
-                f"| {k} | no correctly classified clip of this class in the first {args.pool} | | | | | | |"
+                f"| {k} | no correctly classified clip of this class among the {args.pool} searched | | | | | | |"
             )
             continue
         archive = args.out / f"scene{k}.npz"

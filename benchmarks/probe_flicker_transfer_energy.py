@@ -23,18 +23,7 @@ import torch
 from vidattack import io, models
 from vidattack.attacks.flicker import delta_thickness
 from vidattack.attacks.flicker_universal import baseline_fooling, fooling_ratio
-from vidattack.data.synthetic import SynthConfig, generate
-from vidattack.experiments.flicker_universal import run_experiment
-from vidattack.selection import correctly_classified
-
-
-def correct_test_clips(
-    net: torch.nn.Module, count: int, pool: int = 600
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``count`` test clips (in index order) that ``net`` classifies correctly."""
-    clips = generate("test", SynthConfig(), indices=range(pool))
-    keep = correctly_classified(net, clips.videos, clips.labels)
-    return clips.videos[keep][:count], clips.labels[keep][:count]
+from vidattack.experiments.flicker_universal import load_correct_split, run_experiment
 
 
 def main() -> None:
@@ -63,7 +52,7 @@ def main() -> None:
             seed=0,
         )
         deltas[name] = io.load_npz(args.out / name / "delta.npz")["offsets"]
-    data = {name: correct_test_clips(net, 200) for name, net in nets.items()}
+    data = {name: load_correct_split("synth", "test", 200, net) for name, net in nets.items()}
     print(
         f"l_inf {args.linf:.0%}; fooling ratio % on the attacked model's first 200 correctly classified test "
         f"clips; random baselines mean of {args.repeats} draws; thickness % of the delta in brackets"

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from vidattack import models
 from vidattack.attacks.sparse_l21 import sparse_l21
-from vidattack.data.synthetic import SynthConfig, generate, load_split
+from vidattack.data.synthetic import load_split
 from vidattack.models import evaluate, train
-from vidattack.selection import correctly_classified
 from vidattack.threat import WhiteBox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sparse import one_per_class  # noqa: E402  (the clip selection of the Table 3 runs)
 
 
 def head_on_shared_cnn(base: nn.Module, head: str, hidden: int = 128) -> nn.Module:
@@ -86,16 +90,8 @@ def main() -> None:
     for name, model in everyone.items():
         print(f"  {name}: test accuracy {evaluate(model, test_split)['accuracy']:.3f}")
 
-    clips = generate("test", SynthConfig(), indices=range(args.pool))
-    ok = torch.ones(len(clips.labels), dtype=torch.bool)
-    for model in everyone.values():
-        ok &= correctly_classified(model, clips.videos, clips.labels).cpu()
-    chosen: dict[int, int] = {}
-    for i in ok.nonzero().flatten().tolist():
-        chosen.setdefault(int(clips.labels[i]), i)
-    index = torch.tensor(sorted(chosen.values()))
-    videos, labels = clips.videos[index], clips.labels[index]
-    print(f"clips (first correct for all five, per class): {index.tolist()}")
+    videos, labels, index = one_per_class(list(everyone.values()), limit=args.pool)
+    print(f"clips (first correct for all five, per class): {sorted(index)}")
     names = list(everyone)
     print("\n| source (attacked, white-box) \\ evaluated on | " + " | ".join(names) + " | MAP (0-255) |")
     print("|---|" + "---|" * (len(names) + 1))

@@ -13,13 +13,18 @@ from typing import Any
 
 from vidattack import io
 
-__all__ = ["run_experiment", "run_config", "summary_text", "MODES"]
+__all__ = ["run_experiment", "run_config", "summary_text", "load_correct_split", "MODES"]
 
 MODES = ("class", "universal", "time-invariant")
 
 
-def _load_split(data: str, split: str, count: int, net: Any, device: str, offset: int = 0):  # type: ignore[no-untyped-def]
-    """``count`` correctly classified videos of ``split`` (a synthetic test bed or an ``.npz`` file)."""
+def load_correct_split(data: str, split: str, count: int, net: Any, device: str = "cpu", offset: int = 0):  # type: ignore[no-untyped-def]
+    """The first ``count`` videos of ``split`` (in index order) that ``net`` classifies correctly, with labels.
+
+    ``data`` is a test bed name (``synth``, ``scene``: clips of the model's frame count and size) or an
+    ``.npz`` with ``{split}_videos`` / ``{split}_labels``. Returns ``(videos [n,T,C,H,W], labels [n])`` on
+    ``device``, ``n <= count``.
+    """
     import numpy as np
     import torch
 
@@ -104,8 +109,8 @@ def run_experiment(
     echo = log or (lambda text: None)
     generator = torch.Generator().manual_seed(seed)
     net = models.load(model, device=device)
-    train_v, train_l = _load_split(data, "train", train_size, net, device)
-    test_v, test_l = _load_split(data, "test", test_size, net, device)
+    train_v, train_l = load_correct_split(data, "train", train_size, net, device)
+    test_v, test_l = load_correct_split(data, "test", test_size, net, device)
     echo(f"{model}: {len(train_l)} training and {len(test_l)} test videos (correctly classified)")
     channel = physical.ChannelRanges() if eot else None
     settings = dict(
@@ -203,7 +208,7 @@ def run_experiment(
         summary["transfer"] = {}
         for other in transfer:
             other_net = models.load(other, device=device)
-            other_v, other_l = _load_split(data, "test", test_size, other_net, device)
+            other_v, other_l = load_correct_split(data, "test", test_size, other_net, device)
             summary["transfer"][other] = (
                 U.fooling_ratio(other_net, delta, other_v, other_l)["fooling_ratio"] * 100
             )
