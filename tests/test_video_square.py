@@ -238,3 +238,72 @@ def test_moving_squares_are_squares_that_drift_within_their_block_at_most_speed_
         assert max(steps) <= 2  # |round(x + v) - round(x)| <= 2 for |v| <= 1.5 (cut squares may move less)
     # the same seed draws the same squares
     assert torch.equal(candidates, _moving_squares(state, radii, side, block, _gen(2), speed))
+
+
+class _Flicker(nn.Module):
+    """Class 1 when the clip's mean brightness alternates from frame to frame (a flicker detector)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        means = x.mean(dim=(2, 3, 4))  # [N, T]
+        alternation = (means * (-1.0) ** torch.arange(x.shape[1])).mean(dim=1).abs()
+        score = 400.0 * (alternation - 0.01)
+        return torch.stack([-score, score], dim=1)
+
+
+def test_flickering_squares_fool_what_steady_moving_squares_cannot() -> None:
+    model = _Flicker()
+    videos = torch.full((2, 8, 3, 12, 12), 0.5)
+    labels = torch.zeros(2, dtype=torch.long)
+    assert _predict(model, videos).tolist() == [0, 0]
+
+    def attack(patterns: tuple[int, ...]):
+        oracle = ScoreOracle(model, budget=200)
+        result = video_square(oracle, videos, labels, eps=0.05, patterns=patterns, generator=_gen())
+        return result, oracle
+
+    # squares with one sign over their frames (moving or not) barely change the frame means' alternation
+    steady, oracle = attack((0,))
+    assert not bool(steady.success.any())
+    assert steady.queries.tolist() == [200, 200] == [oracle.used(0), oracle.used(1)]
+    # with squares that may flip sign every frame the search finds the flicker, within the bound
+    flicker, oracle = attack((0, 1))
+    assert bool(flicker.success.all()), flicker.extras
+    assert _predict(model, flicker.adversarial).tolist() == [1, 1]
+    assert float((flicker.adversarial - videos).abs().max()) <= 0.05 + 1e-6
+    assert flicker.queries.tolist() == [oracle.used(0), oracle.used(1)]
+    assert all(e["patterns"] == [0, 1] for e in flicker.extras)
+
+
+def test_a_flickering_square_flips_its_sign_every_period_frames() -> None:
+    from vidattack.attacks.video_square import _moving_squares, _State
+
+    clean = torch.full((8, 3, 16, 16), 0.5)
+    state = _State(0, clean, 0, -1, clean.clone(), 0.05)
+    for period in (1, 2, 4):
+        candidate = _moving_squares(state, [0.05], 4, 8, _gen(period), 0.5, [period])[0]
+        delta = candidate - clean
+        # the sign of channel 0 in each frame, read where the square is
+        signs = [int(torch.sign(delta[t, 0][delta[t, 0] != 0][0])) for t in range(8)]
+        flips = [t for t in range(1, 8) if signs[t] != signs[t - 1]]
+        assert flips and all(b - a == period for a, b in zip(flips, flips[1:], strict=False)), (period, signs)
+        assert flips[0] <= period
+        # every channel flips with channel 0: one sign per channel, times one sign per frame
+        assert bool((torch.sign(delta.sum(dim=(2, 3))) * signs[0] == torch.sign(delta.sum(dim=(2, 3)))[:1]
+                     * torch.tensor(signs).view(-1, 1)).all())  # fmt: skip
+
+
+def test_patterns_are_checked_and_the_same_seed_gives_the_same_flickers(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    oracle = ScoreOracle(toy_model)
+    for bad in [(), (-1,), (1.5,), (True,)]:
+        with pytest.raises(ValueError, match="patterns"):
+            video_square(oracle, videos, labels, patterns=bad)
+    assert oracle.queries == 0
+
+    def attack(seed: int):
+        return video_square(
+            ScoreOracle(toy_model, budget=150), videos, labels, eps=0.03, patterns=(0, 1, 2), generator=_gen(seed)
+        )
+
+    first, again = attack(5), attack(5)
+    assert torch.equal(first.adversarial, again.adversarial) and torch.equal(first.queries, again.queries)

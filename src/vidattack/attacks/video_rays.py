@@ -63,6 +63,7 @@ than ``batch`` queries.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -124,23 +125,49 @@ def _edges(size: int, count: int) -> list[int]:
 
 
 def level_blocks(shape: tuple[int, int, int, int], level: int, axes: str = "thwc") -> list[Block]:
-    """The cells of ``level``'s grid as slices over ``[T, C, H, W]`` (they tile the clip exactly)."""
+    """The cells of ``level``'s grid as slices over ``[T, C, H, W]`` (they tile the clip exactly), in the
+    order of the flattened grid ``[t, c, h, w]`` of :func:`level_counts`."""
+    return list(_level_blocks(tuple(shape), level, axes))
+
+
+@functools.lru_cache(maxsize=64)
+def _level_blocks(shape: tuple[int, int, int, int], level: int, axes: str) -> tuple[Block, ...]:
+    # cached: the MAP phase lists a level's blocks again at every pass over them
     counts = level_counts(shape, level, axes)
     edges = [_edges(size, count) for size, count in zip(shape, counts, strict=True)]
-    blocks: list[Block] = []
-    for t in range(counts[0]):
-        for c in range(counts[1]):
-            for h in range(counts[2]):
-                for w in range(counts[3]):
-                    blocks.append(
-                        (
-                            slice(edges[0][t], edges[0][t + 1]),
-                            slice(edges[1][c], edges[1][c + 1]),
-                            slice(edges[2][h], edges[2][h + 1]),
-                            slice(edges[3][w], edges[3][w + 1]),
-                        )
-                    )
-    return blocks
+    return tuple(
+        (
+            slice(edges[0][t], edges[0][t + 1]),
+            slice(edges[1][c], edges[1][c + 1]),
+            slice(edges[2][h], edges[2][h + 1]),
+            slice(edges[3][w], edges[3][w + 1]),
+        )
+        for t in range(counts[0])
+        for c in range(counts[1])
+        for h in range(counts[2])
+        for w in range(counts[3])
+    )
+
+
+def _blocks_carrying(delta: Tensor, level: int, axes: str) -> list[bool]:
+    """For each block of ``level``'s grid (the order of :func:`level_blocks`): does ``delta [T,C,H,W]``
+    have a non-zero entry in it? One segment sum per axis instead of one tensor test per block."""
+    shape = tuple(delta.shape)
+    counts = level_counts(shape, level, axes)  # type: ignore[arg-type]
+    grid = (delta != 0).long()
+    for axis, (size, count) in enumerate(zip(shape, counts, strict=True)):
+        edges = torch.tensor(_edges(size, count), device=delta.device)
+        # segment sums along ``axis``: differences of the running sum at the block edges
+        running = torch.nn.functional.pad(grid.cumsum(axis), _pad_before(axis, grid.dim()))
+        grid = running.index_select(axis, edges[1:]) - running.index_select(axis, edges[:-1])
+    return (grid.reshape(-1) > 0).tolist()
+
+
+def _pad_before(axis: int, dims: int) -> tuple[int, ...]:
+    """``F.pad`` widths that add one zero before index 0 of ``axis`` (of a ``dims``-dimensional tensor)."""
+    widths = [0] * (2 * dims)
+    widths[2 * (dims - 1 - axis)] = 1
+    return tuple(widths)
 
 
 def _max_level(shape: tuple[int, int, int, int], axes: str) -> int:
@@ -526,10 +553,11 @@ def _map_search(
                         break
                 elif order:
                     level = min(level + 1, deepest)
-                listed = level_blocks(shape, level, axes)  # type: ignore[arg-type]
+                listed = _level_blocks(shape, level, axes)  # type: ignore[arg-type]
                 permutation = torch.randperm(len(listed), generator=generator).tolist()
                 # only blocks that still carry perturbation can lower the MAP
-                order = [listed[i] for i in permutation if bool(delta[listed[i]].any())]
+                carrying = _blocks_carrying(delta, level, axes)
+                order = [listed[i] for i in permutation if carrying[i]]
                 cursor = 0
                 accepted_in_pass = 0
                 if not order:
