@@ -157,17 +157,10 @@ def _blocks_carrying(delta: Tensor, level: int, axes: str) -> list[bool]:
     grid = (delta != 0).long()
     for axis, (size, count) in enumerate(zip(shape, counts, strict=True)):
         edges = torch.tensor(_edges(size, count), device=delta.device)
-        # segment sums along ``axis``: differences of the running sum at the block edges
-        running = torch.nn.functional.pad(grid.cumsum(axis), _pad_before(axis, grid.dim()))
+        # segment sums along ``axis``: differences of the running sum (from 0) at the block edges
+        running = torch.cat([torch.zeros_like(grid.narrow(axis, 0, 1)), grid.cumsum(axis)], dim=axis)
         grid = running.index_select(axis, edges[1:]) - running.index_select(axis, edges[:-1])
     return (grid.reshape(-1) > 0).tolist()
-
-
-def _pad_before(axis: int, dims: int) -> tuple[int, ...]:
-    """``F.pad`` widths that add one zero before index 0 of ``axis`` (of a ``dims``-dimensional tensor)."""
-    widths = [0] * (2 * dims)
-    widths[2 * (dims - 1 - axis)] = 1
-    return tuple(widths)
 
 
 def _max_level(shape: tuple[int, int, int, int], axes: str) -> int:
