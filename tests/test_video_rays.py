@@ -25,7 +25,6 @@ def test_blocks_tile_the_clip_and_refine_time_first() -> None:
         assert bool((cover == 1).all()), f"level {level} blocks do not tile the clip exactly once"
 
 
-
 @pytest.mark.parametrize("shape,axes", [((16, 3, 32, 32), "thwc"), ((8, 3, 12, 20), "hwc"), ((5, 1, 7, 9), "hwtc")])
 def test_the_map_phase_finds_the_blocks_that_carry_perturbation(shape, axes) -> None:
     from vidattack.attacks.video_rays import _blocks_carrying, _max_level
@@ -37,6 +36,7 @@ def test_the_map_phase_finds_the_blocks_that_carry_perturbation(shape, axes) -> 
         expected = [bool(delta[block].any()) for block in level_blocks(shape, level, axes)]
         assert _blocks_carrying(delta, level, axes) == expected, level
         assert level_blocks(shape, level, axes) is not level_blocks(shape, level, axes)  # callers own their list
+
 
 def test_untargeted_success_on_zoo_clip() -> None:
     from vidattack import models

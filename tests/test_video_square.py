@@ -287,9 +287,10 @@ def test_a_flickering_square_flips_its_sign_every_period_frames() -> None:
         flips = [t for t in range(1, 8) if signs[t] != signs[t - 1]]
         assert flips and all(b - a == period for a, b in zip(flips, flips[1:], strict=False)), (period, signs)
         assert flips[0] <= period
-        # every channel flips with channel 0: one sign per channel, times one sign per frame
-        assert bool((torch.sign(delta.sum(dim=(2, 3))) * signs[0] == torch.sign(delta.sum(dim=(2, 3)))[:1]
-                     * torch.tensor(signs).view(-1, 1)).all())  # fmt: skip
+        # every channel flips with channel 0: one sign per channel times one sign per frame
+        frame_signs = torch.sign(delta.sum(dim=(2, 3)))  # [T, C]
+        flipped = torch.tensor(signs, dtype=frame_signs.dtype).view(-1, 1) * signs[0]
+        assert torch.equal(frame_signs, frame_signs[:1] * flipped)
 
 
 def test_patterns_are_checked_and_the_same_seed_gives_the_same_flickers(toy_model, toy_data) -> None:
