@@ -183,7 +183,8 @@ def _moving_squares(
         mids.append((int(torch.randint(0, height - side + 1, (1,), generator=generator)),
                      int(torch.randint(0, width - side + 1, (1,), generator=generator))))  # fmt: skip
         signs.append(torch.randint(0, 2, (channels,), generator=generator))
-        flickers.append(_temporal_signs(0 if periods is None else periods[len(flickers)], length, generator))
+        if periods is not None:
+            flickers.append(_temporal_signs(periods[len(flickers)], length, generator))
     velocity = ((torch.stack(draws) * 2 - 1) * speed).double()  # [K, 2]: at most `speed` px per frame
     drift, steps, channel = _square_grid(length, side, channels, height * width)
     # top-left corner of the square in each frame k' of the block (float64 with round-half-to-even, as
@@ -196,15 +197,15 @@ def _moving_squares(
     # flat index of each square pixel in one clip [T, C, H, W] (channel 0); cut pixels read pixel 0
     first = (torch.tensor(starts).view(-1, 1, 1, 1) + torch.arange(length).view(1, -1, 1, 1)) * channels
     pixel = torch.where(on_frame, first * (height * width) + rows * width + cols, 0).unsqueeze(-1) + channel
-    # [K, L, C]: the radius times one sign per channel times one sign per frame
+    # [K, 1 or L, C]: the radius times one sign per channel (times one sign per frame if it flickers)
     value = torch.tensor(list(radii), dtype=clean.dtype).view(-1, 1) * (torch.stack(signs).to(clean.dtype) * 2 - 1)
-    value = value.unsqueeze(1) * torch.stack(flickers).to(clean.dtype).unsqueeze(2)
+    value = value.unsqueeze(1) * (torch.stack(flickers).to(clean.dtype).unsqueeze(2) if flickers else 1.0)
     # the same pixel in the stacked candidates [K, T, C, H, W]; cut pixels go to a scratch tail
     clip = clean.numel()
     index = torch.where(on_frame.unsqueeze(-1), pixel + torch.arange(0, count * clip, clip).view(-1, 1, 1, 1, 1), count * clip)
     # the index arithmetic is small and done on the CPU; the writes happen where the clip lives
     pixel, index, value = pixel.to(clean.device), index.to(clean.device), value.to(clean.device)
-    squares = (clean.reshape(-1).take(pixel) + value.view(count, length, 1, 1, channels)).clamp_(0.0, 1.0)
+    squares = (clean.reshape(-1).take(pixel) + value.view(count, -1, 1, 1, channels)).clamp_(0.0, 1.0)
     # every other pixel is the current point clipped to the candidate's radius (shared per radius)
     bases = {r: (clean + _delta(state, r)).clamp(0.0, 1.0) for r in set(radii)}
     flat = torch.empty(count * clip + 1, dtype=clean.dtype, device=clean.device)
@@ -487,7 +488,8 @@ def _propose(
     movers = int(round(moving * candidates))
     proposals: list[tuple[Tensor, float]] = []
     if movers:
-        moved = _moving_squares(state, radii[:movers], state.side, block, generator, speed, periods[:movers])
+        flips = periods[:movers] if any(periods[:movers]) else None  # period 0 draws nothing: skip it
+        moved = _moving_squares(state, radii[:movers], state.side, block, generator, speed, flips)
         proposals += list(zip(moved.unbind(0), radii[:movers], strict=True))
     return proposals + [
         (_square(state, r, state.side, block, generator, k), r)
