@@ -319,10 +319,10 @@ def video_square(
             in a square). With more than one pattern each square draws its pattern in proportion to
             how often that pattern lowered the loss so far on this video (Laplace-smoothed rates), so
             the search learns which kind of square the model answers to. Default ``(0,)`` (no
-            flicker; nothing drawn). ``(0, 1, 2, 4, 8)`` needed 20-30% fewer queries on
-            r2plus1d-synth's validation clips (factorised temporal convolutions) and 40-90% more on
-            c3d- and lrcn-synth's (benchmarks/results_vsquare.md, "Flickering squares"), so it is not
-            the default.
+            flicker; nothing drawn). ``(0, 1, 2, 4, 8)`` needed 22-32% fewer queries on
+            r2plus1d-synth's validation clips (factorised temporal convolutions; 4 seeds) and about 60%
+            more on c3d- and lrcn-synth's (2 seeds; benchmarks/results_vsquare.md, "Flickering
+            squares"), so it is not the default.
         schedule: queries per video after which ``p`` is halved (Square Attack's schedule for 10,000
             queries: 10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000).
         start_video: targeted only: target-class videos to start from (the attacker's data):
