@@ -293,9 +293,7 @@ def sparse_l21_fixed(
 
     delta = _constrain(clean, torch.full_like(clean, init), full_mask, eps).requires_grad_(True)
     optimiser = torch.optim.Adam([delta], lr=lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 1.0 - (1.0 - lr_end) * min(step, steps) / max(steps, 1)
-    )
+    schedule = linear_decay(optimiser, steps, lr_end)
 
     best = clean.clone()
     best_reg = torch.full((n,), math.inf, device=clean.device)
@@ -396,6 +394,14 @@ def tune_lambda(
         if fooling >= min_fooling:
             return value, rows
     return ordered[-1], rows
+
+
+def linear_decay(optimiser: torch.optim.Optimizer, steps: int, lr_end: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """A schedule that lowers the learning rate linearly from ``lr`` to ``lr * lr_end`` over ``steps``
+    calls of its ``step()`` and keeps it there (``lr_end`` 1.0: constant)."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: 1.0 - (1.0 - lr_end) * min(step, steps) / max(steps, 1)
+    )
 
 
 def _check_options(

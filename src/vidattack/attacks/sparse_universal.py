@@ -27,6 +27,7 @@ from vidattack.attacks.sparse_l21 import (
     _check_options,
     _mask_text,
     frame_mask_argument,
+    linear_decay,
     regulariser,
     sparse_l21,
     sparse_loss,
@@ -218,10 +219,7 @@ def sparse_universal(
     delta = _bound(torch.full((1, *videos.shape[1:]), init, device=videos.device) * full_mask, eps)
     delta.requires_grad_(True)
     optimiser = torch.optim.Adam([delta], lr=lr)
-    total_steps = epochs * math.ceil(n / batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: 1.0 - (1.0 - lr_end) * min(step, total_steps) / total_steps
-    )
+    schedule = linear_decay(optimiser, epochs * math.ceil(n / batch_size), lr_end)
     best: Tensor | None = None
     best_key = (-1.0, -math.inf)
     best_epoch = 0
