@@ -240,6 +240,23 @@ def test_moving_squares_are_squares_that_drift_within_their_block_at_most_speed_
     assert torch.equal(candidates, _moving_squares(state, radii, side, block, _gen(2), speed))
 
 
+
+def test_moving_squares_are_built_on_the_current_point_after_it_moves() -> None:
+    from vidattack.attacks.video_square import _moving_squares, _State
+
+    clean = torch.full((6, 3, 12, 12), 0.5)
+    state = _State(0, clean, 0, -1, clean.clone(), 0.05)
+    for step in range(3):
+        # a new point (as after an accepted candidate), partly outside the smaller radius
+        state.adv = clean + 0.04 * torch.randn(clean.shape, generator=_gen(step)).sign()
+        for radius in (0.05, 0.03):
+            candidate = _moving_squares(state, [radius], 3, 4, _gen(step), 1.0)[0]
+            base = clean + (state.adv - clean).clamp(-radius, radius)
+            # only the square (4 frames x 3 x 3 pixels at most) differs from the current point's clip
+            changed = (candidate - base).abs().amax(dim=1) > 0  # [T, H, W]
+            assert 0 < int(changed.sum()) <= 4 * 3 * 3
+
+
 class _Flicker(nn.Module):
     """Class 1 when the clip's mean brightness alternates from frame to frame (a flicker detector)."""
 
