@@ -257,6 +257,22 @@ def test_moving_squares_are_built_on_the_current_point_after_it_moves() -> None:
             assert 0 < int(changed.sum()) <= 4 * 3 * 3
 
 
+def test_moving_squares_keep_the_clips_dtype() -> None:
+    from vidattack.attacks.video_square import _moving_squares, _State
+
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):
+        clean = torch.full((4, 3, 8, 8), 0.5, dtype=dtype)
+        state = _State(0, clean, 0, -1, clean.clone(), 0.05)
+        candidates = _moving_squares(state, [0.05, 0.03], 2, 4, _gen(), 1.0, [0, 1])
+        assert candidates.dtype == dtype
+        for candidate, radius in zip(candidates, (0.05, 0.03), strict=True):
+            moved = candidate[candidate != clean]
+            assert moved.numel() > 0
+            # clean +- the radius, as the clip's dtype computes it
+            radius = torch.tensor(radius, dtype=dtype)
+            assert set(moved.unique().tolist()) <= {float(clean[0, 0, 0, 0] + radius), float(clean[0, 0, 0, 0] - radius)}
+
+
 class _Flicker(nn.Module):
     """Class 1 when the clip's mean brightness alternates from frame to frame (a flicker detector)."""
 

@@ -210,15 +210,16 @@ def _moving_squares(
     # the same pixel in the stacked candidates [K, T, C, H, W]; cut pixels go to a scratch tail
     offsets = (np.arange(count) * clip).reshape(-1, 1, 1, 1, 1)
     index = np.where(on_frame[..., None], pixel + offsets, count * clip)
-    # [K, 1 or L, C]: the radius times one sign per channel (times one sign per frame if it flickers)
-    dtype = torch.empty(0, dtype=clean.dtype).numpy().dtype
-    value = np.array(radii, dtype=dtype).reshape(-1, 1, 1) * (np.stack(signs).astype(dtype) * 2 - 1)[:, None]
+    # [K, 1 or L, C]: the radius times one sign per channel (times one sign per frame if it flickers);
+    # the signs are +-1, so the product is exact in the clip's dtype, whatever it is
+    sign = np.stack(signs).astype(np.int8)[:, None] * 2 - 1
     if flickers:
-        value = value * np.stack(flickers).astype(dtype)[..., None]
+        sign = sign * np.stack(flickers).astype(np.int8)[..., None]
     pixel = torch.from_numpy(pixel.reshape(-1)).to(clean.device)
     index = torch.from_numpy(index.reshape(-1)).to(clean.device)
     squares = clean.reshape(-1).index_select(0, pixel).view(count, length, side, side, channels)
-    value = torch.from_numpy(value).to(clean.device).view(count, -1, 1, 1, channels)
+    radius = torch.tensor(list(radii), dtype=clean.dtype, device=clean.device).view(-1, 1, 1, 1, 1)
+    value = torch.from_numpy(sign).to(clean.device, clean.dtype).view(count, -1, 1, 1, channels) * radius
     squares = (squares + value).clamp_(0.0, 1.0)
     # every other pixel is the current point clipped to the candidate's radius
     flat = torch.empty(count * clip + 1, dtype=clean.dtype, device=clean.device)
