@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python benchmarks/bench_scores_peers.py [--models c3d-synth,lrcn-synth]
         [--budget 10000] [--clips 10] [--eps 0.05] [--methods vsquare,vbad,pbad,art-simba-px,...]
-        [--targeted --vbad-budget 100000] [--split val --vsquare-params '{"candidates": 1}']
+        [--targeted --vbad-budget 100000] [--split val --vsquare-params '{"candidates": 1}'] [--seeds 0,1,2]
 
 All methods attack the same clips (the first correctly classified test-split clip of each class, up to
 ``--clips``), with the same L-inf bound and the same per-clip query budget, untargeted (``--targeted``:
@@ -24,13 +24,19 @@ a seeded random target per clip, ART methods skipped; V-BAD and P-BAD may get th
 
 Printed per model and method: success rate, mean and median queries of the successes, MAP (0-255,
 ``vidattack.metrics.map_255``, over the successes), wall seconds and queries per second (all queries
-spent, over wall).
+spent, over wall). Each method runs once per seed of ``--seeds`` (vidattack's generator; ART's draws
+from NumPy's global generator, seeded for the attack only); with several seeds the method column names
+the seed, and a summary follows per model: each method's success rate and mean queries averaged over
+the seeds, and, for the first method against each other one, both methods' mean queries on the clips
+that both fool (per seed, then pooled), since a mean over each method's own successes favours the
+method that gives up on the hard clips.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from dataclasses import dataclass
 
@@ -131,12 +137,12 @@ def run_art(
 
 def run_vidattack(
     method: str, net: nn.Module, videos: Tensor, labels: Tensor, target: Tensor | None, eps: float,
-    budget: int, batch_size: int, vsquare_params: dict | None = None,
+    budget: int, batch_size: int, vsquare_params: dict | None = None, seed: int = 0,
 ) -> Outcome:
     start = time.perf_counter()
     # every vidattack method through the methods layer; the zoo's attacker data is its training split
     result = methods.run(
-        method, net, videos, labels, target=target, eps=eps, budget=budget, seed=0, batch_size=batch_size,
+        method, net, videos, labels, target=target, eps=eps, budget=budget, seed=seed, batch_size=batch_size,
         params=vsquare_params if method == "vsquare" else None, attacker_data=SyntheticAttackerData(),
     )
     wall = time.perf_counter() - start
@@ -147,6 +153,39 @@ def seeded_targets(labels: Tensor, classes: int, seed: int = 0) -> Tensor:
     """One random target per clip, different from its label."""
     draw = torch.randint(0, classes - 1, (len(labels),), generator=torch.Generator().manual_seed(seed))
     return torch.where(draw >= labels, draw + 1, draw)
+
+
+def print_seed_summary(name: str, outcomes: dict[tuple[str, int], Outcome], seeds: list[int]) -> None:
+    """Per method: success rate and mean queries of successes averaged over ``seeds``; then the first
+    method against each other one on the clips both fool (per seed, and pooled over the seeds)."""
+    ran = list(dict.fromkeys(method for method, _ in outcomes))
+    print(f"\n{name}, over seeds {seeds}:\n")
+    print("| method | mean SR | mean of the per-seed mean Q | per-seed mean Q |")
+    print("|---|---:|---:|---|")
+    for method in ran:
+        runs = [outcomes[method, seed] for seed in seeds]
+        means = [metrics.anq(out.queries, out.success) for out in runs]  # nan where a seed fooled nothing
+        rates = [metrics.success_rate(out.success) for out in runs]
+        fooled = [m for m in means if not math.isnan(m)]
+        average = f"{sum(fooled) / len(fooled):,.0f}" if fooled else "-"
+        print(f"| {method} | {100 * sum(rates) / len(rates):.0f}% | {average} | "
+              f"{', '.join('-' if math.isnan(m) else f'{m:,.0f}' for m in means)} |")
+    first = ran[0]
+    print(f"\n| {first} vs | clips both fool (per seed) | {first} mean Q on them | other's mean Q on them |")
+    print("|---|---|---:|---:|")
+    for other in ran[1:]:
+        mine: list[float] = []
+        theirs: list[float] = []
+        counts = []
+        for seed in seeds:
+            a, b = outcomes[first, seed], outcomes[other, seed]
+            both = a.success & b.success
+            counts.append(int(both.sum()))
+            mine += a.queries[both].tolist()
+            theirs += b.queries[both].tolist()
+        pooled = f"{sum(mine) / len(mine):,.0f} | {sum(theirs) / len(theirs):,.0f}" if mine else "- | -"
+        print(f"| {other} | {', '.join(map(str, counts))} | {pooled} |")
+    print()
 
 
 def main() -> None:
@@ -162,7 +201,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--split", default="test", help="test bed split (defaults are chosen on 'val')")
     parser.add_argument("--vsquare-params", default="{}", help='JSON keyword arguments, e.g. {"candidates": 1}')
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds; each method runs once per seed")
     args = parser.parse_args()
+    seeds = [int(x) for x in args.seeds.split(",") if x]
     torch.set_num_threads(args.threads)
     clips = load_split(args.split)
     vsquare_params = json.loads(args.vsquare_params)
@@ -176,26 +217,31 @@ def main() -> None:
         with torch.no_grad():
             classes = int(net(videos[:1]).shape[1])
         target = seeded_targets(labels, classes) if args.targeted else None
-        for method in methods:
+        outcomes: dict[tuple[str, int], Outcome] = {}
+        for method, seed in ((m, seed) for m in methods for seed in seeds):
             if method.startswith("art-") and args.targeted:
                 continue
             budget = args.vbad_budget if method in ("vbad", "pbad") and args.vbad_budget else args.budget
             if method.startswith("art-"):
-                out = run_art(method, net, videos, labels, args.eps, budget)
+                out = run_art(method, net, videos, labels, args.eps, budget, seed)
             else:
                 out = run_vidattack(
-                    method, net, videos, labels, target, args.eps, budget, args.batch_size, vsquare_params
+                    method, net, videos, labels, target, args.eps, budget, args.batch_size, vsquare_params, seed
                 )
+            outcomes[method, seed] = out
             ok = out.success
             maps = metrics.map_255(videos[ok], out.adversarial[ok]) if bool(ok.any()) else torch.zeros(0)
             per_clip = " ".join(str(int(q)) if s else "F" for q, s in zip(out.queries, ok, strict=True))
+            row = method if len(seeds) == 1 else f"{method} (seed {seed})"
             print(
-                f"| {name} | {method} | {budget:,} | {100 * metrics.success_rate(ok):.0f}% | "
+                f"| {name} | {row} | {budget:,} | {100 * metrics.success_rate(ok):.0f}% | "
                 f"{metrics.anq(out.queries, ok):,.0f} | {metrics.mq(out.queries, ok):,.0f} | "
                 f"{float(maps.mean()) if len(maps) else float('nan'):.2f} | {out.wall:.0f} | "
                 f"{out.total_queries / out.wall:.0f} | {per_clip} |",
                 flush=True,
             )
+        if len(seeds) > 1:
+            print_seed_summary(name, outcomes, seeds)
 
 
 if __name__ == "__main__":

@@ -147,8 +147,8 @@ def _square(
 
 def _base(state: _State, radius: float) -> Tensor:
     """The current point clipped to ``radius`` ``[T,C,H,W]`` (read-only): every pixel of a moving-square
-    candidate outside its square. Cached until the point moves, which is in a minority of rounds, so a
-    round does not recompute it (four passes over the clip, a tenth of a small model's round)."""
+    candidate outside its square. Cached until the point moves, which is in a minority of rounds, so
+    most rounds skip its four passes over the clip."""
     if state.bases_of is not state.adv:
         state.bases, state.bases_of = {}, state.adv
     base = state.bases.get(radius)
