@@ -132,7 +132,7 @@ def level_blocks(shape: tuple[int, int, int, int], level: int, axes: str = "thwc
 
 @functools.lru_cache(maxsize=64)
 def _level_blocks(shape: tuple[int, int, int, int], level: int, axes: str) -> tuple[Block, ...]:
-    # cached: the MAP phase lists a level's blocks again at every pass over them
+    # cached: the searches list a level's blocks again at every pass over them (read-only; level_blocks copies)
     counts = level_counts(shape, level, axes)
     edges = [_edges(size, count) for size, count in zip(shape, counts, strict=True)]
     return tuple(
@@ -277,7 +277,7 @@ def _initial_candidates(
         # Untargeted: RayS's all-ones start, its opposite, and random block-constant sign rays.
         directions.append(torch.ones_like(clean))
         directions.append(-torch.ones_like(clean))
-        blocks = level_blocks(shape, level, axes)  # type: ignore[arg-type]
+        blocks = _level_blocks(shape, level, axes)  # type: ignore[arg-type]
         while len(directions) < count:
             signs = torch.randint(0, 2, (len(blocks),), generator=generator) * 2 - 1
             direction = torch.empty_like(clean)
@@ -419,7 +419,7 @@ def _block_search(
                 # again: its coarse flips are still progress, and cheaper per radius gained.
                 if order and not (stay_rate > 0 and accepted_in_pass >= stay_rate * len(order)):
                     level = min(level + 1, deepest)
-                blocks = level_blocks(shape, level, axes)  # type: ignore[arg-type]
+                blocks = _level_blocks(shape, level, axes)  # type: ignore[arg-type]
                 permutation = torch.randperm(len(blocks), generator=generator).tolist()
                 order = [blocks[i] for i in permutation]
                 cursor = 0
