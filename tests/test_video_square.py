@@ -236,8 +236,10 @@ def test_moving_squares_are_squares_that_drift_within_their_block_at_most_speed_
             corners.append((int(rows[0]), int(cols[0])))
         steps = [max(abs(a[0] - b[0]), abs(a[1] - b[1])) for a, b in zip(corners, corners[1:], strict=False)]
         assert max(steps) <= 2  # |round(x + v) - round(x)| <= 2 for |v| <= 1.5 (cut squares may move less)
-    # the same seed draws the same squares
-    assert torch.equal(candidates, _moving_squares(state, radii, side, block, _gen(2), speed))
+    # the same seed draws the same squares (the candidates are views of a buffer the next call rewrites)
+    first = candidates.clone()
+    again = _moving_squares(_State(0, clean, 0, -1, clean.clone(), 0.05), radii, side, block, _gen(2), speed)
+    assert torch.equal(first, again)
 
 
 
@@ -255,6 +257,60 @@ def test_moving_squares_are_built_on_the_current_point_after_it_moves() -> None:
             # only the square (4 frames x 3 x 3 pixels at most) differs from the current point's clip
             changed = (candidate - base).abs().amax(dim=1) > 0  # [T, H, W]
             assert 0 < int(changed.sum()) <= 4 * 3 * 3
+
+
+def _rounds_with_acceptance(state, rounds: int, accept: list[int | None]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Build ``rounds`` rounds of 4 moving squares on ``state``, accepting candidate ``accept[r]`` (as
+    the attack does: the point becomes a view of the buffer); returns (point, candidates) per round."""
+    from vidattack.attacks.video_square import _moving_squares
+
+    generator, seen = _gen(5), []
+    for r in range(rounds):
+        point = state.adv.clone()  # before the call, which rewrites the buffer the point may be a row of
+        candidates = _moving_squares(state, [0.05] * 4, 3, 4, generator, 1.0, None, ahead=3)
+        seen.append((point, candidates.clone()))
+        if accept[r] is not None:
+            state.adv = candidates[accept[r]]
+    return seen
+
+
+def test_moving_squares_reuse_their_buffer_and_keep_the_accepted_candidate() -> None:
+    from vidattack.attacks.video_square import _State
+
+    clean = torch.rand(6, 3, 12, 12, generator=_gen(1))
+    start = (clean + 0.05 * torch.randn(clean.shape, generator=_gen(2)).sign()).clamp(0.0, 1.0)
+    state = _State(0, clean, 0, -1, start.clone(), 0.05)
+    accept = [None, 2, None, None, 0, 3, None, 1]
+    rounds = _rounds_with_acceptance(state, 8, accept)
+    for r, (point, candidates) in enumerate(rounds):
+        if r:
+            # the accepted candidate became the point, else the point stayed: the buffer's later
+            # rounds write into neither
+            kept = rounds[r - 1][0] if accept[r - 1] is None else rounds[r - 1][1][accept[r - 1]]
+            assert torch.equal(point, kept)
+        for candidate in candidates:
+            # every candidate is the current point but for its own square: no square of an earlier
+            # round is left behind in the reused buffer (4 frames x 3 x 3 pixels at most)
+            changed = (candidate - point).abs().amax(dim=1) > 0
+            assert 0 < int(changed.sum()) <= 4 * 3 * 3
+            assert float((candidate - clean).abs().max()) <= 0.05 + 1e-6
+    # the final point is the last accepted candidate's values, kept apart from the buffer
+    assert torch.equal(state.adv, rounds[7][1][1])
+
+
+def test_moving_squares_through_numpy_and_through_torch_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidattack.attacks import video_square as module
+
+    clean = torch.rand(6, 3, 12, 12, generator=_gen(1), dtype=torch.float64)
+    start = (clean + 0.05 * torch.randn(clean.shape, generator=_gen(2), dtype=torch.float64).sign()).clamp(0, 1)
+    accept = [None, 2, None, 1, 0, None]
+    for dtype in (torch.float32, torch.float64):
+        fast = _rounds_with_acceptance(module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05), 6, accept)
+        with monkeypatch.context() as patch:
+            patch.setattr(module, "_NUMPY_DTYPES", ())  # every write through PyTorch, as for bfloat16
+            slow = _rounds_with_acceptance(module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05), 6, accept)
+        for (point_a, candidates_a), (point_b, candidates_b) in zip(fast, slow, strict=True):
+            assert torch.equal(point_a, point_b) and torch.equal(candidates_a, candidates_b)
 
 
 def test_moving_squares_keep_the_clips_dtype() -> None:

@@ -60,6 +60,11 @@ __all__ = ["video_square", "SQUARE_SCHEDULE"]
 #: 10,000-query budget (Andriushchenko et al. 2020, appendix "p" schedule).
 SQUARE_SCHEDULE: tuple[int, ...] = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
+# clip dtypes whose candidates are built through NumPy views (bfloat16 has no NumPy type)
+_NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
+# how far ahead moving squares are drawn: rounds, and square pixels (x channels) of all those rounds
+_PLAN_ROUNDS, _PLAN_PIXELS = 32, 200_000
+
 
 @dataclass
 class _State:
@@ -87,6 +92,12 @@ class _State:
     wins: list[float] = field(default_factory=list)
     bases: dict[float, Tensor] = field(default_factory=dict)  # radius -> adv clipped to it (see _base)
     bases_of: Tensor | None = None  # the adv those were clipped from
+    # moving squares' candidate buffer [K * T*C*H*W + 1] (see _moving_squares): the base it was filled
+    # with, and the flat indices (in one clip, in the buffer) of the squares last written into it
+    tiles: Tensor | None = None
+    tiles_of: Tensor | None = None
+    tiles_written: tuple[np.ndarray, np.ndarray] | None = None
+    plan: _SquarePlan | None = None  # moving squares drawn ahead (see _plan_squares)
 
 
 def _side(
@@ -147,14 +158,61 @@ def _square(
 
 def _base(state: _State, radius: float) -> Tensor:
     """The current point clipped to ``radius`` ``[T,C,H,W]`` (read-only): every pixel of a moving-square
-    candidate outside its square. Cached until the point moves, which is in a minority of rounds, so
-    most rounds skip its four passes over the clip."""
+    candidate outside its square. The point itself at its own radius (every untargeted round); a
+    smaller radius (targeted shrinks) is cached until the point moves."""
+    if radius == state.radius:
+        # the current point lies in its own ball (every accepted candidate was built in it): no clip
+        return state.adv
     if state.bases_of is not state.adv:
         state.bases, state.bases_of = {}, state.adv
     base = state.bases.get(radius)
     if base is None:
         base = state.bases[radius] = (state.clean + _delta(state, radius)).clamp(0.0, 1.0)
     return base
+
+
+@dataclass
+class _SquarePlan:
+    """Moving squares drawn ahead for the next rounds at one square side (see :func:`_plan_squares`)."""
+
+    key: tuple[Any, ...]  # (clip shape, squares per round, side, block length, speed)
+    pixel: np.ndarray  # [R, K*L*side*side*C] flat index of each square pixel in one clip (cut pixels: 0)
+    index: np.ndarray  # [R, same] the same pixel in the K stacked candidates (cut pixels: a scratch tail)
+    sign: np.ndarray  # [R, K, C] int8 +-1, one sign per channel
+    phase: np.ndarray  # [R, K] uniform draw of each square's flicker phase
+    used: int = 0  # rows handed out
+
+
+def _plan_squares(
+    shape: tuple[int, ...], count: int, side: int, length: int, speed: float, rounds: int, generator: torch.Generator
+) -> _SquarePlan:
+    """Draw ``rounds`` rounds of ``count`` moving squares for clips of ``shape`` ``(T, C, H, W)`` at
+    once: one generator call and one pass of index arithmetic for all of them (NumPy, whose
+    small-array operations cost a fraction of PyTorch's), where a round at a time costs a sixth of the
+    round on a small model. The geometry does not depend on the current point, only on the side."""
+    frames, channels, height, width = shape
+    # per square: first frame, velocity (2), midpoint (2), flicker phase, channel signs; an integer is
+    # floor(u * n) of a float64 uniform (53 random bits: the bias is below 1e-13)
+    draw = torch.rand(rounds, count, 6 + channels, dtype=torch.float64, generator=generator).numpy()
+    starts = (draw[..., 0] * (frames - length + 1)).astype(np.int64)  # [R, K]
+    velocity = (draw[..., None, 1:3] * 2.0 - 1.0) * speed  # at most `speed` px per frame [R, K, 1, 2]
+    # the trajectory's midpoint is uniform over the square positions, so every pixel can be reached
+    mids = np.floor(draw[..., None, 3:5] * np.array([height - side + 1, width - side + 1]))
+    # top-left corner in each frame l of the block [R, K, L, 2]: mid + v * (l - (L - 1) / 2), rounded
+    drift = (np.arange(length, dtype=np.float64) - (length - 1) / 2).reshape(-1, 1)
+    corner = np.rint(mids + velocity * drift).astype(np.int64)
+    rows = corner[..., :1, None] + np.arange(side).reshape(-1, 1)  # [R, K, L, side, 1]
+    cols = corner[..., 1:, None] + np.arange(side)  # [R, K, L, 1, side]
+    on_frame = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)  # [R, K, L, side, side]
+    plane, clip = height * width, frames * channels * height * width
+    first = (starts[..., None] + np.arange(length)) * (channels * plane)  # [R, K, L]
+    pixel = np.where(on_frame, first[..., None, None] + rows * width + cols, 0)[..., None]
+    pixel = pixel + np.arange(0, channels * plane, plane)  # [R, K, L, side, side, C]
+    offsets = (np.arange(count) * clip).reshape(-1, 1, 1, 1, 1)
+    index = np.where(on_frame[..., None], pixel + offsets, count * clip)
+    sign = 1 - 2 * (draw[..., 6:] < 0.5).astype(np.int8)
+    key = (tuple(shape), count, side, length, speed)
+    return _SquarePlan(key, pixel.reshape(rounds, -1), index.reshape(rounds, -1), sign, draw[..., 5])
 
 
 def _moving_squares(
@@ -165,6 +223,7 @@ def _moving_squares(
     generator: torch.Generator,
     speed: float,
     periods: Sequence[int] | None = None,
+    ahead: int = 1,
 ) -> Tensor:
     """``len(radii)`` candidates ``[K,T,C,H,W]``, each with one *moving* square, built in one batched operation.
 
@@ -172,62 +231,93 @@ def _moving_squares(
     ``+-radii[k]`` (one sign per channel) that drifts at a random velocity of at most ``speed`` pixels
     per frame along each axis through a block of ``frame_block`` frames (cut where it leaves the frame),
     so it adds motion rather than a static pattern; its sign may also flip every ``periods[k]`` frames
-    (:func:`_temporal_signs`; ``None``: never). The random draws are made per candidate, in the
-    order of the one-square-at-a-time version this replaced, so a seed gives the same squares; the
-    squares of all candidates are then written at once, by flat index. The index arithmetic (a few
-    thousand integers) runs in NumPy, whose small-array operations cost a fraction of PyTorch's: on a
-    small model the building of a round's candidates otherwise takes a seventh of the wall time.
+    (a flicker of ``2 * periods[k]`` frames from a random phase; ``None``: never). The squares come
+    from the video's plan (:func:`_plan_squares`), drawn for up to ``ahead`` rounds at this side
+    when the plan runs out or the side changes; all candidates' squares are written at once, by flat
+    index, into a buffer kept from round to round (the candidates are views of it, valid until the
+    next call for this video).
     """
     clean = state.clean
     frames, channels, height, width = clean.shape
     length = min(frame_block, frames)
     count = len(radii)
-    starts, draws, mids, signs, flickers = [], [], [], [], []
-    for _ in range(count):
-        starts.append(int(torch.randint(0, frames - length + 1, (1,), generator=generator)))
-        draws.append(torch.rand(2, generator=generator))
-        # the trajectory's midpoint is uniform over the square positions, so every pixel can be reached
-        mids.append((int(torch.randint(0, height - side + 1, (1,), generator=generator)),
-                     int(torch.randint(0, width - side + 1, (1,), generator=generator))))  # fmt: skip
-        signs.append(torch.randint(0, 2, (channels,), generator=generator).numpy())
-        if periods is not None:
-            flickers.append(_temporal_signs(periods[len(flickers)], length, generator).numpy())
-    # at most `speed` px per frame along each axis, in float32 as drawn [K, 1, 2]
-    velocity = torch.cat(draws).numpy().reshape(count, 1, 2) * np.float32(2) - np.float32(1)
-    velocity = (velocity * np.float32(speed)).astype(np.float64)
-    # top-left corner of the square in each frame k' of the block [K, L, 2]: mid + v * (k' - (L - 1) / 2)
-    # in float64, a product then a sum, rounded half to even (as Python's round)
-    drift = (np.arange(length, dtype=np.float64) - (length - 1) / 2).reshape(-1, 1)
-    corner = np.rint(np.array(mids, dtype=np.float64).reshape(count, 1, 2) + velocity * drift)
-    rows = corner[..., :1, None].astype(np.int64) + np.arange(side).reshape(-1, 1)  # [K, L, side, 1]
-    cols = corner[..., 1:, None].astype(np.int64) + np.arange(side)  # [K, L, 1, side]
-    on_frame = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)  # [K, L, side, side]
-    # flat index of each square pixel in one clip [T, C, H, W] [K, L, side, side, C]; cut pixels read pixel 0
-    plane, clip = height * width, clean.numel()
-    first = (np.array(starts).reshape(-1, 1) + np.arange(length)) * (channels * plane)  # [K, L]
-    pixel = np.where(on_frame, first[..., None, None] + rows * width + cols, 0)[..., None]
-    pixel = pixel + np.arange(0, channels * plane, plane)
-    # the same pixel in the stacked candidates [K, T, C, H, W]; cut pixels go to a scratch tail
-    offsets = (np.arange(count) * clip).reshape(-1, 1, 1, 1, 1)
-    index = np.where(on_frame[..., None], pixel + offsets, count * clip)
-    # [K, 1 or L, C]: the radius times one sign per channel (times one sign per frame if it flickers);
-    # the signs are +-1, so the product is exact in the clip's dtype, whatever it is
-    sign = np.stack(signs).astype(np.int8)[:, None] * 2 - 1
-    if flickers:
-        sign = sign * np.stack(flickers).astype(np.int8)[..., None]
-    pixel = torch.from_numpy(pixel.reshape(-1)).to(clean.device)
-    index = torch.from_numpy(index.reshape(-1)).to(clean.device)
-    squares = clean.reshape(-1).index_select(0, pixel).view(count, length, side, side, channels)
-    radius = torch.tensor(list(radii), dtype=clean.dtype, device=clean.device).view(-1, 1, 1, 1, 1)
-    value = torch.from_numpy(sign).to(clean.device, clean.dtype).view(count, -1, 1, 1, channels) * radius
-    squares = (squares + value).clamp_(0.0, 1.0)
+    plan = state.plan
+    if plan is None or plan.used == len(plan.pixel) or plan.key != (tuple(clean.shape), count, side, length, speed):
+        # at most _PLAN_ROUNDS rounds, and a few hundred thousand indices (large squares on large clips)
+        ahead = max(1, min(ahead, _PLAN_ROUNDS, _PLAN_PIXELS // (count * length * side * side * channels)))
+        plan = state.plan = _plan_squares(tuple(clean.shape), count, side, length, speed, ahead, generator)
+    pixel, index, sign = plan.pixel[plan.used], plan.index[plan.used], plan.sign[plan.used][:, None]
+    plan.used += 1
+    if periods is not None:
+        # a flicker of period k: the sign flips every k frames from a random phase in [0, 2k)
+        period = np.maximum(np.array(periods, dtype=np.int64), 1)[:, None]
+        phase = (plan.phase[plan.used - 1, :, None] * 2 * period).astype(np.int64)
+        flicker = np.where(np.array(periods)[:, None] > 0, ((np.arange(length) + phase) // period) % 2, 0)
+        sign = sign * (1 - 2 * flicker.astype(np.int8))[..., None]  # [K, L, C]
+    # [K, 1 or L, C]: the radius times the signs; they are +-1, so the product is exact in any dtype
+    value = sign * np.array(radii, dtype=np.float64).reshape(-1, 1, 1)
+    clip = clean.numel()
     # every other pixel is the current point clipped to the candidate's radius
-    flat = torch.empty(count * clip + 1, dtype=clean.dtype, device=clean.device)
-    out = flat[: count * clip].view(count, *clean.shape)
-    torch.stack([_base(state, r) for r in radii], out=out)
-    # indices are unique but for the scratch tail, so the order of the writes does not matter
-    flat.scatter_(0, index, squares.reshape(-1))
-    return out
+    flat = state.tiles
+    # the last round's candidates are rows of the buffer, about to be rewritten: keep the accepted one
+    accepted = -1
+    if flat is not None and state.adv.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr():
+        accepted = state.adv.storage_offset() // clip
+        state.adv = state.adv.clone()
+    bases = [_base(state, r) for r in radii]
+    rows = np.arange(0, count * clip, clip).reshape(-1, 1)  # where each candidate starts in the buffer
+    copies: list[tuple[np.ndarray, np.ndarray]] = []  # (buffer index, clip index) to copy from the base
+    if flat is not None and flat.numel() == count * clip + 1 and all(b is bases[0] for b in bases) and (
+        accepted >= 0 or bases[0] is state.tiles_of
+    ):
+        # Every row holds the base the buffer was filled with but for its own square of the last
+        # round; the new base is that base, or that base with the accepted row's square. So: each
+        # row's last square back to the new base, and the accepted square into every row. This
+        # replaces copying the clip K times each round (a fifth of a round on a small model).
+        last_pixel, last_index = state.tiles_written
+        copies.append((last_index, last_pixel))
+        if accepted >= 0:
+            square = last_pixel.reshape(count, -1)[accepted]
+            copies.append(((square + rows).reshape(-1), np.tile(square, count)))
+    else:
+        flat = torch.empty(count * clip + 1, dtype=clean.dtype, device=clean.device)
+        torch.stack(bases, out=flat[: count * clip].view(count, *clean.shape))
+        state.tiles = flat if all(b is bases[0] for b in bases) else None
+    state.tiles_of, state.tiles_written = bases[0], (pixel, index)
+    _write_squares(flat, bases[0], copies, clean, pixel, index, value.reshape(count, -1, 1, 1, channels))
+    return flat[: count * clip].view(count, *clean.shape)
+
+
+def _write_squares(
+    flat: Tensor,
+    base: Tensor,
+    copies: list[tuple[np.ndarray, np.ndarray]],
+    clean: Tensor,
+    pixel: np.ndarray,
+    index: np.ndarray,
+    value: np.ndarray,
+) -> None:
+    """Write into the candidate buffer ``flat``: each ``(to, at)`` of ``copies`` as ``flat[to] =
+    base[at]``, then the squares, ``flat[index] = clamp(clean[pixel] + value, 0, 1)`` with ``pixel``
+    and ``index`` flat ``[K*L*side*side*C]`` and ``value`` ``[K, 1 or L, 1, 1, C]`` (it broadcasts over
+    ``[K, L, side, side, C]``). Through NumPy views where the clip's dtype has one, on the CPU (NumPy
+    indexes a few thousand pixels for a fraction of PyTorch's cost), else through PyTorch: the same
+    arithmetic in the clip's dtype either way."""
+    count, channels = value.shape[0], value.shape[-1]
+    if clean.device.type == "cpu" and clean.dtype in _NUMPY_DTYPES:
+        target, source = flat.numpy(), base.numpy().reshape(-1)
+        for to, at in copies:
+            target[to] = source[at]
+        squares = clean.numpy().reshape(-1)[pixel].reshape(count, value.shape[1], -1, 1, channels)
+        squares += value.astype(squares.dtype)
+        target[index] = np.clip(squares, 0.0, 1.0, out=squares).reshape(-1)
+        return
+    device = clean.device
+    for to, at in copies:
+        flat.scatter_(0, torch.from_numpy(to).to(device), base.reshape(-1).index_select(0, torch.from_numpy(at).to(device)))
+    squares = clean.reshape(-1).index_select(0, torch.from_numpy(pixel).to(device))
+    squares = squares.view(count, value.shape[1], -1, 1, channels) + torch.from_numpy(value).to(device, clean.dtype)
+    flat.scatter_(0, torch.from_numpy(index).to(device), squares.clamp_(0.0, 1.0).reshape(-1))
 
 
 def _check_params(
@@ -368,7 +458,7 @@ def video_square(
     n, frames, _, height, width = videos.shape
     labels, targets = validate_label_and_target(label, target, n, oracle.num_classes(videos))
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    clean = videos.detach().clone()
+    clean = videos.detach().clone(memory_format=torch.contiguous_format)  # flat indices address it
     eps = float(eps)
     block = min(frame_block, frames)
 
@@ -487,7 +577,11 @@ def _propose(
     """This round's candidates ``[K,T,C,H,W]`` and their radii: squares at the current radius, and
     (targeted) at a shrunk one."""
     _, _, height, width = state.clean.shape
-    state.side = _side(oracle.used(state.owner), p_init, schedule, height, width, min_side)
+    used = oracle.used(state.owner)
+    state.side = _side(used, p_init, schedule, height, width, min_side)
+    # rounds until the next count of the schedule (the side may change there): how far to draw ahead
+    upcoming = [q for q in schedule if q >= used]
+    ahead = (min(upcoming) - used) // candidates + 1 if upcoming else _PLAN_ROUNDS
     radii = [state.radius] * candidates
     if state.target >= 0 and state.radius > eps:
         # Half the squares try a smaller ball (the whole perturbation clipped to it); at least one.
@@ -508,7 +602,7 @@ def _propose(
     movers = int(round(moving * candidates))
     if movers:
         flips = periods[:movers] if any(periods[:movers]) else None  # period 0 draws nothing: skip it
-        moved = _moving_squares(state, radii[:movers], state.side, block, generator, speed, flips)
+        moved = _moving_squares(state, radii[:movers], state.side, block, generator, speed, flips, ahead)
         if movers == candidates:
             return moved, radii
     static = [
