@@ -6,6 +6,7 @@ from vidattack.video import (
     cthw_to_tchw,
     ncthw_to_ntchw,
     ntchw_to_ncthw,
+    numpy_views,
     tchw_to_cthw,
     to_float,
     to_uint8,
@@ -72,3 +73,13 @@ def test_validate_label():
         validate_label(-1, 1)
     with pytest.raises(ValueError, match="integer"):
         validate_label(torch.tensor([0.5]), 1)
+
+
+def test_numpy_views_share_memory_and_refuse_dtypes_numpy_lacks() -> None:
+    a, b = torch.zeros(2, 3), torch.zeros(4, dtype=torch.float64)
+    views = numpy_views(a, b)
+    assert views is not None
+    views[0][1, 2] = 0.5  # a write through the view is a write into the tensor
+    assert float(a[1, 2]) == 0.5
+    assert numpy_views(a, torch.zeros(2, dtype=torch.bfloat16)) is None
+    assert numpy_views(torch.zeros(2, dtype=torch.long)) is None

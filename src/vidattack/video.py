@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -25,6 +26,7 @@ __all__ = [
     "tchw_to_cthw",
     "ncthw_to_ntchw",
     "ntchw_to_ncthw",
+    "numpy_views",
 ]
 
 
@@ -181,3 +183,13 @@ def ncthw_to_ntchw(video: Tensor) -> Tensor:
 def ntchw_to_ncthw(video: Tensor) -> Tensor:
     """``[N, T, C, H, W]`` -> ``[N, C, T, H, W]`` (a view)."""
     return video.permute(0, 2, 1, 3, 4)
+
+
+def numpy_views(*tensors: Tensor) -> list[np.ndarray] | None:
+    """NumPy views (shared memory, no copy) of ``tensors`` when all are on the CPU in a dtype NumPy has
+    (float16/32/64; bfloat16 has no NumPy type), else ``None``. The attacks write a few thousand
+    pixels per oracle call through them: NumPy indexes a small block for a fraction of what a PyTorch
+    call costs, with the same IEEE arithmetic in the same dtype."""
+    if all(t.device.type == "cpu" and t.dtype in (torch.float16, torch.float32, torch.float64) for t in tensors):
+        return [t.detach().numpy() for t in tensors]
+    return None

@@ -76,7 +76,7 @@ from torch import Tensor
 from vidattack.attacks.decision_boundary import select_init_candidates
 from vidattack.result import AttackResult, DistortionPoint, TracePoint, distortion_point, is_adversarial
 from vidattack.threat import LabelOracle, QueryBudgetExceeded
-from vidattack.video import validate_label, validate_label_and_target, validate_video
+from vidattack.video import numpy_views, validate_label, validate_label_and_target, validate_video
 
 __all__ = ["video_rays", "level_counts", "level_blocks", "Form"]
 
@@ -350,15 +350,13 @@ def _apply(direction: Tensor, candidate: _Candidate) -> Tensor:
     return out
 
 
-def _numpy_views(*tensors: Tensor) -> list[np.ndarray] | None:
-    """NumPy views of CPU tensors whose dtype NumPy has (bfloat16 has none), else ``None``."""
-    if all(t.device.type == "cpu" and t.dtype in (torch.float16, torch.float32, torch.float64) for t in tensors):
-        return [t.numpy() for t in tensors]
-    return None
-
-
 def _flip_rows(
-    search: _VideoSearch, direction: Tensor, base: Tensor, candidates: list[_Candidate], radii: Tensor, ladder: int
+    search: _VideoSearch,
+    direction: Tensor,
+    base: Tensor,
+    candidates: list[_Candidate],
+    radii: Tensor,
+    ladder: int,
 ) -> Tensor:
     """One call's points ``[ladder + K, T,C,H,W]``: the first ``ladder`` rows along ``direction`` at
     ``radii[:ladder]``, then each candidate's direction at ``radii[ladder:]``. ``base`` is the point
@@ -368,7 +366,7 @@ def _flip_rows(
     points = base.unsqueeze(0).repeat(ladder + len(candidates), 1, 1, 1, 1)
     if ladder:
         points[:ladder] = search.points(direction.unsqueeze(0).expand(ladder, -1, -1, -1, -1), radii[:ladder])
-    views = _numpy_views(points, direction, search.clean, radii)
+    views = numpy_views(points, direction, search.clean, radii)
     for row, candidate in enumerate(candidates, start=ladder):
         if candidate.sharpen or views is None:
             points[row] = search.points(_apply(direction, candidate).unsqueeze(0), radii[row : row + 1])[0]
@@ -385,7 +383,7 @@ def _scaled_rows(base: Tensor, delta: Tensor, clean: Tensor, blocks: list[Block]
     ``k`` set to ``clean + factor * delta`` (written through NumPy views where it can, as in
     :func:`_flip_rows`)."""
     points = base.unsqueeze(0).repeat(len(blocks), 1, 1, 1, 1)
-    views = _numpy_views(points, delta, clean)
+    views = numpy_views(points, delta, clean)
     for row, block in enumerate(blocks):
         if views is None:
             points[row][block] = delta[block] * factor + clean[block]
@@ -478,7 +476,8 @@ def _block_search(
             cursor += 1
         radii = torch.tensor(ladder + [trial] * len(candidates), dtype=state.direction.dtype)
         if base_key is None or base_key[0] is not state.direction or base_key[1] != trial:
-            base_key, base = (state.direction, trial), search.points(state.direction.unsqueeze(0), radii[-1:])[0]
+            base_key = (state.direction, trial)
+            base = search.points(state.direction.unsqueeze(0), radii[-1:])[0]
         points = _flip_rows(search, state.direction, base, candidates, radii, len(ladder))
         adv, labels = search.ask(points)
         probe_next = False

@@ -52,7 +52,7 @@ from torch import Tensor
 from vidattack.attacks.blackbox_pgd import start_candidates
 from vidattack.result import AttackResult, TracePoint
 from vidattack.threat import QueryBudgetExceeded, ScoreOracle
-from vidattack.video import validate_label_and_target, validate_video
+from vidattack.video import numpy_views, validate_label_and_target, validate_video
 
 __all__ = ["video_square", "SQUARE_SCHEDULE"]
 
@@ -60,8 +60,6 @@ __all__ = ["video_square", "SQUARE_SCHEDULE"]
 #: 10,000-query budget (Andriushchenko et al. 2020, appendix "p" schedule).
 SQUARE_SCHEDULE: tuple[int, ...] = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 
-# clip dtypes whose candidates are built through NumPy views (bfloat16 has no NumPy type)
-_NUMPY_DTYPES = (torch.float16, torch.float32, torch.float64)
 # how far ahead moving squares are drawn: rounds, and square pixels (x channels) of all those rounds
 _PLAN_ROUNDS, _PLAN_PIXELS = 32, 200_000
 
@@ -184,7 +182,13 @@ class _SquarePlan:
 
 
 def _plan_squares(
-    shape: tuple[int, ...], count: int, side: int, length: int, speed: float, rounds: int, generator: torch.Generator
+    shape: tuple[int, ...],
+    count: int,
+    side: int,
+    length: int,
+    speed: float,
+    rounds: int,
+    generator: torch.Generator,
 ) -> _SquarePlan:
     """Draw ``rounds`` rounds of ``count`` moving squares for clips of ``shape`` ``(T, C, H, W)`` at
     once: one generator call and one pass of index arithmetic for all of them (NumPy, whose
@@ -241,11 +245,11 @@ def _moving_squares(
     frames, channels, height, width = clean.shape
     length = min(frame_block, frames)
     count = len(radii)
-    plan = state.plan
-    if plan is None or plan.used == len(plan.pixel) or plan.key != (tuple(clean.shape), count, side, length, speed):
+    plan, key = state.plan, (tuple(clean.shape), count, side, length, speed)
+    if plan is None or plan.used == len(plan.pixel) or plan.key != key:
         # at most _PLAN_ROUNDS rounds, and a few hundred thousand indices (large squares on large clips)
         ahead = max(1, min(ahead, _PLAN_ROUNDS, _PLAN_PIXELS // (count * length * side * side * channels)))
-        plan = state.plan = _plan_squares(tuple(clean.shape), count, side, length, speed, ahead, generator)
+        plan = state.plan = _plan_squares(key[0], count, side, length, speed, ahead, generator)
     pixel, index, sign = plan.pixel[plan.used], plan.index[plan.used], plan.sign[plan.used][:, None]
     plan.used += 1
     if periods is not None:
@@ -304,20 +308,23 @@ def _write_squares(
     indexes a few thousand pixels for a fraction of PyTorch's cost), else through PyTorch: the same
     arithmetic in the clip's dtype either way."""
     count, channels = value.shape[0], value.shape[-1]
-    if clean.device.type == "cpu" and clean.dtype in _NUMPY_DTYPES:
-        target, source = flat.numpy(), base.numpy().reshape(-1)
+    views = numpy_views(flat, base, clean)
+    if views is not None:
+        target, source, clip = views[0], views[1].reshape(-1), views[2].reshape(-1)
         for to, at in copies:
             target[to] = source[at]
-        squares = clean.numpy().reshape(-1)[pixel].reshape(count, value.shape[1], -1, 1, channels)
+        squares = clip[pixel].reshape(count, value.shape[1], -1, 1, channels)
         squares += value.astype(squares.dtype)
         target[index] = np.clip(squares, 0.0, 1.0, out=squares).reshape(-1)
         return
-    device = clean.device
+    def on_device(indices: np.ndarray) -> Tensor:
+        return torch.from_numpy(indices).to(clean.device)
+
     for to, at in copies:
-        flat.scatter_(0, torch.from_numpy(to).to(device), base.reshape(-1).index_select(0, torch.from_numpy(at).to(device)))
-    squares = clean.reshape(-1).index_select(0, torch.from_numpy(pixel).to(device))
-    squares = squares.view(count, value.shape[1], -1, 1, channels) + torch.from_numpy(value).to(device, clean.dtype)
-    flat.scatter_(0, torch.from_numpy(index).to(device), squares.clamp_(0.0, 1.0).reshape(-1))
+        flat.scatter_(0, on_device(to), base.reshape(-1).index_select(0, on_device(at)))
+    squares = clean.reshape(-1).index_select(0, on_device(pixel)).view(count, value.shape[1], -1, 1, channels)
+    squares = squares + torch.from_numpy(value).to(clean.device, clean.dtype)
+    flat.scatter_(0, on_device(index), squares.clamp_(0.0, 1.0).reshape(-1))
 
 
 def _check_params(
@@ -601,7 +608,7 @@ def _propose(
     # the first round(moving * candidates) squares of a round move through their frames
     movers = int(round(moving * candidates))
     if movers:
-        flips = periods[:movers] if any(periods[:movers]) else None  # period 0 draws nothing: skip it
+        flips = periods[:movers] if any(periods[:movers]) else None  # all constant: no flicker to apply
         moved = _moving_squares(state, radii[:movers], state.side, block, generator, speed, flips, ahead)
         if movers == candidates:
             return moved, radii
