@@ -187,9 +187,9 @@ def ntchw_to_ncthw(video: Tensor) -> Tensor:
 
 def numpy_views(*tensors: Tensor) -> list[np.ndarray] | None:
     """NumPy views (shared memory, no copy) of ``tensors`` when all are on the CPU in a dtype NumPy has
-    (float16/32/64; bfloat16 has no NumPy type), else ``None``. The attacks write a few thousand
-    pixels per oracle call through them: NumPy indexes a small block for a fraction of what a PyTorch
-    call costs, with the same IEEE arithmetic in the same dtype."""
+    (float16/32/64; bfloat16 has no NumPy type), else ``None``. The video Square Attack writes its
+    squares (a few thousand pixels per oracle call) through them: NumPy indexes them for a fraction of
+    what a PyTorch call costs, with the same IEEE arithmetic in the same dtype."""
     if all(t.device.type == "cpu" and t.dtype in (torch.float16, torch.float32, torch.float64) for t in tensors):
         return [t.detach().numpy() for t in tensors]
     return None

@@ -69,14 +69,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from vidattack.attacks.decision_boundary import select_init_candidates
 from vidattack.result import AttackResult, DistortionPoint, TracePoint, distortion_point, is_adversarial
 from vidattack.threat import LabelOracle, QueryBudgetExceeded
-from vidattack.video import numpy_views, validate_label, validate_label_and_target, validate_video
+from vidattack.video import validate_label, validate_label_and_target, validate_video
 
 __all__ = ["video_rays", "level_counts", "level_blocks", "Form"]
 
@@ -350,49 +349,6 @@ def _apply(direction: Tensor, candidate: _Candidate) -> Tensor:
     return out
 
 
-def _flip_rows(
-    search: _VideoSearch,
-    direction: Tensor,
-    base: Tensor,
-    candidates: list[_Candidate],
-    radii: Tensor,
-    ladder: int,
-) -> Tensor:
-    """One call's points ``[ladder + K, T,C,H,W]``: the first ``ladder`` rows along ``direction`` at
-    ``radii[:ladder]``, then each candidate's direction at ``radii[ladder:]``. ``base`` is the point
-    along ``direction`` at the candidates' radius: a row with one flipped block is that point with the
-    block recomputed, where recomputing the whole batch cost a tenth of the wall on a small model. The
-    block arithmetic is the full rows' (``clip(x + r d)`` in the clip's dtype), so the points are the same."""
-    points = base.unsqueeze(0).repeat(ladder + len(candidates), 1, 1, 1, 1)
-    if ladder:
-        points[:ladder] = search.points(direction.unsqueeze(0).expand(ladder, -1, -1, -1, -1), radii[:ladder])
-    views = numpy_views(points, direction, search.clean, radii)
-    for row, candidate in enumerate(candidates, start=ladder):
-        if candidate.sharpen or views is None:
-            points[row] = search.points(_apply(direction, candidate).unsqueeze(0), radii[row : row + 1])[0]
-            continue
-        rows, d, x, r = views
-        for block in candidate.flips:
-            # NumPy slices a block for a fraction of what three PyTorch calls on a view cost
-            rows[row][block] = np.clip((-d[block]) * r[row] + x[block], 0.0, 1.0)
-    return points
-
-
-def _scaled_rows(base: Tensor, delta: Tensor, clean: Tensor, blocks: list[Block], factor: float) -> Tensor:
-    """The MAP phase's points ``[K, T,C,H,W]``: ``base`` (``clean + delta``) with block ``k`` of row
-    ``k`` set to ``clean + factor * delta`` (written through NumPy views where it can, as in
-    :func:`_flip_rows`)."""
-    points = base.unsqueeze(0).repeat(len(blocks), 1, 1, 1, 1)
-    views = numpy_views(points, delta, clean)
-    for row, block in enumerate(blocks):
-        if views is None:
-            points[row][block] = delta[block] * factor + clean[block]
-        else:
-            rows, d, x = views
-            rows[row][block] = d[block] * factor + x[block]
-    return points
-
-
 def _block_search(
     search: _VideoSearch,
     state: _State,
@@ -423,10 +379,6 @@ def _block_search(
     pending: list[_Candidate] = []
     accepted_in_pass = 0
     probe_next = False
-    # the point at the trial radius along the current direction: most rows of a call are this point
-    # with one block flipped (cached until the direction or the trial radius changes)
-    base_key: tuple[Tensor, float] | None = None
-    base = search.clean
     while True:
         if bounded and state.best_linf <= eps:
             return "reached"
@@ -474,11 +426,16 @@ def _block_search(
                 accepted_in_pass = 0
             candidates.append(_Candidate(flips=(order[cursor],)))
             cursor += 1
-        radii = torch.tensor(ladder + [trial] * len(candidates), dtype=state.direction.dtype)
-        if base_key is None or base_key[0] is not state.direction or base_key[1] != trial:
-            base_key = (state.direction, trial)
-            base = search.points(state.direction.unsqueeze(0), radii[-1:])[0]
-        points = _flip_rows(search, state.direction, base, candidates, radii, len(ladder))
+        # One tensor holds every row; the flips and then the points are written into it in place
+        # (this loop runs once per oracle call, so its copies count against the throughput).
+        points = state.direction.unsqueeze(0).repeat(len(ladder) + len(candidates), 1, 1, 1, 1)
+        for row, candidate in enumerate(candidates, start=len(ladder)):
+            if candidate.sharpen:
+                points[row].mul_(2).clamp_(-1.0, 1.0)
+            for block in candidate.flips:
+                points[row][block].neg_()
+        radii = torch.tensor(ladder + [trial] * len(candidates), dtype=points.dtype)
+        points = search.points_(points, radii)
         adv, labels = search.ask(points)
         probe_next = False
         hits = adv[len(ladder):].nonzero().flatten().tolist()
@@ -563,8 +520,6 @@ def _map_search(
             state.offer(search.used(), lifted[good[-1]], clean, int(labels[good[-1]]), eps, False)
     factors = (0.0, 0.5)
     stage = 0
-    base_of: Tensor | None = None  # every row is the base point (clean + delta) but for its block
-    base = clean
     order: list[Block] = []
     cursor = 0
     accepted_in_pass = 0
@@ -605,9 +560,10 @@ def _map_search(
             blocks.append(order[cursor])
             cursor += 1
         factor = factors[stage]
-        if base_of is not delta:
-            base_of, base = delta, delta + clean
-        points = _scaled_rows(base, delta, clean, blocks, factor)
+        points = delta.unsqueeze(0).repeat(len(blocks), 1, 1, 1, 1)
+        for row, block in enumerate(blocks):
+            points[row][block].mul_(factor)
+        points.add_(clean.unsqueeze(0))
         adv, labels = search.ask(points)
         hits = adv.nonzero().flatten().tolist()
         if not hits:

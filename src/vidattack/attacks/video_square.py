@@ -408,7 +408,7 @@ def video_square(
         candidates: squares drawn per video per round and read in one batched oracle call, >= 1 (1 is
             Square Attack's one square per query). Default 4, chosen on the validation split
             (benchmarks/results_vsquare.md): 1 spends the fewest queries, 4 keeps most of the wall time
-            in the model's forward for a single clip (c3d-synth: 0.90 with moving squares) at 17% more
+            in the model's forward for a single clip (0.92-0.98 on the zoo's 32x32 models) at 17% more
             queries.
         p_init: initial share of a frame's area covered by a square, ``(0, 1]`` (Square Attack's L-inf
             ``p_init`` 0.05, Sec. 4); halved at each count of ``schedule``. Default 0.2, chosen on the
