@@ -259,7 +259,9 @@ def test_moving_squares_are_built_on_the_current_point_after_it_moves() -> None:
             assert 0 < int(changed.sum()) <= 4 * 3 * 3
 
 
-def _rounds_with_acceptance(state, rounds: int, accept: list[int | None]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _rounds_with_acceptance(
+    state, rounds: int, accept: list[int | None]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Build ``rounds`` rounds of 4 moving squares on ``state``, accepting candidate ``accept[r]`` (as
     the attack does: the point becomes a view of the buffer); returns (point, candidates) per round."""
     from vidattack.attacks.video_square import _moving_squares
@@ -305,10 +307,15 @@ def test_moving_squares_through_numpy_and_through_torch_agree(monkeypatch: pytes
     start = (clean + 0.05 * torch.randn(clean.shape, generator=_gen(2), dtype=torch.float64).sign()).clamp(0, 1)
     accept = [None, 2, None, 1, 0, None]
     for dtype in (torch.float32, torch.float64):
-        fast = _rounds_with_acceptance(module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05), 6, accept)
+
+        def rounds() -> list[tuple[torch.Tensor, torch.Tensor]]:
+            state = module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05)  # noqa: B023
+            return _rounds_with_acceptance(state, 6, accept)
+
+        fast = rounds()
         with monkeypatch.context() as patch:
-            patch.setattr(module, "numpy_views", lambda *tensors: None)  # every write through PyTorch (bfloat16)
-            slow = _rounds_with_acceptance(module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05), 6, accept)
+            patch.setattr(module, "numpy_views", lambda *tensors: None)  # all through PyTorch, as for bfloat16
+            slow = rounds()
         for (point_a, candidates_a), (point_b, candidates_b) in zip(fast, slow, strict=True):
             assert torch.equal(point_a, point_b) and torch.equal(candidates_a, candidates_b)
 
