@@ -306,16 +306,15 @@ def test_moving_squares_through_numpy_and_through_torch_agree(monkeypatch: pytes
     clean = torch.rand(6, 3, 12, 12, generator=_gen(1), dtype=torch.float64)
     start = (clean + 0.05 * torch.randn(clean.shape, generator=_gen(2), dtype=torch.float64).sign()).clamp(0, 1)
     accept = [None, 2, None, 1, 0, None]
+
+    def rounds(dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return _rounds_with_acceptance(module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05), 6, accept)
+
     for dtype in (torch.float32, torch.float64):
-
-        def rounds() -> list[tuple[torch.Tensor, torch.Tensor]]:
-            state = module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05)  # noqa: B023
-            return _rounds_with_acceptance(state, 6, accept)
-
-        fast = rounds()
+        fast = rounds(dtype)
         with monkeypatch.context() as patch:
             patch.setattr(module, "numpy_views", lambda *tensors: None)  # all through PyTorch, as for bfloat16
-            slow = rounds()
+            slow = rounds(dtype)
         for (point_a, candidates_a), (point_b, candidates_b) in zip(fast, slow, strict=True):
             assert torch.equal(point_a, point_b) and torch.equal(candidates_a, candidates_b)
 

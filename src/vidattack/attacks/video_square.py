@@ -255,9 +255,10 @@ def _moving_squares(
     plan.used += 1
     if periods is not None:
         # a flicker of period k: the sign flips every k frames from a random phase in [0, 2k)
-        period = np.maximum(np.array(periods, dtype=np.int64), 1)[:, None]
+        given = np.array(periods, dtype=np.int64)[:, None]
+        period = np.maximum(given, 1)
         phase = (plan.phase[plan.used - 1, :, None] * 2 * period).astype(np.int64)
-        flicker = np.where(np.array(periods)[:, None] > 0, ((np.arange(length) + phase) // period) % 2, 0)
+        flicker = np.where(given > 0, ((np.arange(length) + phase) // period) % 2, 0)
         sign = sign * (1 - 2 * flicker.astype(np.int8))[..., None]  # [K, L, C]
     # [K, 1 or L, C]: the radius times the signs; they are +-1, so the product is exact in any dtype
     value = sign * np.array(radii, dtype=np.float64).reshape(-1, 1, 1)
@@ -270,11 +271,10 @@ def _moving_squares(
         accepted = state.adv.storage_offset() // clip
         state.adv = state.adv.clone()
     bases = [_base(state, r) for r in radii]
-    rows = np.arange(0, count * clip, clip).reshape(-1, 1)  # where each candidate starts in the buffer
+    same = all(b is bases[0] for b in bases)
     copies: list[tuple[np.ndarray, np.ndarray]] = []  # (buffer index, clip index) to copy from the base
-    if flat is not None and flat.numel() == count * clip + 1 and all(b is bases[0] for b in bases) and (
-        accepted >= 0 or bases[0] is state.tiles_of
-    ):
+    reusable = flat is not None and flat.numel() == count * clip + 1 and same
+    if reusable and (accepted >= 0 or bases[0] is state.tiles_of):
         # Every row holds the base the buffer was filled with but for its own square of the last
         # round; the new base is that base, or that base with the accepted row's square. So: each
         # row's last square back to the new base, and the accepted square into every row. This
@@ -283,11 +283,12 @@ def _moving_squares(
         copies.append((last_index, last_pixel))
         if accepted >= 0:
             square = last_pixel.reshape(count, -1)[accepted]
+            rows = np.arange(0, count * clip, clip).reshape(-1, 1)  # where each candidate starts
             copies.append(((square + rows).reshape(-1), np.tile(square, count)))
     else:
         flat = torch.empty(count * clip + 1, dtype=clean.dtype, device=clean.device)
         torch.stack(bases, out=flat[: count * clip].view(count, *clean.shape))
-        state.tiles = flat if all(b is bases[0] for b in bases) else None
+        state.tiles = flat if same else None
     state.tiles_of, state.tiles_written = bases[0], (pixel, index)
     _write_squares(flat, bases[0], copies, clean, pixel, index, value.reshape(count, -1, 1, 1, channels))
     return flat[: count * clip].view(count, *clean.shape)
