@@ -4,10 +4,10 @@ Every module under ``src/vidattack`` is parsed with :mod:`ast`; every ``import``
 functions, must go to a layer the importer may use, and no cycle may run between modules. The rules:
 
     L5  cli                                   Typer signatures and printing
-    L4  evaluation, campaign, experiments,    one attack's record, artifacts, diagnostics; campaigns,
+    L4  evaluation, campaign, experiments,    robustness evaluation, artifacts, diagnostics; campaigns,
         serving                               universal experiments; the model server
     L3  methods                               methods by name: specs, typed parameters, presets,
-                                              attacker data, model references
+                                              attacker data, model references, one attack's record
     L2  attacks                               one paper's algorithm per module
     L1  estimators, priors, data, models,     building blocks (priors take modules, never zoo names),
         remote, viz                           data sets and test beds, architectures, plots
@@ -16,9 +16,10 @@ functions, must go to a layer the importer may use, and no cycle may run between
         metrics, io, physical, sampling,
         selection, naming
 
-A module may import its own layer and the layers below, with three narrower rules: ``attacks`` only
+A module may import its own layer and the layers below, with four narrower rules: ``attacks`` only
 imports L0, ``estimators`` and ``priors`` (never data, models, plots or anything above); ``estimators``
-and ``priors`` import only L0 (and estimators); L0 modules import only L0.
+and ``priors`` import only L0 (and estimators); ``campaign`` imports nothing of L4 (the evaluations and
+experiments build on it, so it sits at the bottom of L4); L0 modules import only L0.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "attacks": {g for g, layer in LAYERS.items() if layer == 0} | {"estimators", "priors"},
     "estimators": {g for g, layer in LAYERS.items() if layer == 0},
     "priors": {g for g, layer in LAYERS.items() if layer == 0} | {"estimators"},
+    "campaign": {g for g, layer in LAYERS.items() if layer <= 3},
 }
 
 
@@ -195,6 +197,7 @@ def test_attacks_import_no_data_models_campaign_cli_or_plots() -> None:
         ("vidattack.attacks.x", "def f():\n    from vidattack import viz", "attacks may not import viz"),
         ("vidattack.io", "from vidattack.models import load", "L0 io imports L1 models"),
         ("vidattack.methods.x", "import vidattack.cli", "L3 methods imports L5 cli"),
+        ("vidattack.campaign.x", "from vidattack.evaluation import robustness", "campaign may not import evaluation"),
     ],
 )
 def test_the_checker_catches_a_forbidden_import(tmp_path: Path, monkeypatch, importer, statement, expected) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from vidattack.evaluation.record import attack_video
 from vidattack.methods import TensorAttackerData
+from vidattack.methods.record import attack_video
 
 
 def test_a_failed_attack_never_counts_as_a_success_after_rounding_or_compression(toy_model, toy_data) -> None:

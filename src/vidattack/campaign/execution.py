@@ -2,7 +2,7 @@
 
 Resuming is re-running: an item whose row is in the store is skipped, and every finished item is
 committed on its own, so a killed run loses only the items in flight. Each item is one call of
-:func:`vidattack.evaluation.record.attack_video` (the same code path as ``vidattack attack``) with a seed derived
+:func:`vidattack.methods.record.attack_video` (the same code path as ``vidattack attack``) with a seed derived
 from the campaign seed and the item's identity, so results do not depend on the order items run in,
 on the number of workers, or on what was done before a restart.
 """
@@ -39,6 +39,7 @@ from vidattack.methods.attacker_data import (
     SyntheticAttackerData,
     open_attacker_data,
 )
+from vidattack.methods.record import attack_video
 from vidattack.naming import digest, slug
 from vidattack.video import to_uint8
 
@@ -480,8 +481,6 @@ def execute_item(context: WorkerContext, item: Item, model: Any = None) -> dict[
     ``model``: what the attack queries (default: the item's model, loaded once per process); the
     :class:`BatchedBackend` passes a handle on its shared batching proxy.
     """
-    from vidattack.evaluation.record import attack_video
-
     started = time.perf_counter()
     row = item_row(item, f"pid{os.getpid()}")
     try:

@@ -65,9 +65,9 @@ def attack(
     from vidattack.cli.commands_models import parse_key_values
     from vidattack.data.references import load_video_any
     from vidattack.evaluation.artifacts import prepare_output_dir, write_attack_outputs
-    from vidattack.evaluation.record import attack_video
     from vidattack.io import json_text
     from vidattack.methods.model_refs import is_zoo_model
+    from vidattack.methods.record import attack_video
 
     if out is not None:  # before any work: a bad --out must not fail after the attack
         prepare_output_dir(out, "--out")

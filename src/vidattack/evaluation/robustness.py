@@ -13,7 +13,7 @@ Robust accuracy is also given at query budgets (1e3, 3e3, 1e4, ... up to ``budge
 broken at budget ``b`` when the queries of all members before the one that broke it plus that member's
 queries at its success are <= ``b``. (For a minimising member the queries "at success" are all the
 queries it spent, an upper bound.) The same figures are given after 8-bit rounding and after H.264
-re-encoding of the breaking member's result (:func:`vidattack.evaluation.record.attack_video`).
+re-encoding of the breaking member's result (:func:`vidattack.methods.record.attack_video`).
 
 Resumable: every (clip, member) attack is one committed row of a campaign store (``evaluate.sqlite`` in
 the output folder); a killed evaluation re-run with the same arguments continues where it stopped and
@@ -38,10 +38,10 @@ from torch import Tensor
 from vidattack import __version__, methods
 from vidattack.campaign.execution import item_seed, model_fingerprint
 from vidattack.campaign.store import METRIC_COLUMNS, Store, runner_identity
-from vidattack.evaluation.record import attack_video
 from vidattack.evaluation.robustness_report import write_reports
 from vidattack.evaluation.suites import Member, Suite, get_suite
 from vidattack.methods.attacker_data import AttackerData, AttackerDataRequired
+from vidattack.methods.record import attack_video
 from vidattack.methods.spec import Context, check_eps
 from vidattack.naming import digest
 

@@ -6,6 +6,9 @@ needs from the attacker (:mod:`vidattack.methods.attacker_data`: start videos, i
 training clips; image models for priors), supplied before any query and never substituted silently.
 
     result = vidattack.methods.run("vbad", model, videos, labels, budget=30_000, seed=0)
+
+:mod:`vidattack.methods.record` runs a method on one video and turns the outcome into the flat record
+(with its 8-bit and H.264 re-checks) that the CLI and campaigns report.
 """
 
 from __future__ import annotations

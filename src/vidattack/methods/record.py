@@ -1,7 +1,7 @@
 """Attack one video and turn the outcome into a flat record: shared by the CLI and campaigns.
 
 The record is what users read (``--json``, campaign rows): identifiers, the clean prediction, success,
-queries, iterations, time and every perturbation metric. Two honesty rules live here once:
+queries, iterations, time and every perturbation metric. Three honesty rules live here once:
 
 * an untargeted attack on a video the model already misclassifies is not run and not counted as a
   success (``status = "clean-misclassified"``);
