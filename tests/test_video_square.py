@@ -403,3 +403,56 @@ def test_patterns_are_checked_and_the_same_seed_gives_the_same_flickers(toy_mode
 
     first, again = attack(5), attack(5)
     assert torch.equal(first.adversarial, again.adversarial) and torch.equal(first.queries, again.queries)
+
+
+def _clip_moving_in_one_corner() -> torch.Tensor:
+    """``[16, 3, 32, 32]``: a static grey scene where only a bright 6 x 6 patch in the top-left 8 x 8
+    corner flickers on and off (all of the clip's motion is there)."""
+    clip = torch.full((16, 3, 32, 32), 0.5)
+    clip[1::2, :, 1:7, 1:7] = 0.9
+    return clip
+
+
+def test_motion_prior_places_squares_where_the_clip_moves() -> None:
+    from vidattack.attacks.video_square import _motion_energy, _moving_squares, _square, _State
+
+    clean = _clip_moving_in_one_corner()
+    side = 3
+
+    def corner_share(share: float) -> float:
+        """Share of 200 squares (moving and static) that touch the moving corner."""
+        state = _State(0, clean, 0, -1, clean.clone(), 0.05)
+        state.energy, state.motion_prior = _motion_energy(clean), share
+        generator, hits = _gen(0), 0
+        for _ in range(25):  # moving squares, 4 per round; speed 0.1: the square stays near its midpoint
+            for candidate in _moving_squares(state, [0.05] * 4, side, 16, generator, 0.1).clone():
+                changed = (candidate - clean).abs().amax(dim=(0, 1)) > 0
+                hits += bool(changed[:9, :9].any())
+        for _ in range(100):  # static squares
+            changed = (_square(state, 0.05, side, 16, generator) - clean).abs().amax(dim=(0, 1)) > 0
+            hits += bool(changed[:9, :9].any())
+        return hits / 200
+
+    # uniform positions touch the corner about (6 + 3 - 1)^2 / 30^2 = 7% of the time; the prior's share
+    # goes there by construction, the rest uniform
+    assert corner_share(1.0) == 1.0
+    assert 0.4 < corner_share(0.5) < 0.75
+    # no motion at all: uniform positions whatever the share
+    still = torch.full((16, 3, 32, 32), 0.5)
+    assert float(_motion_energy(still).sum()) == 0.0
+
+
+def test_motion_prior_zero_is_the_default_draw_and_the_prior_is_deterministic(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+
+    def run(**kwargs: float) -> tuple[torch.Tensor, torch.Tensor]:
+        result = video_square(ScoreOracle(toy_model, budget=200), videos, labels, eps=0.05, generator=_gen(4), **kwargs)
+        return result.adversarial, result.queries
+
+    default, explicit = run(), run(motion_prior=0.0)
+    assert torch.equal(default[0], explicit[0]) and torch.equal(default[1], explicit[1])
+    first, again = run(motion_prior=0.7), run(motion_prior=0.7)
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    for bad in (-0.1, 1.5, True):
+        with pytest.raises(ValueError, match="motion_prior"):
+            video_square(ScoreOracle(toy_model), videos, labels, motion_prior=bad)
