@@ -134,7 +134,10 @@ def test_run_then_resume_skips_finished_items(workdir: Path) -> None:
 
 
 def test_two_workers_give_the_same_rows_as_one(workdir: Path) -> None:
-    config = load_config(_config(workdir, "workers"))
+    # Items of about half a second each: with 8 PGD steps (0.1 s) the worker spawned first could finish
+    # all six before the second had imported torch, and "both workers did work" failed by timing alone.
+    attacks = '[[attacks]]\nname = "pgd"\nlabel = "PGD"\nparams = { steps = 100 }'
+    config = load_config(_config(workdir, "workers", attacks=attacks))
     run_campaign(config, workdir / "w1.sqlite", workers=1, progress=False)
     summary = run_campaign(config, workdir / "w2.sqlite", workers=2, progress=False)
     assert summary.ran == 6
