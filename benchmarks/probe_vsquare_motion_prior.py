@@ -8,15 +8,17 @@ among the split's first 100):
   clip moves most (absolute frame differences), against the best possible quarter; 0.25 would mean
   motion says nothing about where the model looks;
 * otherwise: ``video_square`` untargeted (eps 0.05, 10,000 queries, all clips in one call) with each
-  ``--priors`` value and each seed; prints per-clip queries and the mean over the successes.
+  ``--priors`` value and each seed (other ``video_square`` arguments as JSON in ``--params``); prints
+  per-clip queries and the mean over the successes.
 
     OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/probe_vsquare_motion_prior.py --models lrcn-synth \
-        --split val [--priors 0,0.5] [--seeds 0,1,2,3] [--gradient]
+        --split val [--priors 0,0.5] [--seeds 0,1,2,3] [--params '{"p_init": 0.1}'] [--gradient]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 from pathlib import Path
@@ -51,6 +53,7 @@ def main() -> None:
     parser.add_argument("--split", default="val", choices=("val", "test"))
     parser.add_argument("--priors", default="0,0.5", help="comma-separated motion_prior values")
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--params", default="{}", help="JSON dict of further video_square keyword arguments")
     parser.add_argument("--gradient", action="store_true", help="print the white-box diagnostic only")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -65,7 +68,8 @@ def main() -> None:
             means = []
             for seed in (int(s) for s in args.seeds.split(",")):
                 result = video_square(ScoreOracle(net, top_k=1, budget=10_000, batch_size=256), videos, labels,
-                                      motion_prior=prior, generator=torch.Generator().manual_seed(seed))
+                                      motion_prior=prior, generator=torch.Generator().manual_seed(seed),
+                                      **json.loads(args.params))
                 counts = [int(q) if bool(ok) else None for q, ok in zip(result.queries, result.success, strict=True)]
                 fooled = [q for q in counts if q is not None]
                 means.append(sum(fooled) / max(len(fooled), 1))
