@@ -414,7 +414,7 @@ def _clip_moving_in_one_corner() -> torch.Tensor:
 
 
 def test_motion_prior_places_squares_where_the_clip_moves() -> None:
-    from vidattack.attacks.video_square import _motion_energy, _moving_squares, _square, _State
+    from vidattack.attacks.video_square import _motion_energy, _moving_squares, _position_cdf, _square, _State
 
     clean = _clip_moving_in_one_corner()
     side = 3
@@ -437,9 +437,10 @@ def test_motion_prior_places_squares_where_the_clip_moves() -> None:
     # goes there by construction, the rest uniform
     assert corner_share(1.0) == 1.0
     assert 0.4 < corner_share(0.5) < 0.75
-    # no motion at all: uniform positions whatever the share
-    still = torch.full((16, 3, 32, 32), 0.5)
-    assert float(_motion_energy(still).sum()) == 0.0
+    # no motion at all (a still clip, a single frame): uniform positions whatever the share
+    for still in (torch.full((16, 3, 32, 32), 0.5), torch.rand(1, 3, 32, 32)):
+        cdf = _position_cdf(_motion_energy(still), side, 1.0)
+        assert cdf.size == 30 * 30 and torch.allclose(torch.from_numpy(cdf).diff(), torch.tensor(1 / 900.0, dtype=torch.float64))
 
 
 def test_motion_prior_zero_is_the_default_draw_and_the_prior_is_deterministic(toy_model, toy_data) -> None:

@@ -103,6 +103,7 @@ class _State:
     plan: _SquarePlan | None = None  # moving squares drawn ahead (see _plan_squares)
     energy: np.ndarray | None = None  # [H, W] motion energy of the clean clip (motion prior), or None
     motion_prior: float = 0.0
+    cdfs: dict[int, np.ndarray] = field(default_factory=dict)  # square side -> position distribution
 
 
 def _side(
@@ -117,7 +118,7 @@ def _side(
 def _motion_energy(clean: Tensor) -> np.ndarray:
     """``float64 [H, W]``: how much the clip ``[T,C,H,W]`` changes at each pixel, ``sum_t sum_c
     |x[t+1] - x[t]|`` (zeros for a single frame)."""
-    changes = (clean[1:] - clean[:-1]).abs().sum(dim=(0, 1)) if clean.shape[0] > 1 else clean[0, 0] * 0
+    changes = (clean[1:] - clean[:-1]).abs().sum(dim=(0, 1))  # a single frame: the sum of nothing, zeros
     return changes.detach().to("cpu", torch.float64).numpy()
 
 
@@ -134,6 +135,17 @@ def _position_cdf(energy: np.ndarray, side: int, share: float) -> np.ndarray:
     pdf = uniform if total <= 0 else share * under.reshape(-1) / total + (1.0 - share) * uniform
     cdf = np.cumsum(pdf)
     return cdf / cdf[-1]
+
+
+def _placement(state: _State, side: int) -> np.ndarray | None:
+    """The video's position distribution for squares of ``side`` under its motion prior (computed once
+    per side), or ``None`` without a prior (uniform positions)."""
+    if state.energy is None:
+        return None
+    cdf = state.cdfs.get(side)
+    if cdf is None:
+        cdf = state.cdfs[side] = _position_cdf(state.energy, side, state.motion_prior)
+    return cdf
 
 
 def _positions(cdf: np.ndarray, uniforms: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -176,15 +188,16 @@ def _square(
     frames, channels, height, width = clean.shape
     delta = _delta(state, radius)
     length = min(frame_block, frames)
+    cdf = _placement(state, side)
     # Square Attack redraws a square whose window would not change; a few tries suffice.
     for _ in range(4):
         t0 = int(torch.randint(0, frames - length + 1, (1,), generator=generator))
-        if state.energy is None:
+        if cdf is None:
             r0 = int(torch.randint(0, height - side + 1, (1,), generator=generator))
             c0 = int(torch.randint(0, width - side + 1, (1,), generator=generator))
         else:
             u = torch.rand(1, dtype=torch.float64, generator=generator).numpy()
-            rows, cols = _positions(_position_cdf(state.energy, side, state.motion_prior), u, width - side + 1)
+            rows, cols = _positions(cdf, u, width - side + 1)
             r0, c0 = int(rows[0]), int(cols[0])
         signs = torch.randint(0, 2, (1, channels, 1, 1), generator=generator).to(clean) * 2 - 1
         signs = signs * _temporal_signs(period, length, generator).to(clean).view(-1, 1, 1, 1)
@@ -246,7 +259,7 @@ def _plan_squares(
     velocity = (draw[..., None, 1:3] * 2.0 - 1.0) * speed  # at most `speed` px per frame [R, K, 1, 2]
     # the trajectory's midpoint is uniform over the square positions, so every pixel can be reached
     mids = np.floor(draw[..., None, 3:5] * np.array([height - side + 1, width - side + 1]))
-    if cdf is not None:
+    if cdf is not None:  # a motion prior: the midpoint from its distribution (every position keeps a chance)
         rows, cols = _positions(cdf, draw[..., 3], width - side + 1)
         mids = np.stack([rows, cols], axis=-1)[..., None, :].astype(np.float64)
     # top-left corner in each frame l of the block [R, K, L, 2]: mid + v * (l - (L - 1) / 2), rounded
@@ -296,8 +309,7 @@ def _moving_squares(
     if plan is None or plan.used == len(plan.pixel) or plan.key != key:
         # at most _PLAN_ROUNDS rounds, and a few hundred thousand indices (large squares on large clips)
         ahead = max(1, min(ahead, _PLAN_ROUNDS, _PLAN_PIXELS // (count * length * side * side * channels)))
-        cdf = None if state.energy is None else _position_cdf(state.energy, side, state.motion_prior)
-        plan = state.plan = _plan_squares(key[0], count, side, length, speed, ahead, generator, cdf)
+        plan = state.plan = _plan_squares(key[0], count, side, length, speed, ahead, generator, _placement(state, side))
     pixel, index, sign = plan.pixel[plan.used], plan.index[plan.used], plan.sign[plan.used][:, None]
     plan.used += 1
     if periods is not None:
