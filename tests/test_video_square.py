@@ -405,18 +405,13 @@ def test_patterns_are_checked_and_the_same_seed_gives_the_same_flickers(toy_mode
     assert torch.equal(first.adversarial, again.adversarial) and torch.equal(first.queries, again.queries)
 
 
-def _clip_moving_in_one_corner() -> torch.Tensor:
-    """``[16, 3, 32, 32]``: a static grey scene where only a bright 6 x 6 patch in the top-left 8 x 8
-    corner flickers on and off (all of the clip's motion is there)."""
-    clip = torch.full((16, 3, 32, 32), 0.5)
-    clip[1::2, :, 1:7, 1:7] = 0.9
-    return clip
-
-
 def test_motion_prior_places_squares_where_the_clip_moves() -> None:
     from vidattack.attacks.video_square import _motion_energy, _moving_squares, _position_cdf, _square, _State
 
-    clean = _clip_moving_in_one_corner()
+    # a static grey scene where only a bright 6 x 6 patch in the top-left 8 x 8 corner flickers on and
+    # off: all of the clip's motion is there
+    clean = torch.full((16, 3, 32, 32), 0.5)
+    clean[1::2, :, 1:7, 1:7] = 0.9
     side = 3
 
     def corner_share(share: float) -> float:

@@ -257,9 +257,10 @@ def _plan_squares(
     draw = torch.rand(rounds, count, 6 + channels, dtype=torch.float64, generator=generator).numpy()
     starts = (draw[..., 0] * (frames - length + 1)).astype(np.int64)  # [R, K]
     velocity = (draw[..., None, 1:3] * 2.0 - 1.0) * speed  # at most `speed` px per frame [R, K, 1, 2]
-    # the trajectory's midpoint is uniform over the square positions, so every pixel can be reached
-    mids = np.floor(draw[..., None, 3:5] * np.array([height - side + 1, width - side + 1]))
-    if cdf is not None:  # a motion prior: the midpoint from its distribution (every position keeps a chance)
+    if cdf is None:
+        # the trajectory's midpoint is uniform over the square positions, so every pixel can be reached
+        mids = np.floor(draw[..., None, 3:5] * np.array([height - side + 1, width - side + 1]))
+    else:  # a motion prior: the midpoint from its distribution (every position keeps a chance)
         rows, cols = _positions(cdf, draw[..., 3], width - side + 1)
         mids = np.stack([rows, cols], axis=-1)[..., None, :].astype(np.float64)
     # top-left corner in each frame l of the block [R, K, L, 2]: mid + v * (l - (L - 1) / 2), rounded
