@@ -452,3 +452,130 @@ def test_motion_prior_zero_is_the_default_draw_and_the_prior_is_deterministic(to
     for bad in (-0.1, 1.5, True):
         with pytest.raises(ValueError, match="motion_prior"):
             video_square(ScoreOracle(toy_model), videos, labels, motion_prior=bad)
+
+
+def test_guided_squares_take_the_sign_the_gradient_estimate_asks_for() -> None:
+    from vidattack.attacks.video_square import _moving_squares, _State
+
+    clean = torch.full((4, 3, 12, 12), 0.5)
+    state = _State(0, clean, 0, -1, clean.clone(), 0.05)
+    # log P(label) grows with channel 0 and falls with channel 1; nothing known about channel 2
+    gradient = torch.zeros(clean.shape, dtype=torch.float64)
+    gradient[:, 0], gradient[:, 1] = 1.0, -1.0
+    state.gradient, state.guided = gradient.reshape(-1).numpy(), 0.5
+    signs = {True: set(), False: set()}  # guided or not -> the signs seen per channel
+    generator = _gen(0)
+    for _ in range(20):
+        for k, candidate in enumerate(_moving_squares(state, [0.05] * 4, 3, 4, generator, 1.0).clone()):
+            change = (candidate - clean).transpose(0, 1).reshape(3, -1)  # [C, pixels]
+            signs[k < 2].add(tuple(float(row[row != 0][0].sign()) for row in change))
+    # the two guided squares of each round lower channel 0, raise channel 1 and keep channel 2's draw
+    assert {s[:2] for s in signs[True]} == {(-1.0, 1.0)} and {s[2] for s in signs[True]} == {-1.0, 1.0}
+    # the other two are Square Attack's random signs
+    assert {s[:2] for s in signs[False]} == {(-1.0, -1.0), (-1.0, 1.0), (1.0, -1.0), (1.0, 1.0)}
+
+
+class _BlockSigns(nn.Module):
+    """Linear in the clip: class 0's logit falls as the change from mid-grey lines up with a pattern of
+    random +-1 per channel on 4 x 4 blocks; fooled once that alignment reaches 80% of the bound. A
+    square's sign per channel is right for that pattern half the time when drawn at random."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        signs = torch.randn(3, 4, 4, generator=_gen(5)).sign()
+        self.weight = signs.repeat_interleave(4, dim=1).repeat_interleave(4, dim=2)  # [3, 16, 16]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alignment = (x - 0.5).mul(self.weight).mean(dim=(1, 2, 3, 4)) / 0.05
+        # a scale of 3 keeps P(label) below 1 in float32 from the start, so every answer says something
+        score = 3.0 * (0.8 - alignment)
+        return torch.stack([score, -score], dim=1)
+
+
+def test_guided_signs_fool_in_fewer_queries_than_random_signs() -> None:
+    model = _BlockSigns()
+    videos = torch.full((4, 4, 3, 16, 16), 0.5)
+    labels = torch.zeros(4, dtype=torch.long)
+    assert bool((_predict(model, videos) == 0).all())
+
+    def mean_queries(guided: float) -> float:
+        spent = []
+        for seed in range(2):
+            oracle = ScoreOracle(model, top_k=1, budget=5000)
+            result = video_square(oracle, videos, labels, eps=0.05, guided=guided, generator=_gen(seed))
+            assert bool(result.success.all()), [e["stop_reason"] for e in result.extras]
+            spent += result.queries.tolist()
+        return sum(spent) / len(spent)
+
+    # measured: about 300 queries against 900 (seeds 0-2)
+    assert mean_queries(1.0) < 0.6 * mean_queries(0.0)
+
+
+def test_guided_zero_is_square_attacks_random_draw_and_guided_is_checked(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+
+    def run(**kwargs: float) -> tuple[torch.Tensor, torch.Tensor]:
+        result = video_square(ScoreOracle(toy_model, budget=200), videos, labels, eps=0.05, generator=_gen(4), **kwargs)
+        return result.adversarial, result.queries
+
+    unguided, guided = run(guided=0.0), run()
+    assert not torch.equal(unguided[0], guided[0])  # the default follows the estimate
+    for bad in (-0.1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="guided"):
+            video_square(ScoreOracle(toy_model), videos, labels, guided=bad)
+
+
+def test_guided_attack_through_torch_matches_numpy(toy_model, toy_data, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidattack.attacks import video_square as module
+
+    videos, labels = toy_data
+
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        result = video_square(ScoreOracle(toy_model, budget=150), videos, labels, eps=0.02, generator=_gen(2))
+        return result.adversarial, result.queries
+
+    fast = run()
+    monkeypatch.setattr(module, "numpy_views", lambda *tensors: None)  # all through PyTorch, as for bfloat16
+    slow = run()
+    assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
+
+
+def test_the_gradient_estimate_is_fitted_to_each_answer() -> None:
+    import math
+
+    import numpy as np
+
+    from vidattack.attacks.video_square import _learn_gradient, _moving_squares, _State
+
+    clean = torch.rand(4, 3, 12, 12, generator=_gen(1))
+    state = _State(0, clean, 0, -1, clean.clone(), 0.05, loss=0.6)
+    state.gradient, state.guided = np.zeros(clean.numel()), 1.0
+    generator = _gen(3)
+    for answer in (0.5, 0.55, 0.7):
+        # large squares on a small clip: each overlaps the ones before, whose answers it must not undo
+        candidate = _moving_squares(state, [0.05], 10, 4, generator, 1.0)[0].clone()
+        _learn_gradient(state, [answer])
+        # afterwards the linear model log P(x + d) = log P(x) + <g, d> predicts this answer exactly
+        change = (candidate - state.adv).double().reshape(-1).numpy()
+        assert float(state.gradient @ change) == pytest.approx(math.log(answer) - math.log(state.loss), abs=1e-9)
+
+
+def test_frame_signs_follow_the_estimate_frame_by_frame() -> None:
+    from vidattack.attacks.video_square import _moving_squares, _State
+
+    clean = torch.full((4, 3, 12, 12), 0.5)
+    state = _State(0, clean, 0, -1, clean.clone(), 0.05)
+    # log P(label) grows with every channel in frames 0-1 and falls with it in frames 2-3
+    gradient = torch.ones(clean.shape, dtype=torch.float64)
+    gradient[2:] = -1.0
+    state.gradient, state.guided, state.frame_signs = gradient.reshape(-1).numpy(), 1.0, 0.5
+    for _ in range(10):
+        for k, candidate in enumerate(_moving_squares(state, [0.05] * 4, 3, 4, _gen(0), 0.2).clone()):
+            per_frame = (candidate - clean).sum(dim=(1, 2, 3)).sign()  # [T]: every channel moves alike here
+            if k < 2:  # one sign for the whole block: the frames' sums cancel, so the drawn sign stays
+                assert per_frame.unique().numel() == 1
+            else:  # down where the estimate rises, up where it falls
+                assert per_frame.tolist() == [-1.0, -1.0, 1.0, 1.0]
+    for bad in (-0.1, 1.5, True):
+        with pytest.raises(ValueError, match="frame_signs"):
+            video_square(ScoreOracle(nn.Linear(1, 2)), clean[None], 0, frame_signs=bad)

@@ -238,7 +238,8 @@ _SPECS = [
     MethodSpec("srbad", summary="SR-BAD baseline (V-BAD Sec. 4.3): static tentative perturbation, random partition, "
                "NES.", preset=Preset(SRBAD, "V-BAD Sec. 4.3"), **_VBAD),
     MethodSpec("vsquare", "scores", "bounded", "Video Square Attack: batched random search with squares moving "
-               "through blocks of frames (top-1 scores, L-inf; targeted from a target-class start video).", video_square,
+               "through blocks of frames, signs steered by a gradient estimate from every answer (top-1 scores, "
+               "L-inf; targeted from a target-class start video).", video_square,
                supplied=frozenset({"start_video"}), supply=_start_videos),
     MethodSpec("vrays", "labels", "bounded", "Video RayS (after Chen & Gu 2020): hard-label L-inf attack by "
                "spatio-temporal block flips of a ray's sign vector; stops once within eps.", video_rays,
