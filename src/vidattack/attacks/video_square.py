@@ -115,6 +115,7 @@ class _State:
     guided: float = 0.0  # share of the moving squares whose signs follow ``gradient``
     frame_signs: float = 0.0  # share of those whose signs follow it frame by frame
     gradient: np.ndarray | None = None  # float64 [T*C*H*W]: estimate of d log P / d clip (see _learn_gradient)
+    changes: np.ndarray | None = None  # float64 [K, n]: what each moving square of the round changes
 
 
 def _side(
@@ -331,6 +332,8 @@ def _moving_squares(
         period = np.maximum(given, 1)
         phase = (plan.phase[plan.used - 1, :, None] * 2 * period).astype(np.int64)
         flicker = 1 - 2 * np.where(given > 0, ((np.arange(length) + phase) // period) % 2, 0).astype(np.int8)
+    clip = clean.numel()
+    inside = index < count * clip  # the square pixels on the frame (cut ones point at the buffer's scratch tail)
     guided = int(round(state.guided * count)) if state.gradient is not None else 0
     drawn = sign[:guided, 0]
     if flicker is not None:
@@ -338,10 +341,9 @@ def _moving_squares(
     if guided:
         sign = np.broadcast_to(sign, (count, length, channels)).copy()
         per_frame = int(round(state.frame_signs * guided))
-        sign[:guided] = _guided_signs(state, pixel, index, (count, length), drawn, flicker, per_frame)
+        sign[:guided] = _guided_signs(state, pixel, inside, (count, length), drawn, flicker, per_frame)
     # [K, 1 or L, C]: the radius times the signs; they are +-1, so the product is exact in any dtype
     value = sign * np.array(radii, dtype=np.float64).reshape(-1, 1, 1)
-    clip = clean.numel()
     # every other pixel is the current point clipped to the candidate's radius
     flat = state.tiles
     # the last round's candidates are rows of the buffer, about to be rewritten: keep the accepted one
@@ -369,14 +371,19 @@ def _moving_squares(
         torch.stack(bases, out=flat[: count * clip].view(count, *clean.shape))
         state.tiles = flat if same else None
     state.tiles_of, state.tiles_written = bases[0], (pixel, index)
-    _write_squares(flat, bases[0], copies, clean, pixel, index, value.reshape(count, -1, 1, 1, channels))
+    written = _write_squares(flat, bases[0], copies, clean, pixel, index, value.reshape(count, -1, 1, 1, channels))
+    if state.gradient is not None:
+        # what each candidate changes on its square, for _learn_gradient once the answers are in
+        if isinstance(written, Tensor):
+            written = written.to("cpu", torch.float64).numpy()
+        state.changes = np.where(inside, written - _values(bases[0], pixel), 0.0).reshape(count, -1)
     return flat[: count * clip].view(count, *clean.shape)
 
 
 def _guided_signs(
     state: _State,
     pixel: np.ndarray,
-    index: np.ndarray,
+    inside: np.ndarray,
     shape: tuple[int, int],
     drawn: np.ndarray,
     flicker: np.ndarray | None,
@@ -389,12 +396,12 @@ def _guided_signs(
     estimate over the square)``, each frame's term times the square's ``flicker [K, L]`` sign there
     (the square keeps its flicker); the last ``per_frame`` of the G squares instead get that sign per
     frame, from each frame's sum alone (no flicker), so such a square changes sign in time where the
-    estimate asks for it. Where a sum is still zero, the drawn sign. ``pixel`` and ``index`` are the
-    round's flat square indices in one clip and in the K-candidate buffer (cut pixels: its scratch
-    tail), ``[K * L * side * side * C]``; ``shape`` is ``(K, L)``."""
+    estimate asks for it. Where a sum is still zero, the drawn sign. ``pixel`` holds the round's flat
+    square indices in one clip, ``[K * L * side * side * C]``, ``inside`` whether each is on the frame
+    (not cut); ``shape`` is ``(K, L)``."""
     assert state.gradient is not None
     (count, length), (rows, channels) = shape, drawn.shape
-    estimate = np.where(index < count * state.clean.numel(), state.gradient[pixel], 0.0)
+    estimate = np.where(inside, state.gradient[pixel], 0.0)
     # the first-order change of log P(label) per unit of +sign on the square, per frame [G, L, C]
     slope = estimate.reshape(count, length, -1, channels)[:rows].sum(axis=2)
     pattern = np.ones((rows, length), dtype=np.int8) if flicker is None else flicker[:rows]
@@ -430,16 +437,11 @@ def _learn_gradient(state: _State, probs: list[float]) -> None:
     slowly as the point moves). (Adding ``D_k d_k / |d_k|^2`` without the prediction needed 6-19% more
     queries on three of the four validation models, 4% fewer on the fourth.)
     """
-    assert state.gradient is not None and state.tiles is not None and state.tiles_written is not None
-    pixel, index = state.tiles_written
-    total = state.tiles.numel() - 1  # K clips; cut pixels point at the scratch entry after them
-    count = total // state.clean.numel()  # the moving squares (the round's first candidates)
-    probs = probs[:count]
-    pixel, index = pixel.reshape(count, -1)[: len(probs)], index.reshape(count, -1)[: len(probs)]
-    written = _values(state.tiles, index.reshape(-1)).reshape(index.shape)
-    change = np.where(index < total, written - _values(state.adv, pixel.reshape(-1)).reshape(index.shape), 0.0)
+    assert state.gradient is not None and state.changes is not None and state.tiles_written is not None
+    change, state.changes = state.changes, None  # [K, n], from _moving_squares
+    pixel = state.tiles_written[0].reshape(len(change), -1)
     reference = math.log(max(state.loss, 1e-30))
-    for k, prob in enumerate(probs):
+    for k, prob in enumerate(probs[: len(change)]):  # the moving squares' answers (any static ones follow)
         norm = float(change[k] @ change[k])
         if norm > 0:
             # a square's clip entries are distinct but for its cut pixels, which all point at the first
@@ -457,13 +459,14 @@ def _write_squares(
     pixel: np.ndarray,
     index: np.ndarray,
     value: np.ndarray,
-) -> None:
+) -> np.ndarray | Tensor:
     """Write into the candidate buffer ``flat``: each ``(to, at)`` of ``copies`` as ``flat[to] =
     base[at]``, then the squares, ``flat[index] = clamp(clean[pixel] + value, 0, 1)`` with ``pixel``
     and ``index`` flat ``[K*L*side*side*C]`` and ``value`` ``[K, 1 or L, 1, 1, C]`` (it broadcasts over
     ``[K, L, side, side, C]``). Through NumPy views where the clip's dtype has one, on the CPU (NumPy
     indexes a few thousand pixels for a fraction of PyTorch's cost), else through PyTorch: the same
-    arithmetic in the clip's dtype either way."""
+    arithmetic in the clip's dtype either way. Returns the square values written, flat (NumPy, or on the
+    PyTorch path a tensor on the clip's device)."""
     count, channels = value.shape[0], value.shape[-1]
     views = numpy_views(flat, base, clean)
     if views is not None:
@@ -472,8 +475,9 @@ def _write_squares(
             target[to] = source[at]
         squares = clean_flat[pixel].reshape(count, value.shape[1], -1, 1, channels)
         squares += value.astype(squares.dtype)
-        target[index] = np.clip(squares, 0.0, 1.0, out=squares).reshape(-1)
-        return
+        written = np.clip(squares, 0.0, 1.0, out=squares).reshape(-1)
+        target[index] = written
+        return written
 
     def on_device(indices: np.ndarray) -> Tensor:
         return torch.from_numpy(indices).to(clean.device)
@@ -482,7 +486,9 @@ def _write_squares(
         flat.scatter_(0, on_device(to), base.reshape(-1).index_select(0, on_device(at)))
     squares = clean.reshape(-1).index_select(0, on_device(pixel)).view(count, value.shape[1], -1, 1, channels)
     squares = squares + torch.from_numpy(value).to(clean.device, clean.dtype)
-    flat.scatter_(0, on_device(index), squares.clamp_(0.0, 1.0).reshape(-1))
+    written = squares.clamp_(0.0, 1.0).reshape(-1)
+    flat.scatter_(0, on_device(index), written)
+    return written
 
 
 def _check_params(
@@ -847,7 +853,7 @@ def _update(
                 state.adv, state.top, state.success, state.done, state.stop = candidate, top, True, True, "success"
                 state.trace.append((used, 0.0, True))
                 return
-        if state.gradient is not None and state.top >= 0 and state.tiles is not None:
+        if state.changes is not None:
             _learn_gradient(state, probs)  # before the point moves: the changes are from the current point
         best = min(range(len(probs)), key=probs.__getitem__)
         if state.top < 0 or probs[best] < state.loss:
