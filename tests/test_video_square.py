@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -454,6 +455,12 @@ def test_motion_prior_zero_is_the_default_draw_and_the_prior_is_deterministic(to
             video_square(ScoreOracle(toy_model), videos, labels, motion_prior=bad)
 
 
+def _estimate(gradient: torch.Tensor) -> np.ndarray:
+    """vsquare's layout of a gradient estimate ``[T, C, H, W]``: flat, and a zero at the end (where cut
+    square pixels point)."""
+    return np.append(gradient.reshape(-1).numpy(), 0.0)
+
+
 def test_guided_squares_take_the_sign_the_gradient_estimate_asks_for() -> None:
     from vidattack.attacks.video_square import _moving_squares, _State
 
@@ -462,7 +469,7 @@ def test_guided_squares_take_the_sign_the_gradient_estimate_asks_for() -> None:
     # log P(label) grows with channel 0 and falls with channel 1; nothing known about channel 2
     gradient = torch.zeros(clean.shape, dtype=torch.float64)
     gradient[:, 0], gradient[:, 1] = 1.0, -1.0
-    state.gradient, state.guided = gradient.reshape(-1).numpy(), 0.5
+    state.gradient, state.guided = _estimate(gradient), 0.5
     signs = {True: set(), False: set()}  # guided or not -> the signs seen per channel
     generator = _gen(0)
     for _ in range(20):
@@ -543,21 +550,19 @@ def test_guided_attack_through_torch_matches_numpy(toy_model, toy_data, monkeypa
 def test_the_gradient_estimate_is_fitted_to_each_answer() -> None:
     import math
 
-    import numpy as np
-
     from vidattack.attacks.video_square import _learn_gradient, _moving_squares, _State
 
     clean = torch.rand(4, 3, 12, 12, generator=_gen(1))
     state = _State(0, clean, 0, -1, clean.clone(), 0.05, loss=0.6)
-    state.gradient, state.guided = np.zeros(clean.numel()), 1.0
+    state.gradient, state.guided = np.zeros(clean.numel() + 1), 1.0
     generator = _gen(3)
     for answer in (0.5, 0.55, 0.7):
         # large squares on a small clip: each overlaps the ones before, whose answers it must not undo
         candidate = _moving_squares(state, [0.05], 10, 4, generator, 1.0)[0].clone()
         _learn_gradient(state, [answer])
         # afterwards the linear model log P(x + d) = log P(x) + <g, d> predicts this answer exactly
-        change = (candidate - state.adv).double().reshape(-1).numpy()
-        assert float(state.gradient @ change) == pytest.approx(math.log(answer) - math.log(state.loss), abs=1e-9)
+        change = (candidate - state.adv).double().reshape(-1)
+        assert float(torch.from_numpy(state.gradient[:-1]) @ change) == pytest.approx(math.log(answer) - math.log(state.loss), abs=1e-9)
 
 
 def test_frame_signs_follow_the_estimate_frame_by_frame() -> None:
@@ -568,7 +573,7 @@ def test_frame_signs_follow_the_estimate_frame_by_frame() -> None:
     # log P(label) grows with every channel in frames 0-1 and falls with it in frames 2-3
     gradient = torch.ones(clean.shape, dtype=torch.float64)
     gradient[2:] = -1.0
-    state.gradient, state.guided, state.frame_signs = gradient.reshape(-1).numpy(), 1.0, 0.5
+    state.gradient, state.guided, state.frame_signs = _estimate(gradient), 1.0, 0.5
     for _ in range(10):
         for k, candidate in enumerate(_moving_squares(state, [0.05] * 4, 3, 4, _gen(0), 0.2).clone()):
             per_frame = (candidate - clean).sum(dim=(1, 2, 3)).sign()  # [T]: every channel moves alike here
@@ -579,3 +584,23 @@ def test_frame_signs_follow_the_estimate_frame_by_frame() -> None:
     for bad in (-0.1, 1.5, True):
         with pytest.raises(ValueError, match="frame_signs"):
             video_square(ScoreOracle(nn.Linear(1, 2)), clean[None], 0, frame_signs=bad)
+
+
+def test_frame_group_gives_one_sign_per_run_of_frames() -> None:
+    from vidattack.attacks.video_square import _moving_squares, _State
+
+    clean = torch.full((4, 3, 12, 12), 0.5)
+    # frame by frame the estimate says down, up, up, down; summed over runs of 2 frames, up then down
+    gradient = torch.tensor([1.0, -3.0, -1.0, 3.0], dtype=torch.float64).view(4, 1, 1, 1).expand(clean.shape)
+    for group, expected in ((1, [-1.0, 1.0, 1.0, -1.0]), (2, [1.0, 1.0, -1.0, -1.0]), (4, None)):
+        state = _State(0, clean, 0, -1, clean.clone(), 0.05)
+        state.gradient, state.guided, state.frame_signs, state.frame_group = _estimate(gradient), 1.0, 1.0, group
+        for candidate in _moving_squares(state, [0.05] * 4, 3, 4, _gen(group), 0.2):
+            per_frame = (candidate - clean).sum(dim=(1, 2, 3)).sign()  # [T]
+            if expected is None:  # one run over the whole block: its sum is 0, so the drawn sign stays
+                assert per_frame.unique().numel() == 1
+            else:
+                assert per_frame.tolist() == expected
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="frame_group"):
+            video_square(ScoreOracle(nn.Linear(1, 2)), clean[None], 0, frame_group=bad)

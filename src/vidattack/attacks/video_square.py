@@ -27,9 +27,10 @@ Attack of Andriushchenko et al. (ECCV 2020, Sec. 3 and 3.1) and adapts it to vid
   clip entry is fitted to these finite differences (the quantity NES and Bandits, Ilyas et al. 2018
   and 2019, estimate gradients from, with the square as the direction; see :func:`_learn_gradient`),
   and a square's sign per channel is the one that lowers the loss under that estimate, where a
-  random sign points the wrong way half the time; with ``frame_signs`` a share of the squares take
-  that sign frame by frame. The squares' positions stay random (choosing them by the estimate too
-  was worse);
+  random sign points the wrong way half the time; a share of the squares (``frame_signs``, by
+  default half) take that sign per run of ``frame_group`` frames (default 4) instead of once for
+  their block, so they can change sign in time where the model answers to temporal change. The
+  squares' positions stay random (choosing them by the estimate too was worse);
 * **batched**: each round draws ``candidates`` squares per video around the current point and sends
   all of them, for all attacked videos, in *one* oracle call; the best candidate is kept if it
   improves the loss. Square Attack proposes one square per query; batching spends a few more queries
@@ -114,8 +115,13 @@ class _State:
     cdfs: dict[int, np.ndarray] = field(default_factory=dict)  # square side -> position distribution
     guided: float = 0.0  # share of the moving squares whose signs follow ``gradient``
     frame_signs: float = 0.0  # share of those whose signs follow it frame by frame
-    gradient: np.ndarray | None = None  # float64 [T*C*H*W]: estimate of d log P / d clip (see _learn_gradient)
-    changes: np.ndarray | None = None  # float64 [K, n]: what each moving square of the round changes
+    frame_group: int = 1  # consecutive frames that share one sign in those squares
+    # float64 [T*C*H*W + 1]: estimate of d log P / d clip (see _learn_gradient); the last entry stays 0
+    # (cut square pixels point at it)
+    gradient: np.ndarray | None = None
+    # the round's moving squares for _learn_gradient: their entries of ``gradient`` [K, m] and what each
+    # changes there (float64 [K, m], 0 on cut pixels)
+    changes: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _side(
@@ -240,8 +246,13 @@ class _SquarePlan:
     """Moving squares drawn ahead for the next rounds at one square side (see :func:`_plan_squares`)."""
 
     key: tuple[Any, ...]  # (clip shape, squares per round, side, block length, speed)
-    pixel: np.ndarray  # [R, K*L*side*side*C] flat index of each square pixel in one clip (cut pixels: 0)
+    # [R, K*C*L*side*side] (channel before frame, so a square's sign per channel broadcasts over long
+    # rows): flat index of each square pixel in one clip (cut pixels, off the frame: frame 0's first pixel
+    # in the pixel's channel)
+    pixel: np.ndarray
     index: np.ndarray  # [R, same] the same pixel in the K stacked candidates (cut pixels: a scratch tail)
+    estimate_at: np.ndarray  # [R, same] the same pixel in the gradient estimate (cut pixels: its zero tail)
+    inside: np.ndarray  # [R, same] bool: the pixel is on the frame (not cut)
     sign: np.ndarray  # [R, K, C] int8 +-1, one sign per channel
     phase: np.ndarray  # [R, K] uniform draw of each square's flicker phase
     used: int = 0  # rows handed out
@@ -283,13 +294,16 @@ def _plan_squares(
     on_frame = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)  # [R, K, L, side, side]
     plane, clip = height * width, frames * channels * height * width
     first = (starts[..., None] + np.arange(length)) * (channels * plane)  # [R, K, L]
-    pixel = np.where(on_frame, first[..., None, None] + rows * width + cols, 0)[..., None]
-    pixel = pixel + np.arange(0, channels * plane, plane)  # [R, K, L, side, side, C]
+    pixel = np.where(on_frame, first[..., None, None] + rows * width + cols, 0)[:, :, None]
+    pixel = pixel + np.arange(0, channels * plane, plane).reshape(-1, 1, 1, 1)  # [R, K, C, L, side, side]
+    inside = np.broadcast_to(on_frame[:, :, None], pixel.shape)
     offsets = (np.arange(count) * clip).reshape(-1, 1, 1, 1, 1)
-    index = np.where(on_frame[..., None], pixel + offsets, count * clip)
+    index = np.where(inside, pixel + offsets, count * clip)
+    estimate_at = np.where(inside, pixel, clip)
     sign = 1 - 2 * (draw[..., 6:] < 0.5).astype(np.int8)
     key = (tuple(shape), count, side, length, speed)
-    return _SquarePlan(key, pixel.reshape(rounds, -1), index.reshape(rounds, -1), sign, draw[..., 5])
+    flat = (pixel, index, estimate_at, inside)
+    return _SquarePlan(key, *(a.reshape(rounds, -1) for a in flat), sign, draw[..., 5])
 
 
 def _moving_squares(
@@ -323,26 +337,31 @@ def _moving_squares(
         # at most _PLAN_ROUNDS rounds, and a few hundred thousand indices (large squares on large clips)
         ahead = max(1, min(ahead, _PLAN_ROUNDS, _PLAN_PIXELS // (count * length * side * side * channels)))
         plan = state.plan = _plan_squares(key[0], count, side, length, speed, ahead, generator, _placement(state, side))
-    pixel, index, sign = plan.pixel[plan.used], plan.index[plan.used], plan.sign[plan.used][:, None]
+    row = plan.used
+    pixel, index, sign = plan.pixel[row], plan.index[row], plan.sign[row][..., None]  # sign [K, C, 1]
     plan.used += 1
     flicker: np.ndarray | None = None  # [K, L] +-1: each square's sign over the frames of its block
     if periods is not None:
         # a flicker of period k: the sign flips every k frames from a random phase in [0, 2k)
         given = np.array(periods, dtype=np.int64)[:, None]
         period = np.maximum(given, 1)
-        phase = (plan.phase[plan.used - 1, :, None] * 2 * period).astype(np.int64)
+        phase = (plan.phase[row, :, None] * 2 * period).astype(np.int64)
         flicker = 1 - 2 * np.where(given > 0, ((np.arange(length) + phase) // period) % 2, 0).astype(np.int8)
     clip = clean.numel()
-    inside = index < count * clip  # the square pixels on the frame (cut ones point at the buffer's scratch tail)
     guided = int(round(state.guided * count)) if state.gradient is not None else 0
-    drawn = sign[:guided, 0]
+    drawn = sign[:guided, :, 0]
     if flicker is not None:
-        sign = sign * flicker[..., None]  # [K, L, C]
+        sign = sign * flicker[:, None]  # [K, C, L]
     if guided:
-        sign = np.broadcast_to(sign, (count, length, channels)).copy()
         per_frame = int(round(state.frame_signs * guided))
-        sign[:guided] = _guided_signs(state, pixel, inside, (count, length), drawn, flicker, per_frame)
-    # [K, 1 or L, C]: the radius times the signs; they are +-1, so the product is exact in any dtype
+        # [K, C, 1] while every square keeps one sign over its frames, else [K, C, L]
+        frames_apart = flicker is not None or per_frame > 0
+        sign = np.broadcast_to(sign, (count, channels, length)).copy() if frames_apart else sign.copy()
+        at = plan.estimate_at[row]
+        sign[:guided] = _guided_signs(
+            state.gradient[at], (count, channels, length), drawn, flicker, per_frame, state.frame_group
+        )
+    # [K, C, 1 or L]: the radius times the signs; they are +-1, so the product is exact in any dtype
     value = sign * np.array(radii, dtype=np.float64).reshape(-1, 1, 1)
     # every other pixel is the current point clipped to the candidate's radius
     flat = state.tiles
@@ -371,45 +390,50 @@ def _moving_squares(
         torch.stack(bases, out=flat[: count * clip].view(count, *clean.shape))
         state.tiles = flat if same else None
     state.tiles_of, state.tiles_written = bases[0], (pixel, index)
-    written = _write_squares(flat, bases[0], copies, clean, pixel, index, value.reshape(count, -1, 1, 1, channels))
+    written = _write_squares(flat, bases[0], copies, clean, pixel, index, value[..., None])
     if state.gradient is not None:
         # what each candidate changes on its square, for _learn_gradient once the answers are in
         if isinstance(written, Tensor):
             written = written.to("cpu", torch.float64).numpy()
-        state.changes = np.where(inside, written - _values(bases[0], pixel), 0.0).reshape(count, -1)
+        change = np.where(plan.inside[row], written - _values(bases[0], pixel), 0.0)
+        state.changes = plan.estimate_at[row].reshape(count, -1), change.reshape(count, -1)
     return flat[: count * clip].view(count, *clean.shape)
 
 
 def _guided_signs(
-    state: _State,
-    pixel: np.ndarray,
-    inside: np.ndarray,
-    shape: tuple[int, int],
+    estimate: np.ndarray,
+    shape: tuple[int, int, int],
     drawn: np.ndarray,
     flicker: np.ndarray | None,
     per_frame: int = 0,
+    group: int = 1,
 ) -> np.ndarray:
-    """``int8 [G, L, C]`` +-1: the signs of the first G of a round's squares over the L frames of their
-    block, from the video's gradient estimate (``drawn [G, C]``: their random signs).
+    """``int8 [G, C, L]`` +-1 (``[G, C, 1]`` without ``flicker`` and ``per_frame``): the signs of the
+    first G of a round's squares over the L frames of their block, from the video's gradient estimate
+    on the round's square pixels, ``estimate [K * C * L * side * side]`` (0 on cut pixels; ``shape`` is
+    ``(K, C, L)``); ``drawn [G, C]``: their random signs.
 
     Per channel, the sign that lowers the loss to first order under the estimate, ``-sign(sum of the
     estimate over the square)``, each frame's term times the square's ``flicker [K, L]`` sign there
     (the square keeps its flicker); the last ``per_frame`` of the G squares instead get that sign per
-    frame, from each frame's sum alone (no flicker), so such a square changes sign in time where the
-    estimate asks for it. Where a sum is still zero, the drawn sign. ``pixel`` holds the round's flat
-    square indices in one clip, ``[K * L * side * side * C]``, ``inside`` whether each is on the frame
-    (not cut); ``shape`` is ``(K, L)``."""
-    assert state.gradient is not None
-    (count, length), (rows, channels) = shape, drawn.shape
-    estimate = np.where(inside, state.gradient[pixel], 0.0)
-    # the first-order change of log P(label) per unit of +sign on the square, per frame [G, L, C]
-    slope = estimate.reshape(count, length, -1, channels)[:rows].sum(axis=2)
-    pattern = np.ones((rows, length), dtype=np.int8) if flicker is None else flicker[:rows]
-    steady = (slope * pattern[..., None]).sum(axis=1)  # [G, C]
-    signs = np.where(steady > 0, -1, np.where(steady < 0, 1, drawn)).astype(np.int8)[:, None] * pattern[..., None]
+    run of ``group`` consecutive frames, from the sum over the run alone (no flicker; the last run may
+    be shorter), so such a square changes sign in time where the estimate asks for it. Where a sum is
+    still zero, the drawn sign."""
+    (count, channels, length), rows = shape, len(drawn)
+    # the first-order change of log P(label) per unit of +sign on the square, per frame [G, C, L]
+    slope = estimate.reshape(count, channels, length, -1)[:rows].sum(axis=3)
+    steady = (slope if flicker is None else slope * flicker[:rows, None]).sum(axis=2)  # [G, C]
+    signs = np.where(steady > 0, -1, np.where(steady < 0, 1, drawn)).astype(np.int8)[..., None]
+    if flicker is not None:
+        signs = signs * flicker[:rows, None]
+    elif per_frame:
+        signs = np.broadcast_to(signs, (rows, channels, length)).copy()
     if per_frame:
-        own = slope[rows - per_frame :]
-        signs[rows - per_frame :] = np.where(own > 0, -1, np.where(own < 0, 1, drawn[rows - per_frame :, None]))
+        own = slope[rows - per_frame :]  # [P, C, L]
+        if group > 1:
+            starts = np.arange(0, length, group)
+            own = np.repeat(np.add.reduceat(own, starts, axis=2), np.diff(np.append(starts, length)), axis=2)
+        signs[rows - per_frame :] = np.where(own > 0, -1, np.where(own < 0, 1, drawn[rows - per_frame :, :, None]))
     return signs
 
 
@@ -437,18 +461,19 @@ def _learn_gradient(state: _State, probs: list[float]) -> None:
     slowly as the point moves). (Adding ``D_k d_k / |d_k|^2`` without the prediction needed 6-19% more
     queries on three of the four validation models, 4% fewer on the fourth.)
     """
-    assert state.gradient is not None and state.changes is not None and state.tiles_written is not None
-    change, state.changes = state.changes, None  # [K, n], from _moving_squares
-    pixel = state.tiles_written[0].reshape(len(change), -1)
+    assert state.gradient is not None and state.changes is not None
+    (at, change), state.changes = state.changes, None  # [K, m] each, from _moving_squares
+    norms = np.einsum("km,km->k", change, change).tolist()
     reference = math.log(max(state.loss, 1e-30))
     for k, prob in enumerate(probs[: len(change)]):  # the moving squares' answers (any static ones follow)
-        norm = float(change[k] @ change[k])
-        if norm > 0:
-            # a square's clip entries are distinct but for its cut pixels, which all point at the first
-            # pixel of frame 0 per channel and add zero; where that pixel is also one of the square's
-            # own, the assignment keeps the last write and its update is lost (one entry, rarely)
-            surprise = math.log(max(prob, 1e-30)) - reference - float(state.gradient[pixel[k]] @ change[k])
-            state.gradient[pixel[k]] += surprise / norm * change[k]
+        if norms[k] > 0:
+            # a square's entries are distinct but for its cut pixels, which point at the estimate's
+            # zero tail and add zero to it; each square is gathered after the previous one's update,
+            # as squares of a round may overlap
+            entries = state.gradient[at[k]]
+            surprise = math.log(max(prob, 1e-30)) - reference - float(entries @ change[k])
+            entries += surprise / norms[k] * change[k]
+            state.gradient[at[k]] = entries
 
 
 def _write_squares(
@@ -462,18 +487,18 @@ def _write_squares(
 ) -> np.ndarray | Tensor:
     """Write into the candidate buffer ``flat``: each ``(to, at)`` of ``copies`` as ``flat[to] =
     base[at]``, then the squares, ``flat[index] = clamp(clean[pixel] + value, 0, 1)`` with ``pixel``
-    and ``index`` flat ``[K*L*side*side*C]`` and ``value`` ``[K, 1 or L, 1, 1, C]`` (it broadcasts over
-    ``[K, L, side, side, C]``). Through NumPy views where the clip's dtype has one, on the CPU (NumPy
+    and ``index`` flat ``[K*C*L*side*side]`` and ``value`` ``[K, C, 1 or L, 1]`` (it broadcasts over
+    ``[K, C, L, side*side]``). Through NumPy views where the clip's dtype has one, on the CPU (NumPy
     indexes a few thousand pixels for a fraction of PyTorch's cost), else through PyTorch: the same
     arithmetic in the clip's dtype either way. Returns the square values written, flat (NumPy, or on the
     PyTorch path a tensor on the clip's device)."""
-    count, channels = value.shape[0], value.shape[-1]
+    shape = (*value.shape[:3], -1)  # [K, C, 1 or L, rest]
     views = numpy_views(flat, base, clean)
     if views is not None:
         target, source, clean_flat = views[0], views[1].reshape(-1), views[2].reshape(-1)
         for to, at in copies:
             target[to] = source[at]
-        squares = clean_flat[pixel].reshape(count, value.shape[1], -1, 1, channels)
+        squares = clean_flat[pixel].reshape(shape)
         squares += value.astype(squares.dtype)
         written = np.clip(squares, 0.0, 1.0, out=squares).reshape(-1)
         target[index] = written
@@ -484,7 +509,7 @@ def _write_squares(
 
     for to, at in copies:
         flat.scatter_(0, on_device(to), base.reshape(-1).index_select(0, on_device(at)))
-    squares = clean.reshape(-1).index_select(0, on_device(pixel)).view(count, value.shape[1], -1, 1, channels)
+    squares = clean.reshape(-1).index_select(0, on_device(pixel)).view(shape)
     squares = squares + torch.from_numpy(value).to(clean.device, clean.dtype)
     written = squares.clamp_(0.0, 1.0).reshape(-1)
     flat.scatter_(0, on_device(index), written)
@@ -508,6 +533,7 @@ def _check_params(
     motion_prior: float = 0.0,
     guided: float = 0.0,
     frame_signs: float = 0.0,
+    frame_group: int = 1,
 ) -> None:
     if not isinstance(oracle, ScoreOracle):
         raise ValueError(
@@ -543,6 +569,8 @@ def _check_params(
         raise ValueError(f"guided must be in [0, 1], got {guided!r}")
     if not isinstance(frame_signs, (int, float)) or isinstance(frame_signs, bool) or not 0 <= frame_signs <= 1:
         raise ValueError(f"frame_signs must be in [0, 1], got {frame_signs!r}")
+    if not isinstance(frame_group, int) or isinstance(frame_group, bool) or frame_group < 1:
+        raise ValueError(f"frame_group must be an int >= 1, got {frame_group!r}")
 
 
 def video_square(
@@ -561,7 +589,8 @@ def video_square(
     patterns: tuple[int, ...] = (0,),
     motion_prior: float = 0.0,
     guided: float = 1.0,
-    frame_signs: float = 0.0,
+    frame_signs: float = 0.5,
+    frame_group: int = 4,
     schedule: tuple[int, ...] = SQUARE_SCHEDULE,
     start_video: Tensor | Sequence[Tensor] | None = None,
     start_radii: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0),
@@ -625,17 +654,23 @@ def video_square(
             the others get random signs, Square Attack's draw (0: all random, the earlier draw
             bit-for-bit). Untargeted only (the targeted search ignores it: not measured there).
             Default 1.0, chosen on the validation split (benchmarks/results_vsquare.md, "Guided signs";
-            4 seeds, the same success rates, mean queries 1.0 / 0: lrcn-synth 445 / 675, i3d-synth
-            594 / 949, c3d-synth 760 / 894, r2plus1d-synth 740 / 870; a share of 0.5 lost an i3d
-            clip at one seed). Costs one float64 per clip entry (8 x T x C x H x W bytes per video)
+            4 seeds, the same success rates, one sign per square, mean queries 1.0 / 0: lrcn-synth
+            445 / 675, i3d-synth 594 / 949, c3d-synth 760 / 894, r2plus1d-synth 740 / 870; a share
+            of 0.5 lost an i3d clip at one seed). Costs one float64 per clip entry (8 x T x C x H x W bytes per video)
             and a few NumPy gathers and scatters per round on the squares' pixels: on a model as
-            small as lrcn-synth the time share in the model falls from 0.91 to 0.86.
-        frame_signs: share of the guided squares whose sign is chosen frame by frame from the estimate
-            (the others keep one sign for their whole block), ``[0, 1]``: such a square may change
-            sign in time, where the model answers to temporal change. Default 0: on the validation
-            split (4 seeds) 0.5 / 1.0 changed the mean queries by -35% / -46% on r2plus1d-synth and
-            -19% / -9% on i3d-synth, but +19% / +103% on c3d-synth and +18% on lrcn-synth (1.0 lost
-            a clip there); benchmarks/results_vsquare.md, "Guided signs".
+            small as lrcn-synth the time share in the model falls from about 0.92 to 0.87.
+        frame_signs: share of the guided squares whose sign is chosen per run of ``frame_group``
+            frames from the estimate (the others keep one sign for their whole block), ``[0, 1]``:
+            such a square may change sign in time, where the model answers to temporal change.
+        frame_group: consecutive frames that share one sign in those squares (the sum of the
+            estimate over the run decides it; the last run of a block may be shorter), >= 1.
+            Defaults ``frame_signs`` 0.5 with ``frame_group`` 4, chosen on the validation split
+            (4 seeds, the same success rates; benchmarks/results_vsquare.md, "Signs per run of
+            frames"): mean queries against one sign per block (``frame_signs`` 0) lrcn-synth 414 /
+            445, i3d-synth 411 / 594, c3d-synth 719 / 760, r2plus1d-synth 570 / 740, the only setting
+            measured that is lower on all four; signs by single frames (``frame_group`` 1) helped
+            r2plus1d-synth more (479) but cost c3d- and lrcn-synth 19% and 18%; runs of 2 or 8
+            frames and shares 0.25 or 1.0 were worse.
         schedule: queries per video after which ``p`` is halved (Square Attack's schedule for 10,000
             queries: 10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000).
         start_video: targeted only: target-class videos to start from (the attacker's data):
@@ -660,7 +695,7 @@ def video_square(
     start_time = time.perf_counter()
     _check_params(
         oracle, eps, candidates, p_init, frame_block, schedule, start_radii, shrink, max_rounds, moving, speed, min_side,
-        patterns, motion_prior, guided, frame_signs,
+        patterns, motion_prior, guided, frame_signs, frame_group,
     )
     validate_video(videos, "videos")
     n, frames, _, height, width = videos.shape
@@ -679,8 +714,8 @@ def video_square(
         if motion_prior > 0:
             state.energy, state.motion_prior = _motion_energy(state.clean), float(motion_prior)
         if guided > 0 and targets is None:
-            state.gradient, state.guided = np.zeros(state.clean.numel()), float(guided)
-            state.frame_signs = float(frame_signs)
+            state.gradient, state.guided = np.zeros(state.clean.numel() + 1), float(guided)
+            state.frame_signs, state.frame_group = float(frame_signs), frame_group
         if targets is None:
             state.pending = (_stripes(state.clean, eps, block, generator).unsqueeze(0), [eps])
         else:
@@ -758,6 +793,7 @@ def video_square(
             "motion_prior": motion_prior,
             "guided": guided,
             "frame_signs": frame_signs,
+            "frame_group": frame_group,
         }
         for s in states
     ]
@@ -848,9 +884,9 @@ def _update(
             state.wins[k] += float(better)
         state.drawn = []
     if state.target < 0:
-        for candidate, top in zip(proposed, tops, strict=True):
+        for k, top in enumerate(tops):
             if top != state.label:
-                state.adv, state.top, state.success, state.done, state.stop = candidate, top, True, True, "success"
+                state.adv, state.top, state.success, state.done, state.stop = proposed[k], top, True, True, "success"
                 state.trace.append((used, 0.0, True))
                 return
         if state.changes is not None:
