@@ -114,8 +114,8 @@ class _State:
     motion_prior: float = 0.0
     cdfs: dict[int, np.ndarray] = field(default_factory=dict)  # square side -> position distribution
     guided: float = 0.0  # share of the moving squares whose signs follow ``gradient``
-    frame_signs: float = 0.0  # share of those whose signs follow it frame by frame
-    frame_group: int = 1  # consecutive frames that share one sign in those squares
+    frame_signs: float = 0.0  # share of those whose signs follow it in time, per run of frame_group frames
+    frame_group: int = 1
     # float64 [T*C*H*W + 1]: estimate of d log P / d clip (see _learn_gradient); the last entry stays 0
     # (cut square pixels point at it)
     gradient: np.ndarray | None = None
@@ -349,17 +349,17 @@ def _moving_squares(
         flicker = 1 - 2 * np.where(given > 0, ((np.arange(length) + phase) // period) % 2, 0).astype(np.int8)
     clip = clean.numel()
     guided = int(round(state.guided * count)) if state.gradient is not None else 0
+    at = plan.estimate_at[row]
     drawn = sign[:guided, :, 0]
     if flicker is not None:
         sign = sign * flicker[:, None]  # [K, C, L]
     if guided:
-        per_frame = int(round(state.frame_signs * guided))
+        in_time = int(round(state.frame_signs * guided))
         # [K, C, 1] while every square keeps one sign over its frames, else [K, C, L]
-        frames_apart = flicker is not None or per_frame > 0
+        frames_apart = flicker is not None or in_time > 0
         sign = np.broadcast_to(sign, (count, channels, length)).copy() if frames_apart else sign.copy()
-        at = plan.estimate_at[row]
         sign[:guided] = _guided_signs(
-            state.gradient[at], (count, channels, length), drawn, flicker, per_frame, state.frame_group
+            state.gradient[at], (count, channels, length), drawn, flicker, in_time, state.frame_group
         )
     # [K, C, 1 or L]: the radius times the signs; they are +-1, so the product is exact in any dtype
     value = sign * np.array(radii, dtype=np.float64).reshape(-1, 1, 1)
@@ -396,7 +396,7 @@ def _moving_squares(
         if isinstance(written, Tensor):
             written = written.to("cpu", torch.float64).numpy()
         change = np.where(plan.inside[row], written - _values(bases[0], pixel), 0.0)
-        state.changes = plan.estimate_at[row].reshape(count, -1), change.reshape(count, -1)
+        state.changes = at.reshape(count, -1), change.reshape(count, -1)
     return flat[: count * clip].view(count, *clean.shape)
 
 
@@ -405,17 +405,17 @@ def _guided_signs(
     shape: tuple[int, int, int],
     drawn: np.ndarray,
     flicker: np.ndarray | None,
-    per_frame: int = 0,
+    in_time: int = 0,
     group: int = 1,
 ) -> np.ndarray:
-    """``int8 [G, C, L]`` +-1 (``[G, C, 1]`` without ``flicker`` and ``per_frame``): the signs of the
+    """``int8 [G, C, L]`` +-1 (``[G, C, 1]`` without ``flicker`` and ``in_time``): the signs of the
     first G of a round's squares over the L frames of their block, from the video's gradient estimate
     on the round's square pixels, ``estimate [K * C * L * side * side]`` (0 on cut pixels; ``shape`` is
     ``(K, C, L)``); ``drawn [G, C]``: their random signs.
 
     Per channel, the sign that lowers the loss to first order under the estimate, ``-sign(sum of the
     estimate over the square)``, each frame's term times the square's ``flicker [K, L]`` sign there
-    (the square keeps its flicker); the last ``per_frame`` of the G squares instead get that sign per
+    (the square keeps its flicker); the last ``in_time`` of the G squares instead get that sign per
     run of ``group`` consecutive frames, from the sum over the run alone (no flicker; the last run may
     be shorter), so such a square changes sign in time where the estimate asks for it. Where a sum is
     still zero, the drawn sign."""
@@ -426,14 +426,14 @@ def _guided_signs(
     signs = np.where(steady > 0, -1, np.where(steady < 0, 1, drawn)).astype(np.int8)[..., None]
     if flicker is not None:
         signs = signs * flicker[:rows, None]
-    elif per_frame:
+    elif in_time:
         signs = np.broadcast_to(signs, (rows, channels, length)).copy()
-    if per_frame:
-        own = slope[rows - per_frame :]  # [P, C, L]
+    if in_time:
+        own = slope[rows - in_time :]  # [P, C, L]
         if group > 1:
             starts = np.arange(0, length, group)
             own = np.repeat(np.add.reduceat(own, starts, axis=2), np.diff(np.append(starts, length)), axis=2)
-        signs[rows - per_frame :] = np.where(own > 0, -1, np.where(own < 0, 1, drawn[rows - per_frame :, :, None]))
+        signs[rows - in_time :] = np.where(own > 0, -1, np.where(own < 0, 1, drawn[rows - in_time :, :, None]))
     return signs
 
 
@@ -656,9 +656,10 @@ def video_square(
             Default 1.0, chosen on the validation split (benchmarks/results_vsquare.md, "Guided signs";
             4 seeds, the same success rates, one sign per square, mean queries 1.0 / 0: lrcn-synth
             445 / 675, i3d-synth 594 / 949, c3d-synth 760 / 894, r2plus1d-synth 740 / 870; a share
-            of 0.5 lost an i3d clip at one seed). Costs one float64 per clip entry (8 x T x C x H x W bytes per video)
-            and a few NumPy gathers and scatters per round on the squares' pixels: on a model as
-            small as lrcn-synth the time share in the model falls from about 0.92 to 0.87.
+            of 0.5 lost an i3d clip at one seed). Costs one float64 per clip entry (8 x T x C x H x W
+            bytes per video) and a few NumPy gathers and scatters per round on the squares' pixels:
+            on a model as small as lrcn-synth the time share in the model falls from about 0.92 to
+            0.87.
         frame_signs: share of the guided squares whose sign is chosen per run of ``frame_group``
             frames from the estimate (the others keep one sign for their whole block), ``[0, 1]``:
             such a square may change sign in time, where the model answers to temporal change.
