@@ -636,10 +636,11 @@ def video_square(
             in a square). With more than one pattern each square draws its pattern in proportion to
             how often that pattern lowered the loss so far on this video (Laplace-smoothed rates), so
             the search learns which kind of square the model answers to. Default ``(0,)`` (no
-            flicker; nothing drawn). ``(0, 1, 2, 4, 8)`` needed 22-32% fewer queries on
-            r2plus1d-synth's validation clips (factorised temporal convolutions; 4 seeds) and about 60%
-            more on c3d- and lrcn-synth's (2 seeds; benchmarks/results_vsquare.md, "Flickering
-            squares"), so it is not the default.
+            flicker; nothing drawn). With the default guided signs, ``(0, 1, 2, 4, 8)`` needed 25%
+            fewer queries on r2plus1d-synth's validation clips (factorised temporal convolutions, whose
+            gradient changes sign every few frames) and 29% and 14% more on lrcn- and c3d-synth's
+            (4 seeds; benchmarks/results_vsquare.md, "Estimate diagnostics"), so it is not the default;
+            worth a try on (2+1)D models.
         motion_prior: share of the squares placed where the clean clip moves, ``[0, 1]``: their
             positions are drawn in proportion to the clip's motion energy under the square (absolute
             differences of consecutive frames, summed over frames and channels), the others uniformly
