@@ -34,13 +34,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vidattack import models as zoo
 from vidattack.attacks import video_square as square_module
-from vidattack.threat import ScoreOracle
+from vidattack.evaluation.diagnostics import true_adversarial_gradient
+from vidattack.metrics import gradient_cosine
+from vidattack.threat import ScoreOracle, WhiteBox
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_labels_peers import chosen_clips  # noqa: E402  (the same clips as the label-only comparison)
@@ -49,12 +50,11 @@ from bench_labels_peers import chosen_clips  # noqa: E402  (the same clips as th
 WINDOWS = ((0, 50), (50, 150), (150, 300), (300, 600), (600, 10_000))
 
 
-def log_prob_gradient(net: torch.nn.Module, videos: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Gradient of ``sum_i log P(labels[i] | videos[i])`` with respect to ``videos [N,T,C,H,W]``."""
-    x = videos.detach().clone().requires_grad_(True)
+def log_prob_gradient(model: WhiteBox, videos: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Gradient of ``log P(labels[i] | videos[i])`` with respect to ``videos [N,T,C,H,W]`` (what the
+    attack's estimate estimates: the negated untargeted objective of the library's diagnostics)."""
     with torch.enable_grad():
-        (grad,) = torch.autograd.grad(torch.log_softmax(net(x), 1).gather(1, labels[:, None]).sum(), x)
-    return grad
+        return -true_adversarial_gradient(model, videos, labels)
 
 
 def subspace_energy(grad: torch.Tensor) -> dict[str, tuple[float, float]]:
@@ -101,7 +101,7 @@ def temporal_spectrum(grad: torch.Tensor) -> list[float]:
 
 
 def observed_update(
-    original: Callable[..., None], net: torch.nn.Module, exact: bool, cosines: dict[int, list[float]]
+    original: Callable[..., None], model: WhiteBox, exact: bool, cosines: dict[int, list[float]]
 ) -> Callable[..., None]:
     """A replacement for the attack's ``_update`` (``original``) that runs it, then (untargeted, unfinished
     clips with an estimate) records the cosine of the estimate with the true gradient at the new current
@@ -111,13 +111,11 @@ def observed_update(
         original(state, *args, **kwargs)
         if state.gradient is None or state.done:
             return
-        grad = log_prob_gradient(net, state.adv[None], torch.tensor([state.label]))
-        true = grad.reshape(-1).double().numpy()
-        estimate = state.gradient[:-1]
-        norms = float(np.linalg.norm(true) * np.linalg.norm(estimate))
-        cosines.setdefault(state.owner, []).append(float(true @ estimate) / norms if norms > 0 else 0.0)
+        true = log_prob_gradient(model, state.adv[None], torch.tensor([state.label])).reshape(1, -1)
+        estimate = torch.from_numpy(state.gradient[:-1]).reshape(1, -1)  # a view: the exact mode writes it
+        cosines.setdefault(state.owner, []).append(float(gradient_cosine(estimate, true)[0]))
         if exact:
-            estimate[:] = true
+            estimate.copy_(true)
 
     return update
 
@@ -139,9 +137,10 @@ def main() -> None:
     original = square_module._update
     for name in args.models.split(","):
         net = zoo.load(name).eval()
+        white_box = WhiteBox(net)
         videos, labels, order = chosen_clips(net, args.split)
         if args.energy:
-            grad = log_prob_gradient(net, videos, labels)
+            grad = log_prob_gradient(white_box, videos, labels)
             print(
                 f"{name} {args.split} ({len(order)} clips): "
                 + ", ".join(
@@ -158,7 +157,7 @@ def main() -> None:
             means = []
             for seed in (int(s) for s in args.seeds.split(",")):
                 cosines: dict[int, list[float]] = {}
-                square_module._update = observed_update(original, net, mode == "exact", cosines)
+                square_module._update = observed_update(original, white_box, mode == "exact", cosines)
                 try:
                     result = square_module.video_square(
                         ScoreOracle(net, top_k=1, budget=10_000, batch_size=256),
