@@ -47,7 +47,9 @@ ARCHS: dict[str, tuple[int, int]] = {  # arch -> (frames, size): the torchvision
     "mvit_v2_s": (16, 224),
     "swin3d_t": (16, 224),
 }
-METHODS = ("vbad", "vbad-paper", "pbad", "srbad", "heuristic", "opt", "sva", "sva-norl", "sva-random", "sval")
+METHODS = (
+    "vsquare", "vbad", "vbad-paper", "pbad", "srbad", "heuristic", "opt", "sva", "sva-norl", "sva-random", "sval"
+)
 QUICK_PARAMS: dict[str, dict[str, Any]] = {"sval": {"train_count": 8}}
 
 

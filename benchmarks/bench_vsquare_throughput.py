@@ -8,7 +8,9 @@ candidates per round:
 * the attack's queries/s and its ratio to the raw throughput;
 * the time-share ratio, robust to other jobs on a shared machine: seconds inside ``oracle.query`` (the
   model's forward plus the oracle's validation, softmax and top-k) over the attack's wall time. Every
-  query of this attack is sent in such a batched call, so no correction for one-query reads is needed.
+  query of this attack is sent in such a batched call, so no correction for one-query reads is needed;
+* the attack's own time per round: wall time outside ``oracle.query`` over the rounds run (building the
+  candidates, fitting the gradient estimate, bookkeeping).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_vsquare_throughput.py [--model c3d-synth] [--rounds 200] \
         [--vsquare-params '{"moving": 0.0}']
@@ -64,19 +66,26 @@ def main() -> None:
     index = int(correct[probs[correct, clips.labels[correct]].argmax()])
     video, label = clips.videos[index : index + 1], clips.labels[index : index + 1]
     print(f"model {args.model}, test clip {index}, {args.rounds} rounds, {args.threads} thread(s), {params}")
-    print("| candidates | raw forward (videos/s, batch B) | attack (queries/s) | ratio | ratio (time shares) |")
-    print("|---:|---:|---:|---:|---:|")
+    print(
+        "| candidates | raw forward (videos/s, batch B) | attack (queries/s) | ratio | ratio (time shares) "
+        "| attack's own ms per round (outside the oracle) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
     for candidates in (int(c) for c in args.candidates.split(",")):
         raw = raw_throughput(model, video, candidates)
         oracle = TimedOracle(model, top_k=1, batch_size=max(candidates, 1))
         start = time.perf_counter()
-        video_square(
+        result = video_square(
             oracle, video, label, candidates=candidates, max_rounds=args.rounds,
             generator=torch.Generator().manual_seed(0), **params,
         )
         wall = time.perf_counter() - start
         qps = oracle.queries / wall
-        print(f"| {candidates} | {raw:.0f} | {qps:.0f} | {qps / raw:.2f} | {oracle.seconds / wall:.2f} |", flush=True)
+        own = (wall - oracle.seconds) / int(result.iterations[0]) * 1e3
+        print(
+            f"| {candidates} | {raw:.0f} | {qps:.0f} | {qps / raw:.2f} | {oracle.seconds / wall:.3f} | {own:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

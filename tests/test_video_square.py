@@ -590,9 +590,11 @@ def test_frame_group_gives_one_sign_per_run_of_frames() -> None:
     from vidattack.attacks.video_square import _moving_squares, _State
 
     clean = torch.full((4, 3, 12, 12), 0.5)
-    # frame by frame the estimate says down, up, up, down; summed over runs of 2 frames, up then down
+    # frame by frame the estimate says down, up, up, down; summed over runs of 2 frames, up then down;
+    # over a run of 3 frames and the shorter last run of 1, up then down
     gradient = torch.tensor([1.0, -3.0, -1.0, 3.0], dtype=torch.float64).view(4, 1, 1, 1).expand(clean.shape)
-    for group, expected in ((1, [-1.0, 1.0, 1.0, -1.0]), (2, [1.0, 1.0, -1.0, -1.0]), (4, None)):
+    runs = ((1, [-1.0, 1.0, 1.0, -1.0]), (2, [1.0, 1.0, -1.0, -1.0]), (3, [1.0, 1.0, 1.0, -1.0]), (4, None))
+    for group, expected in runs:
         state = _State(0, clean, 0, -1, clean.clone(), 0.05)
         state.gradient, state.guided, state.frame_signs, state.frame_group = _estimate(gradient), 1.0, 1.0, group
         for candidate in _moving_squares(state, [0.05] * 4, 3, 4, _gen(group), 0.2):

@@ -109,6 +109,11 @@ class _State:
     tiles: Tensor | None = None
     tiles_of: Tensor | None = None
     tiles_written: tuple[np.ndarray, np.ndarray] | None = None
+    # made once with the buffer: its K candidates [K,T,C,H,W] (a view) and flat NumPy views of the
+    # buffer and of the clean clip for _write_squares (None where the clip's dtype has none)
+    tiles_rows: Tensor | None = None
+    tiles_arrays: tuple[np.ndarray, np.ndarray] | None = None
+    base_array: tuple[Tensor, np.ndarray] | None = None  # the last base and its flat NumPy view
     plan: _SquarePlan | None = None  # moving squares drawn ahead (see _plan_squares)
     energy: np.ndarray | None = None  # [H, W] motion energy of the clean clip (motion prior), or None
     motion_prior: float = 0.0
@@ -355,25 +360,27 @@ def _moving_squares(
         sign = sign * flicker[:, None]  # [K, C, L]
     if guided:
         in_time = int(round(state.frame_signs * guided))
-        # [K, C, 1] while every square keeps one sign over its frames, else [K, C, L]
-        frames_apart = flicker is not None or in_time > 0
-        sign = np.broadcast_to(sign, (count, channels, length)).copy() if frames_apart else sign.copy()
-        sign[:guided] = _guided_signs(
+        steered = _guided_signs(
             state.gradient[at], (count, channels, length), drawn, flicker, in_time, state.frame_group
         )
-    # [K, C, 1 or L]: the radius times the signs; they are +-1, so the product is exact in any dtype
-    value = sign * np.array(radii, dtype=np.float64).reshape(-1, 1, 1)
+        if guided == count:
+            sign = steered
+        else:  # the others keep their drawn signs, over the frames if the guided ones vary in time
+            sign = np.concatenate([steered, np.repeat(sign[guided:], steered.shape[2] // sign.shape[2], axis=2)])
+    single = radii.count(radii[0]) == count  # untargeted: every candidate at the current radius
     # every other pixel is the current point clipped to the candidate's radius
     flat = state.tiles
-    # the last round's candidates are rows of the buffer, about to be rewritten: keep the accepted one
     accepted = -1
-    if flat is not None and state.adv.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr():
-        accepted = state.adv.storage_offset() // clip
-        state.adv = state.adv.clone()
-    bases = [_base(state, r) for r in radii]
-    same = all(b is bases[0] for b in bases)
+    if flat is not None:
+        # the last round's candidates are rows of the buffer, about to be rewritten: keep the accepted one
+        offset = state.adv.data_ptr() - flat.data_ptr()
+        if 0 <= offset < (flat.shape[0] - 1) * flat.element_size():
+            accepted = offset // (clip * flat.element_size())
+            state.adv = state.adv.clone()
+    bases = [_base(state, radii[0])] * count if single else [_base(state, r) for r in radii]
+    same = single or all(b is bases[0] for b in bases)
     copies: list[tuple[np.ndarray, np.ndarray]] = []  # (buffer index, clip index) to copy from the base
-    reusable = flat is not None and flat.numel() == count * clip + 1 and same
+    reusable = flat is not None and flat.shape[0] == count * clip + 1 and same
     if reusable and (accepted >= 0 or bases[0] is state.tiles_of):
         # Every row holds the base the buffer was filled with but for its own square of the last
         # round; the new base is that base, or that base with the accepted row's square. So: each
@@ -385,19 +392,35 @@ def _moving_squares(
             square = last_pixel.reshape(count, -1)[accepted]
             rows = np.arange(0, count * clip, clip).reshape(-1, 1)  # where each candidate starts
             copies.append(((square + rows).reshape(-1), np.tile(square, count)))
+        candidates, arrays = state.tiles_rows, state.tiles_arrays
     else:
         flat = torch.empty(count * clip + 1, dtype=clean.dtype, device=clean.device)
-        torch.stack(bases, out=flat[: count * clip].view(count, *clean.shape))
-        state.tiles = flat if same else None
+        candidates = flat[: count * clip].view(count, *clean.shape)
+        torch.stack(bases, out=candidates)
+        views = numpy_views(flat, clean)
+        arrays = None if views is None else (views[0], views[1].reshape(-1))
+        state.tiles, state.tiles_rows, state.tiles_arrays = (flat, candidates, arrays) if same else (None, None, None)
     state.tiles_of, state.tiles_written = bases[0], (pixel, index)
-    written = _write_squares(flat, bases[0], copies, clean, pixel, index, value[..., None])
+    # the base has a NumPy view where the clip has one (the same dtype, on the same device); it
+    # changes only when a candidate is accepted
+    views = None
+    if arrays is not None:
+        if state.base_array is None or state.base_array[0] is not bases[0]:
+            state.base_array = bases[0], bases[0].detach().numpy().reshape(-1)
+        views = [arrays[0], state.base_array[1], arrays[1]]
+    # [K, C, 1 or L]: the radius times the signs (+-1), exact in the clip's dtype on the NumPy path
+    # (the radius rounded to it, as converting the float64 product would), else float64
+    dtype = np.dtype(np.float64) if views is None else views[0].dtype
+    value = sign * dtype.type(radii[0]) if single else sign * np.array(radii, dtype=dtype).reshape(-1, 1, 1)
+    written = _write_squares(flat, bases[0], copies, clean, pixel, index, value[..., None], views)
     if state.gradient is not None:
         # what each candidate changes on its square, for _learn_gradient once the answers are in
         if isinstance(written, Tensor):
             written = written.to("cpu", torch.float64).numpy()
-        change = np.where(plan.inside[row], written - _values(bases[0], pixel), 0.0)
+        before = _values(bases[0], pixel) if views is None else views[1][pixel]
+        change = np.where(plan.inside[row], np.subtract(written, before, dtype=np.float64), 0.0)
         state.changes = at.reshape(count, -1), change.reshape(count, -1)
-    return flat[: count * clip].view(count, *clean.shape)
+    return candidates
 
 
 def _guided_signs(
@@ -420,21 +443,39 @@ def _guided_signs(
     be shorter), so such a square changes sign in time where the estimate asks for it. Where a sum is
     still zero, the drawn sign."""
     (count, channels, length), rows = shape, len(drawn)
+    if flicker is None and in_time and length % group == 0:
+        # the defaults' case, in fewer NumPy calls (they are most of its cost): the sums per run of
+        # frames [G, C, R] and, after them, over the block, signed at once
+        runs = estimate.reshape(count, channels, length // group, -1)[:rows].sum(axis=3)
+        chosen = _descent_signs(np.concatenate([runs, runs.sum(axis=2, keepdims=True)], axis=2), drawn[..., None])
+        signs = np.empty((rows, channels, length // group, group), dtype=np.int8)
+        signs[: rows - in_time] = chosen[: rows - in_time, :, -1:, None]
+        signs[rows - in_time :] = chosen[rows - in_time :, :, :-1, None]
+        return signs.reshape(rows, channels, length)
     # the first-order change of log P(label) per unit of +sign on the square, per frame [G, C, L]
     slope = estimate.reshape(count, channels, length, -1)[:rows].sum(axis=3)
     steady = (slope if flicker is None else slope * flicker[:rows, None]).sum(axis=2)  # [G, C]
-    signs = np.where(steady > 0, -1, np.where(steady < 0, 1, drawn)).astype(np.int8)[..., None]
+    whole = _descent_signs(steady, drawn)[..., None]  # [G, C, 1]
     if flicker is not None:
-        signs = signs * flicker[:rows, None]
-    elif in_time:
-        signs = np.broadcast_to(signs, (rows, channels, length)).copy()
-    if in_time:
-        own = slope[rows - in_time :]  # [P, C, L]
-        if group > 1:
-            starts = np.arange(0, length, group)
-            own = np.repeat(np.add.reduceat(own, starts, axis=2), np.diff(np.append(starts, length)), axis=2)
-        signs[rows - in_time :] = np.where(own > 0, -1, np.where(own < 0, 1, drawn[rows - in_time :, :, None]))
+        whole = whole * flicker[:rows, None]
+    if not in_time:
+        return whole
+    signs = np.empty((rows, channels, length), dtype=np.int8)
+    signs[: rows - in_time] = whole[: rows - in_time]
+    own = slope[rows - in_time :]  # [P, C, L]
+    if group > 1:  # each frame gets the sum over its run
+        starts = np.arange(0, length, group)
+        own = np.repeat(np.add.reduceat(own, starts, axis=2), np.diff(np.append(starts, length)), axis=2)
+    signs[rows - in_time :] = _descent_signs(own, drawn[rows - in_time :, :, None])
     return signs
+
+
+def _descent_signs(slope: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """``int8`` +-1 of ``slope``'s shape: the sign that lowers the loss to first order, ``-sign(slope)``,
+    and ``drawn`` (broadcast to it) where the slope is zero (no answer about that entry yet)."""
+    signs = np.sign(slope).astype(np.int8)
+    np.negative(signs, out=signs)
+    return signs if signs.all() else np.where(signs == 0, drawn, signs)
 
 
 def _values(tensor: Tensor, indices: np.ndarray) -> np.ndarray:
@@ -484,22 +525,23 @@ def _write_squares(
     pixel: np.ndarray,
     index: np.ndarray,
     value: np.ndarray,
+    views: list[np.ndarray] | None,
 ) -> np.ndarray | Tensor:
     """Write into the candidate buffer ``flat``: each ``(to, at)`` of ``copies`` as ``flat[to] =
     base[at]``, then the squares, ``flat[index] = clamp(clean[pixel] + value, 0, 1)`` with ``pixel``
     and ``index`` flat ``[K*C*L*side*side]`` and ``value`` ``[K, C, 1 or L, 1]`` (it broadcasts over
-    ``[K, C, L, side*side]``). Through NumPy views where the clip's dtype has one, on the CPU (NumPy
-    indexes a few thousand pixels for a fraction of PyTorch's cost), else through PyTorch: the same
+    ``[K, C, L, side*side]``). Through ``views``, flat NumPy views of ``(flat, base, clean)``
+    (:func:`~vidattack.video.numpy_views`), where the clip's dtype has one, on the CPU (NumPy indexes a
+    few thousand pixels for a fraction of PyTorch's cost), else (``None``) through PyTorch: the same
     arithmetic in the clip's dtype either way. Returns the square values written, flat (NumPy, or on the
     PyTorch path a tensor on the clip's device)."""
     shape = (*value.shape[:3], -1)  # [K, C, 1 or L, rest]
-    views = numpy_views(flat, base, clean)
     if views is not None:
-        target, source, clean_flat = views[0], views[1].reshape(-1), views[2].reshape(-1)
+        target, source, clean_flat = views
         for to, at in copies:
             target[to] = source[at]
         squares = clean_flat[pixel].reshape(shape)
-        squares += value.astype(squares.dtype)
+        squares += value.astype(squares.dtype, copy=False)
         written = np.clip(squares, 0.0, 1.0, out=squares).reshape(-1)
         target[index] = written
         return written
@@ -613,9 +655,9 @@ def video_square(
         candidates: squares drawn per video per round and read in one batched oracle call, >= 1 (1 is
             Square Attack's one square per query). Default 4, chosen on the validation split
             (benchmarks/results_vsquare.md): 1 spends the fewest queries, 4 keeps most of the wall time
-            in the model's forward for a single clip (0.87-0.97 on the zoo's 32x32 models with guided
-            signs) at 17% more queries; 8 raises the smallest model's share from 0.88 to 0.91 but
-            costs 18-35% more queries than 4 ("Estimate diagnostics").
+            in the model's forward for a single clip (0.90-0.97 on the zoo's 32x32 models with guided
+            signs, "Per-round cost") at 17% more queries; 8 raises the smallest model's share from
+            0.90 to 0.93 but costs 18-35% more queries than 4 ("Estimate diagnostics").
         p_init: initial share of a frame's area covered by a square, ``(0, 1]`` (Square Attack's L-inf
             ``p_init`` 0.05, Sec. 4); halved at each count of ``schedule``. Default 0.2, chosen on the
             validation split: on 32x32 frames 0.05 reaches 1-pixel squares after 1,000 queries, and
@@ -660,8 +702,8 @@ def video_square(
             445 / 675, i3d-synth 594 / 949, c3d-synth 760 / 894, r2plus1d-synth 740 / 870; a share
             of 0.5 lost an i3d clip at one seed). Costs one float64 per clip entry (8 x T x C x H x W
             bytes per video) and a few NumPy gathers and scatters per round on the squares' pixels:
-            on a model as small as lrcn-synth the time share in the model falls from about 0.92 to
-            0.87.
+            on a model as small as lrcn-synth the time share in the model falls from about 0.94 to
+            0.90.
         frame_signs: share of the guided squares whose sign is chosen per run of ``frame_group``
             frames from the estimate (the others keep one sign for their whole block), ``[0, 1]``:
             such a square may change sign in time, where the model answers to temporal change.
@@ -761,16 +803,18 @@ def video_square(
             continue
         try:
             # one video's candidates are already one tensor: no copy on the common single-video path
-            answer = oracle.query(batch[0] if len(batch) == 1 else torch.cat(batch), owner=torch.tensor(owners))
+            answer = oracle.query(
+                batch[0] if len(batch) == 1 else torch.cat(batch),
+                owner=sent[0][0].owner if len(sent) == 1 else torch.tensor(owners),
+            )
         except QueryBudgetExceeded:  # cannot happen with trimmed proposals; kept as the contract says
             for state, _, _ in sent:
                 state.done, state.stop = True, "budget"
             break
-        offset = 0
+        offset, all_tops, all_probs = 0, answer.labels[:, 0].tolist(), answer.probs[:, 0].tolist()
         for state, proposed, radii in sent:
             count = len(radii)
-            tops = answer.labels[offset : offset + count, 0].tolist()
-            probs = answer.probs[offset : offset + count, 0].tolist()
+            tops, probs = all_tops[offset : offset + count], all_probs[offset : offset + count]
             offset += count
             state.rounds += 1
             _update(state, proposed, radii, tops, probs, eps, shrink, oracle)
