@@ -586,6 +586,23 @@ def test_frame_signs_follow_the_estimate_frame_by_frame() -> None:
             video_square(ScoreOracle(nn.Linear(1, 2)), clean[None], 0, frame_signs=bad)
 
 
+def test_guided_signs_shortcut_agrees_with_the_general_path() -> None:
+    from vidattack.attacks.video_square import _guided_signs
+
+    rng = np.random.default_rng(0)
+    count, channels, length, pixels = 5, 3, 8, 4
+    estimate = rng.normal(size=count * channels * length * pixels)
+    estimate[: channels * length * pixels] = 0.0  # the first square has no answers yet: its drawn signs
+    drawn = np.where(rng.random((4, channels)) < 0.5, -1, 1).astype(np.int8)  # the first 4 are guided
+    steady = np.ones((count, length), dtype=np.int8)  # a flicker that never flips: the general path
+    for in_time, group in ((1, 2), (2, 4), (4, 8), (3, 1)):
+        shortcut = _guided_signs(estimate, (count, channels, length), drawn, None, in_time, group)
+        general = _guided_signs(estimate, (count, channels, length), drawn, steady, in_time, group)
+        assert shortcut.shape == general.shape == (4, channels, length)
+        assert np.array_equal(shortcut, general)
+        assert np.array_equal(shortcut[0], np.repeat(drawn[0][:, None], length, axis=1))
+
+
 def test_frame_group_gives_one_sign_per_run_of_frames() -> None:
     from vidattack.attacks.video_square import _moving_squares, _State
 
