@@ -277,12 +277,24 @@ def _rounds_with_acceptance(
     return seen
 
 
-def test_moving_squares_reuse_their_buffer_and_keep_the_accepted_candidate() -> None:
+def _guide(state, seed: int = 3):
+    """Give ``state`` a random gradient estimate, as guided squares have (the buffer then restores
+    their last squares from the base values read for the squares' change, on the NumPy path)."""
+    rng = np.random.default_rng(seed)
+    state.gradient = np.append(rng.normal(size=state.clean.numel()), 0.0)
+    state.guided, state.frame_signs, state.frame_group = 1.0, 0.5, 2
+    return state
+
+
+@pytest.mark.parametrize("guided", [False, True])
+def test_moving_squares_reuse_their_buffer_and_keep_the_accepted_candidate(guided: bool) -> None:
     from vidattack.attacks.video_square import _State
 
     clean = torch.rand(6, 3, 12, 12, generator=_gen(1))
     start = (clean + 0.05 * torch.randn(clean.shape, generator=_gen(2)).sign()).clamp(0.0, 1.0)
     state = _State(0, clean, 0, -1, start.clone(), 0.05)
+    if guided:
+        _guide(state)
     accept = [None, 2, None, None, 0, 3, None, 1]
     rounds = _rounds_with_acceptance(state, 8, accept)
     for r, (point, candidates) in enumerate(rounds):
@@ -301,7 +313,8 @@ def test_moving_squares_reuse_their_buffer_and_keep_the_accepted_candidate() -> 
     assert torch.equal(state.adv, rounds[7][1][1])
 
 
-def test_moving_squares_through_numpy_and_through_torch_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("guided", [False, True])
+def test_moving_squares_through_numpy_and_through_torch_agree(monkeypatch: pytest.MonkeyPatch, guided: bool) -> None:
     from vidattack.attacks import video_square as module
 
     clean = torch.rand(6, 3, 12, 12, generator=_gen(1), dtype=torch.float64)
@@ -309,7 +322,8 @@ def test_moving_squares_through_numpy_and_through_torch_agree(monkeypatch: pytes
     accept = [None, 2, None, 1, 0, None]
 
     def rounds(dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return _rounds_with_acceptance(module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05), 6, accept)
+        state = module._State(0, clean.to(dtype), 0, -1, start.to(dtype), 0.05)
+        return _rounds_with_acceptance(_guide(state) if guided else state, 6, accept)
 
     for dtype in (torch.float32, torch.float64):
         fast = rounds(dtype)

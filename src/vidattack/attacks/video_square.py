@@ -108,7 +108,8 @@ class _State:
     # with, and the flat indices (in one clip, in the buffer) of the squares last written into it
     tiles: Tensor | None = None
     tiles_of: Tensor | None = None
-    tiles_written: tuple[np.ndarray, np.ndarray] | None = None
+    # and the base's values there when they were read (NumPy path, guided squares), else None
+    tiles_written: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
     # made once with the buffer: its K candidates [K,T,C,H,W] (a view) and flat NumPy views of the
     # buffer and of the clean clip for _write_squares (None where the clip's dtype has none)
     tiles_rows: Tensor | None = None
@@ -124,9 +125,10 @@ class _State:
     # float64 [T*C*H*W + 1]: estimate of d log P / d clip (see _learn_gradient); the last entry stays 0
     # (cut square pixels point at it)
     gradient: np.ndarray | None = None
-    # the round's moving squares for _learn_gradient: their entries of ``gradient`` [K, m] and what each
-    # changes there (float64 [K, m], 0 on cut pixels)
-    changes: tuple[np.ndarray, np.ndarray] | None = None
+    # the round's moving squares for _learn_gradient: their entries of ``gradient`` [K, m], what each
+    # changes there (float64 [K, m], 0 on cut pixels), the squared norms of those changes [K], and the
+    # estimate on the first square as read for the signs [m] (None: not read)
+    changes: tuple[np.ndarray, np.ndarray, list[float], np.ndarray | None] | None = None
 
 
 def _side(
@@ -358,11 +360,11 @@ def _moving_squares(
     drawn = sign[:guided, :, 0]
     if flicker is not None:
         sign = sign * flicker[:, None]  # [K, C, L]
+    estimate: np.ndarray | None = None  # the estimate on the squares' pixels, as the signs read it
     if guided:
         in_time = int(round(state.frame_signs * guided))
-        steered = _guided_signs(
-            state.gradient[at], (count, channels, length), drawn, flicker, in_time, state.frame_group
-        )
+        estimate = state.gradient[at]
+        steered = _guided_signs(estimate, (count, channels, length), drawn, flicker, in_time, state.frame_group)
         if guided == count:
             sign = steered
         else:  # the others keep their drawn signs, over the frames if the guided ones vary in time
@@ -379,19 +381,21 @@ def _moving_squares(
             state.adv = state.adv.clone()
     bases = [_base(state, radii[0])] * count if single else [_base(state, r) for r in radii]
     same = single or all(b is bases[0] for b in bases)
-    copies: list[tuple[np.ndarray, np.ndarray]] = []  # (buffer index, clip index) to copy from the base
+    # (buffer index, clip index, values): the base's values there, or None to read them
+    restore: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+    shared: np.ndarray | None = None  # clip indices to copy from the base into every candidate
     reusable = flat is not None and flat.shape[0] == count * clip + 1 and same
     if reusable and (accepted >= 0 or bases[0] is state.tiles_of):
         # Every row holds the base the buffer was filled with but for its own square of the last
         # round; the new base is that base, or that base with the accepted row's square. So: each
         # row's last square back to the new base, and the accepted square into every row. This
         # replaces copying the clip K times each round (a sixth of building the candidates on lrcn-synth).
-        last_pixel, last_index = state.tiles_written
-        copies.append((last_index, last_pixel))
+        # (the base's values on the last squares, read for their change, are still the base's but
+        # where an accepted square changed it, which the shared copy writes afterwards)
+        last_pixel, last_index, last_values = state.tiles_written
+        restore = last_index, last_pixel, last_values
         if accepted >= 0:
-            square = last_pixel.reshape(count, -1)[accepted]
-            rows = np.arange(0, count * clip, clip).reshape(-1, 1)  # where each candidate starts
-            copies.append(((square + rows).reshape(-1), np.tile(square, count)))
+            shared = last_pixel.reshape(count, -1)[accepted]
         candidates, arrays = state.tiles_rows, state.tiles_arrays
     else:
         flat = torch.empty(count * clip + 1, dtype=clean.dtype, device=clean.device)
@@ -400,7 +404,7 @@ def _moving_squares(
         views = numpy_views(flat, clean)
         arrays = None if views is None else (views[0], views[1].reshape(-1))
         state.tiles, state.tiles_rows, state.tiles_arrays = (flat, candidates, arrays) if same else (None, None, None)
-    state.tiles_of, state.tiles_written = bases[0], (pixel, index)
+    state.tiles_of, state.tiles_written = bases[0], (pixel, index, None)
     # the base has a NumPy view where the clip has one (the same dtype, on the same device); it
     # changes only when a candidate is accepted
     views = None
@@ -412,14 +416,23 @@ def _moving_squares(
     # (the radius rounded to it, as converting the float64 product would), else float64
     dtype = np.dtype(np.float64) if views is None else views[0].dtype
     value = sign * dtype.type(radii[0]) if single else sign * np.array(radii, dtype=dtype).reshape(-1, 1, 1)
-    written = _write_squares(flat, bases[0], copies, clean, pixel, index, value[..., None], views)
+    written = _write_squares(flat, bases[0], restore, shared, clean, pixel, index, value[..., None], views)
     if state.gradient is not None:
         # what each candidate changes on its square, for _learn_gradient once the answers are in
         if isinstance(written, Tensor):
             written = written.to("cpu", torch.float64).numpy()
-        before = _values(bases[0], pixel) if views is None else views[1][pixel]
+        if views is None:
+            before = _values(bases[0], pixel)
+        else:
+            before = views[1][pixel]
+            state.tiles_written = pixel, index, before
         change = np.where(plan.inside[row], np.subtract(written, before, dtype=np.float64), 0.0)
-        state.changes = at.reshape(count, -1), change.reshape(count, -1)
+        change = change.reshape(count, -1)
+        # the norms while the change is in the cache; the estimate does not move before the fit, so
+        # the first square's entries read for the signs are still its entries then
+        norms = np.einsum("km,km->k", change, change).tolist()
+        first = None if estimate is None else estimate[: change.shape[1]]
+        state.changes = at.reshape(count, -1), change, norms, first
     return candidates
 
 
@@ -503,15 +516,14 @@ def _learn_gradient(state: _State, probs: list[float]) -> None:
     queries on three of the four validation models, 4% fewer on the fourth.)
     """
     assert state.gradient is not None and state.changes is not None
-    (at, change), state.changes = state.changes, None  # [K, m] each, from _moving_squares
-    norms = np.einsum("km,km->k", change, change).tolist()
+    (at, change, norms, first), state.changes = state.changes, None  # from _moving_squares
     reference = math.log(max(state.loss, 1e-30))
     for k, prob in enumerate(probs[: len(change)]):  # the moving squares' answers (any static ones follow)
         if norms[k] > 0:
             # a square's entries are distinct but for its cut pixels, which point at the estimate's
             # zero tail and add zero to it; each square is gathered after the previous one's update,
             # as squares of a round may overlap
-            entries = state.gradient[at[k]]
+            entries = first if k == 0 and first is not None else state.gradient[at[k]]
             surprise = math.log(max(prob, 1e-30)) - reference - float(entries @ change[k])
             entries += surprise / norms[k] * change[k]
             state.gradient[at[k]] = entries
@@ -520,15 +532,17 @@ def _learn_gradient(state: _State, probs: list[float]) -> None:
 def _write_squares(
     flat: Tensor,
     base: Tensor,
-    copies: list[tuple[np.ndarray, np.ndarray]],
+    restore: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None,
+    shared: np.ndarray | None,
     clean: Tensor,
     pixel: np.ndarray,
     index: np.ndarray,
     value: np.ndarray,
     views: list[np.ndarray] | None,
 ) -> np.ndarray | Tensor:
-    """Write into the candidate buffer ``flat``: each ``(to, at)`` of ``copies`` as ``flat[to] =
-    base[at]``, then the squares, ``flat[index] = clamp(clean[pixel] + value, 0, 1)`` with ``pixel``
+    """Write into the candidate buffer ``flat`` of ``K`` clips (and a scratch tail): ``restore = (to,
+    at, values)`` as ``flat[to] = base[at]`` (or ``= values`` where given: NumPy path), then the ``shared`` clip indices from ``base`` into every one of
+    the ``K`` clips, then the squares, ``flat[index] = clamp(clean[pixel] + value, 0, 1)`` with ``pixel``
     and ``index`` flat ``[K*C*L*side*side]`` and ``value`` ``[K, C, 1 or L, 1]`` (it broadcasts over
     ``[K, C, L, side*side]``). Through ``views``, flat NumPy views of ``(flat, base, clean)``
     (:func:`~vidattack.video.numpy_views`), where the clip's dtype has one, on the CPU (NumPy indexes a
@@ -538,8 +552,11 @@ def _write_squares(
     shape = (*value.shape[:3], -1)  # [K, C, 1 or L, rest]
     if views is not None:
         target, source, clean_flat = views
-        for to, at in copies:
-            target[to] = source[at]
+        if restore is not None:
+            to, at, values = restore
+            target[to] = source[at] if values is None else values
+        if shared is not None:
+            target[:-1].reshape(len(value), -1)[:, shared] = source[shared]
         squares = clean_flat[pixel].reshape(shape)
         squares += value.astype(squares.dtype, copy=False)
         written = np.clip(squares, 0.0, 1.0, out=squares).reshape(-1)
@@ -549,8 +566,11 @@ def _write_squares(
     def on_device(indices: np.ndarray) -> Tensor:
         return torch.from_numpy(indices).to(clean.device)
 
-    for to, at in copies:
-        flat.scatter_(0, on_device(to), base.reshape(-1).index_select(0, on_device(at)))
+    if restore is not None:
+        flat.scatter_(0, on_device(restore[0]), base.reshape(-1).index_select(0, on_device(restore[1])))
+    if shared is not None:
+        at = on_device(shared)
+        flat[:-1].view(len(value), -1)[:, at] = base.reshape(-1)[at]
     squares = clean.reshape(-1).index_select(0, on_device(pixel)).view(shape)
     squares = squares + torch.from_numpy(value).to(clean.device, clean.dtype)
     written = squares.clamp_(0.0, 1.0).reshape(-1)
