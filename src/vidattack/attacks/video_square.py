@@ -676,7 +676,7 @@ def video_square(
             Square Attack's one square per query). Default 4, chosen on the validation split
             (benchmarks/results_vsquare.md): 1 spends the fewest queries, 4 keeps most of the wall time
             in the model's forward for a single clip (0.90-0.97 over 400 rounds on the zoo's 32x32
-            models with guided signs, 0.88 over 200 on the smallest, "Per-round cost") at 17% more
+            models with guided signs, 0.89 over 200 on the smallest, "Per-round cost") at 17% more
             queries; 8 raises the smallest model's share from 0.90 to 0.93 but costs 18-35% more
             queries than 4 ("Estimate diagnostics").
         p_init: initial share of a frame's area covered by a square, ``(0, 1]`` (Square Attack's L-inf
