@@ -105,10 +105,10 @@ class _State:
     bases: dict[float, Tensor] = field(default_factory=dict)  # radius -> adv clipped to it (see _base)
     bases_of: Tensor | None = None  # the adv those were clipped from
     # moving squares' candidate buffer [K * T*C*H*W + 1] (see _moving_squares): the base it was filled
-    # with, and the flat indices (in one clip, in the buffer) of the squares last written into it
+    # with, and the flat indices (in one clip, in the buffer) of the squares last written into it with
+    # the base's values there as read then (NumPy path, guided squares; else None)
     tiles: Tensor | None = None
     tiles_of: Tensor | None = None
-    # and the base's values there when they were read (NumPy path, guided squares), else None
     tiles_written: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
     # made once with the buffer: its K candidates [K,T,C,H,W] (a view) and flat NumPy views of the
     # buffer and of the clean clip for _write_squares (None where the clip's dtype has none)
@@ -541,10 +541,11 @@ def _write_squares(
     views: list[np.ndarray] | None,
 ) -> np.ndarray | Tensor:
     """Write into the candidate buffer ``flat`` of ``K`` clips (and a scratch tail): ``restore = (to,
-    at, values)`` as ``flat[to] = base[at]`` (or ``= values`` where given: NumPy path), then the ``shared`` clip indices from ``base`` into every one of
-    the ``K`` clips, then the squares, ``flat[index] = clamp(clean[pixel] + value, 0, 1)`` with ``pixel``
-    and ``index`` flat ``[K*C*L*side*side]`` and ``value`` ``[K, C, 1 or L, 1]`` (it broadcasts over
-    ``[K, C, L, side*side]``). Through ``views``, flat NumPy views of ``(flat, base, clean)``
+    at, values)`` as ``flat[to] = base[at]`` (``= values`` where given, on the NumPy path), then the
+    ``shared`` clip indices from ``base`` into every one of the ``K`` clips, then the squares,
+    ``flat[index] = clamp(clean[pixel] + value, 0, 1)`` with ``pixel`` and ``index`` flat
+    ``[K*C*L*side*side]`` and ``value`` ``[K, C, 1 or L, 1]`` (it broadcasts over ``[K, C, L,
+    side*side]``). Through ``views``, flat NumPy views of ``(flat, base, clean)``
     (:func:`~vidattack.video.numpy_views`), where the clip's dtype has one, on the CPU (NumPy indexes a
     few thousand pixels for a fraction of PyTorch's cost), else (``None``) through PyTorch: the same
     arithmetic in the clip's dtype either way. Returns the square values written, flat (NumPy, or on the
