@@ -404,7 +404,7 @@ def _moving_squares(
         views = numpy_views(flat, clean)
         arrays = None if views is None else (views[0], views[1].reshape(-1))
         state.tiles, state.tiles_rows, state.tiles_arrays = (flat, candidates, arrays) if same else (None, None, None)
-    state.tiles_of, state.tiles_written = bases[0], (pixel, index, None)
+    state.tiles_of = bases[0]
     # the base has a NumPy view where the clip has one (the same dtype, on the same device); it
     # changes only when a candidate is accepted
     views = None
@@ -417,15 +417,13 @@ def _moving_squares(
     dtype = np.dtype(np.float64) if views is None else views[0].dtype
     value = sign * dtype.type(radii[0]) if single else sign * np.array(radii, dtype=dtype).reshape(-1, 1, 1)
     written = _write_squares(flat, bases[0], restore, shared, clean, pixel, index, value[..., None], views)
+    kept = None  # the base's values on the squares where read below on the NumPy path (the next restore)
     if state.gradient is not None:
         # what each candidate changes on its square, for _learn_gradient once the answers are in
         if isinstance(written, Tensor):
             written = written.to("cpu", torch.float64).numpy()
-        if views is None:
-            before = _values(bases[0], pixel)
-        else:
-            before = views[1][pixel]
-            state.tiles_written = pixel, index, before
+        before = _values(bases[0], pixel) if views is None else views[1][pixel]
+        kept = None if views is None else before
         change = np.where(plan.inside[row], np.subtract(written, before, dtype=np.float64), 0.0)
         change = change.reshape(count, -1)
         # the norms while the change is in the cache; the estimate does not move before the fit, so
@@ -433,6 +431,7 @@ def _moving_squares(
         norms = np.einsum("km,km->k", change, change).tolist()
         first = None if estimate is None else estimate[: change.shape[1]]
         state.changes = at.reshape(count, -1), change, norms, first
+    state.tiles_written = pixel, index, kept
     return candidates
 
 
