@@ -5,7 +5,7 @@
         [--targeted --vbad-budget 100000] [--split val --vsquare-params '{"candidates": 1}'] [--seeds 0,1,2]
 
 All methods attack the same clips (the first correctly classified test-split clip of each class, up to
-``--clips``), with the same L-inf bound and the same per-clip query budget, untargeted (``--targeted``:
+``--clips``, from the test bed the model was trained on: ``*-scene`` models the scene bed's), with the same L-inf bound and the same per-clip query budget, untargeted (``--targeted``:
 a seeded random target per clip, ART methods skipped; V-BAD and P-BAD may get their own budget with
 ``--vbad-budget``, as in the acceptance, which compares vsquare at 60,000 to V-BAD at 100,000).
 
@@ -46,7 +46,7 @@ from torch import Tensor, nn
 
 from vidattack import methods, metrics
 from vidattack import models as zoo
-from vidattack.data.synthetic import load_split
+from vidattack.data.synthetic import SynthClips, SynthConfig, load_split
 from vidattack.evaluation.diagnostics import correctly_classified_per_class
 from vidattack.methods import SyntheticAttackerData
 
@@ -138,12 +138,13 @@ def run_art(
 def run_vidattack(
     method: str, net: nn.Module, videos: Tensor, labels: Tensor, target: Tensor | None, eps: float,
     budget: int, batch_size: int, vsquare_params: dict | None = None, seed: int = 0,
+    attacker_data: SyntheticAttackerData | None = None,
 ) -> Outcome:
     start = time.perf_counter()
     # every vidattack method through the methods layer; the zoo's attacker data is its training split
     result = methods.run(
         method, net, videos, labels, target=target, eps=eps, budget=budget, seed=seed, batch_size=batch_size,
-        params=vsquare_params if method == "vsquare" else None, attacker_data=SyntheticAttackerData(),
+        params=vsquare_params if method == "vsquare" else None, attacker_data=attacker_data or SyntheticAttackerData(),
     )
     wall = time.perf_counter() - start
     return Outcome(result.success, result.queries, result.adversarial, wall, int(result.queries.sum()))
@@ -205,13 +206,18 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(x) for x in args.seeds.split(",") if x]
     torch.set_num_threads(args.threads)
-    clips = load_split(args.split)
+    splits: dict[str, SynthClips] = {}  # test bed -> the split's clips
     vsquare_params = json.loads(args.vsquare_params)
     methods = [m for m in args.methods.split(",") if m]
     print("| model | method | budget | SR | mean Q | median Q | MAP | wall (s) | queries/s | per clip |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name in args.models.split(","):
         net = zoo.load(name).eval()
+        attacker_data = SyntheticAttackerData.for_model(name)  # the bed the model was trained on
+        bed = attacker_data.config.bed
+        if bed not in splits:
+            splits[bed] = load_split(args.split, SynthConfig(bed=bed))
+        clips = splits[bed]
         videos, labels = correctly_classified_per_class(net, clips.videos, clips.labels)
         videos, labels = videos[: args.clips], labels[: args.clips]
         with torch.no_grad():
@@ -226,7 +232,8 @@ def main() -> None:
                 out = run_art(method, net, videos, labels, args.eps, budget, seed)
             else:
                 out = run_vidattack(
-                    method, net, videos, labels, target, args.eps, budget, args.batch_size, vsquare_params, seed
+                    method, net, videos, labels, target, args.eps, budget, args.batch_size, vsquare_params, seed,
+                    attacker_data,
                 )
             outcomes[method, seed] = out
             ok = out.success
