@@ -5,9 +5,11 @@
         [--targeted --vbad-budget 100000] [--split val --vsquare-params '{"candidates": 1}'] [--seeds 0,1,2]
 
 All methods attack the same clips (the first correctly classified test-split clip of each class, up to
-``--clips``, from the test bed the model was trained on: ``*-scene`` models the scene bed's), with the same L-inf bound and the same per-clip query budget, untargeted (``--targeted``:
-a seeded random target per clip, ART methods skipped; V-BAD and P-BAD may get their own budget with
-``--vbad-budget``, as in the acceptance, which compares vsquare at 60,000 to V-BAD at 100,000).
+``--clips``, from the test bed the model was trained on: the scene bed's for ``*-scene`` models, whose
+V-BAD and P-BAD also get that bed's attacker data), with the same L-inf bound and the same per-clip query
+budget, untargeted (``--targeted``: a seeded random target per clip, ART methods skipped; V-BAD and P-BAD
+may get their own budget with ``--vbad-budget``, as in the acceptance, which compares vsquare at 60,000
+to V-BAD at 100,000).
 
 * ``vsquare``: :func:`vidattack.attacks.video_square.video_square`, all clips in one call (its rounds
   batch every clip's candidates into one oracle call), top-1 ``ScoreOracle``.
