@@ -191,6 +191,21 @@ def print_seed_summary(name: str, outcomes: dict[tuple[str, int], Outcome], seed
     print()
 
 
+def bed_clips(
+    name: str, net: nn.Module, split: str, count: int, splits: dict[str, SynthClips]
+) -> tuple[Tensor, Tensor, SyntheticAttackerData]:
+    """The clips ``[n,T,C,H,W]`` and labels ``[n]`` the zoo model ``name`` is attacked on, the first
+    clip of each class it classifies correctly in ``split`` (up to ``count``), from the test bed it was
+    trained on, and that bed's attacker data (its training split, V-BAD's and P-BAD's data); ``splits``
+    keeps each bed's split loaded across models."""
+    attacker_data = SyntheticAttackerData.for_model(name)
+    bed = attacker_data.config.bed
+    if bed not in splits:
+        splits[bed] = load_split(split, SynthConfig(bed=bed))
+    videos, labels = correctly_classified_per_class(net, splits[bed].videos, splits[bed].labels)
+    return videos[:count], labels[:count], attacker_data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="c3d-synth,lrcn-synth")
@@ -215,13 +230,7 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name in args.models.split(","):
         net = zoo.load(name).eval()
-        attacker_data = SyntheticAttackerData.for_model(name)  # the bed the model was trained on
-        bed = attacker_data.config.bed
-        if bed not in splits:
-            splits[bed] = load_split(args.split, SynthConfig(bed=bed))
-        clips = splits[bed]
-        videos, labels = correctly_classified_per_class(net, clips.videos, clips.labels)
-        videos, labels = videos[: args.clips], labels[: args.clips]
+        videos, labels, attacker_data = bed_clips(name, net, args.split, args.clips, splits)
         with torch.no_grad():
             classes = int(net(videos[:1]).shape[1])
         target = seeded_targets(labels, classes) if args.targeted else None

@@ -1,0 +1,62 @@
+"""benchmarks/bench_scores_peers.py: every model is attacked on clips of the test bed it was trained on."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from vidattack.data.synthetic import SynthClips
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_scores_peers", ROOT / "benchmarks" / "bench_scores_peers.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_scores_peers"] = module  # its dataclasses look their module up while it loads
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop("bench_scores_peers", None)
+
+
+class _ReadsItsLabel(nn.Module):
+    """Predicts the class written into pixel (0, 0, 0, 0) of a clip (class / 10), but class 1 always wrong."""
+
+    def forward(self, videos: torch.Tensor) -> torch.Tensor:
+        classes = (videos[:, 0, 0, 0, 0] * 10).round().long()
+        classes = torch.where(classes == 1, torch.zeros_like(classes), classes)
+        return nn.functional.one_hot(classes, 4).float()
+
+
+def _clips(bed: str, labels: list[int]) -> SynthClips:
+    videos = torch.full((len(labels), 2, 3, 4, 4), 0.5 if bed == "scene" else 0.9)
+    videos[:, 0, 0, 0, 0] = torch.tensor(labels, dtype=torch.float32) / 10
+    return SynthClips(videos=videos, labels=torch.tensor(labels), appearance=torch.zeros(len(labels), dtype=torch.long))
+
+
+def test_each_model_gets_its_beds_clips_and_attacker_data(bench, monkeypatch):
+    loaded: list[tuple[str, str]] = []
+
+    def load_split(split, config):
+        loaded.append((split, config.bed))
+        return _clips(config.bed, [3, 1, 0, 3, 2])
+
+    monkeypatch.setattr(bench, "load_split", load_split)
+    splits: dict[str, SynthClips] = {}
+    net = _ReadsItsLabel()
+    videos, labels, data = bench.bed_clips("lrcn-scene", net, "val", 10, splits)
+    assert data.config.bed == "scene" and data.image_models == ("image-small-scene", "image-small2-scene")
+    assert labels.tolist() == [3, 0, 2]  # the first correct clip of each class, in the split's order; 1 never correct
+    assert torch.all(videos[:, 1] == 0.5)  # the scene bed's clips
+    videos, labels, data = bench.bed_clips("c3d-synth", net, "val", 2, splits)
+    assert data.config.bed == "motion" and labels.tolist() == [3, 0] and torch.all(videos[:, 1] == 0.9)
+    bench.bed_clips("i3d-scene", net, "val", 10, splits)
+    assert loaded == [("val", "scene"), ("val", "motion")]  # each bed's split loaded once
