@@ -7,6 +7,12 @@ boundary to cross without depending on the shipped zoo.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 import torch
 from torch import nn
@@ -91,3 +97,18 @@ class Counting(nn.Module):
     def forward(self, videos: torch.Tensor) -> torch.Tensor:
         self.clips += len(videos)
         return self.model(videos)
+
+
+def benchmark_script(name: str) -> Iterator[ModuleType]:
+    """``benchmarks/NAME.py`` loaded as a module for a test (generator for a fixture): registered in
+    ``sys.modules`` while it is used, as its dataclasses look their module up while it loads."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
+from conftest import benchmark_script
 from vidattack.data.synthetic import SynthClips
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_scores_peers", ROOT / "benchmarks" / "bench_scores_peers.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_scores_peers"] = module  # its dataclasses look their module up while it loads
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop("bench_scores_peers", None)
+    yield from benchmark_script("bench_scores_peers")
 
 
 class _ReadsItsLabel(nn.Module):

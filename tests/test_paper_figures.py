@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def paper_figures():
-    spec = importlib.util.spec_from_file_location("paper_figures", ROOT / "benchmarks" / "paper_figures.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["paper_figures"] = module  # its dataclasses look their module up while it loads
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop("paper_figures", None)
+    yield from benchmark_script("paper_figures")
 
 
 @pytest.mark.parametrize("figure", ["vbad-fig1", "sparse-fig7"])
