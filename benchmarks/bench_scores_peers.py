@@ -139,14 +139,13 @@ def run_art(
 
 def run_vidattack(
     method: str, net: nn.Module, videos: Tensor, labels: Tensor, target: Tensor | None, eps: float,
-    budget: int, batch_size: int, vsquare_params: dict | None = None, seed: int = 0,
-    attacker_data: SyntheticAttackerData | None = None,
+    budget: int, batch_size: int, vsquare_params: dict | None, seed: int, attacker_data: SyntheticAttackerData,
 ) -> Outcome:
     start = time.perf_counter()
-    # every vidattack method through the methods layer; the zoo's attacker data is its training split
+    # every vidattack method through the methods layer; attacker data: the model's bed (bed_clips)
     result = methods.run(
         method, net, videos, labels, target=target, eps=eps, budget=budget, seed=seed, batch_size=batch_size,
-        params=vsquare_params if method == "vsquare" else None, attacker_data=attacker_data or SyntheticAttackerData(),
+        params=vsquare_params if method == "vsquare" else None, attacker_data=attacker_data,
     )
     wall = time.perf_counter() - start
     return Outcome(result.success, result.queries, result.adversarial, wall, int(result.queries.sum()))
