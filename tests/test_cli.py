@@ -79,6 +79,13 @@ def test_attack_out_writes_outputs_inside_the_directory(assets, capsys, tmp_path
     assert {path.name for path in tmp_path.iterdir()} == {"run"}
 
 
+def test_black_box_attack_within_its_budget_and_quiet_without_progress(assets, capsys):
+    code, out, err = run(["attack", "vsquare", "--model", assets["model"], "--video", assets["video"], "-q", "30",
+                          "--eps", "0.001", "--no-progress", "--json"], capsys)
+    record = json.loads(out)
+    assert code == 0 and 0 < record["queries"] <= 30 and err == ""
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

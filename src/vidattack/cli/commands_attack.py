@@ -48,6 +48,8 @@ def attack(
         None, "--out", "-o", help="Directory for result.json, the adversarial video (lossless + preview) and plots."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a summary."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar on stderr: the clips "
+        "the attack runs through the model (a black-box method's queries, out of --max-queries)."),
     max_frames: int = typer.Option(10_000, "--max-frames", min=1, help="Refuse a video with more frames (frames are "
         "sampled while the file is read)."),
     max_pixels: int = typer.Option(4096 * 4096, "--max-pixels", min=1, help="Refuse frames with more pixels "
@@ -60,6 +62,7 @@ def attack(
     `success_h264` whether it survives H.264 re-encoding (as on a video platform).
     """
     import torch
+    from tqdm.auto import tqdm
 
     from vidattack import methods, models
     from vidattack.cli.commands_models import parse_key_values
@@ -91,10 +94,13 @@ def attack(
     if label is None:
         with torch.no_grad():
             label = int(net(clip).argmax(1)[0])
-    result, record = attack_video(
-        spec.name, net, clip, int(label), target=target, eps=eps, budget=max_queries, seed=seed, params=params,
-        attacker_data=attacker,
-    )  # fmt: skip
+    black_box = spec.threat != "white-box"
+    with tqdm(total=max_queries if black_box else None, desc=spec.name, unit="query" if black_box else "clip",
+              disable=not progress, leave=False, dynamic_ncols=True, delay=1.0) as bar:
+        result, record = attack_video(
+            spec.name, net, clip, int(label), target=target, eps=eps, budget=max_queries, seed=seed, params=params,
+            attacker_data=attacker, on_clips=bar.update,
+        )  # fmt: skip
     record = {"model": model, "video": video, "label_source": label_source, **record}
     if out is not None:
         record["files"] = write_attack_outputs(out, clip.cpu(), result, record)

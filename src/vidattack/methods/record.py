@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from vidattack import __version__, methods, metrics
+from vidattack.forward_count import counting_clips
 from vidattack.io import h264_round_trip
 from vidattack.methods import AttackerData
 from vidattack.result import AttackResult, is_adversarial
@@ -70,10 +72,14 @@ def attack_video(
     params: dict[str, Any] | None = None,
     batch_size: int = 64,
     attacker_data: AttackerData | None = None,
+    on_clips: Callable[[int], None] | None = None,
 ) -> tuple[AttackResult | None, dict[str, Any]]:
     """Run ``method`` on one ``video [1,T,C,H,W]`` with true ``label``; return the result and its record.
 
     ``attacker_data`` is passed to the method (see :func:`vidattack.methods.run`); the record names it.
+    ``on_clips(n)`` is told of every ``n`` clips the attack runs through ``model`` (a progress bar's
+    update: for a black-box method, its queries; see :func:`vidattack.forward_count.counting_clips`);
+    the clean and post-attack checks are not counted.
 
     Raises:
         ValueError: bad video, label or target (naming the argument), unknown method or parameter.
@@ -106,8 +112,10 @@ def attack_video(
         return None, record
     label_tensor = torch.tensor([label])
     target_tensor = None if target is None else torch.tensor([target])
-    result = methods.run(method, model, video, label_tensor, target=target_tensor, eps=eps, budget=budget,
-                         seed=seed, batch_size=batch_size, params=params, attacker_data=attacker_data)
+    counting = nullcontext(model) if on_clips is None else counting_clips(model, on_clips)
+    with counting as counted:
+        result = methods.run(method, counted, video, label_tensor, target=target_tensor, eps=eps, budget=budget,
+                             seed=seed, batch_size=batch_size, params=params, attacker_data=attacker_data)
     summary = {key: float(value[0]) for key, value in metrics.summarize(video, result.adversarial).items()}
     region = result.extras[0].get("mask")
     if isinstance(region, Tensor):
