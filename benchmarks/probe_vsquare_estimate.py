@@ -8,7 +8,8 @@ attacks (first correctly classified clip of each class among the split's first 1
   pixel tiles, the same in every channel, and products of these), next to the share of the dimensions
   each spans. A share far above the dimension share would be structure a prior could use (Bandits'
   tiles, Ilyas et al. 2019); near it, the gradient looks like noise in that basis. Also the share of
-  the squared gradient per temporal frequency (FFT over the frames);
+  the squared gradient per temporal frequency (FFT over the frames), per frame and per cell of a 4x4
+  grid over the frame;
 * otherwise: ``video_square`` untargeted (eps 0.05, 10,000 queries, all clips in one call, the defaults
   unless ``--params``) run per seed in two modes. ``estimate``: as shipped; after every round the
   cosine between the clip's gradient estimate (``guided``) and the true gradient at the current point
@@ -120,6 +121,19 @@ def observed_update(
     return update
 
 
+def where_energy(grad: torch.Tensor, grid: int = 4) -> tuple[list[float], list[float]]:
+    """Where ``|grad|^2`` lies, ``grad [N,T,C,H,W]`` (H, W divisible by ``grid``), mean over the clips:
+    its share per frame ``[T]``, and per cell of a ``grid x grid`` partition of the frame (row-major).
+    A gradient spread evenly would give ``1/T`` and ``1/grid^2`` everywhere."""
+    energy = grad.pow(2)
+    total = energy.flatten(1).sum(1, keepdim=True)
+    per_frame = energy.sum((2, 3, 4)) / total
+    n, _, _, height, width = grad.shape
+    plane = energy.sum((1, 2)).reshape(n, grid, height // grid, grid, width // grid)
+    per_cell = plane.sum((2, 4)).reshape(n, -1) / total
+    return per_frame.mean(0).tolist(), per_cell.mean(0).tolist()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="lrcn-synth")
@@ -151,6 +165,12 @@ def main() -> None:
             print(
                 f"{name} {args.split} temporal spectrum, share per frequency (cycles per clip 0..{grad.shape[1] // 2}): "
                 + " ".join(f"{share:.2f}" for share in temporal_spectrum(grad))
+            )
+            per_frame, per_cell = where_energy(grad)
+            print(f"{name} {args.split} share per frame: " + " ".join(f"{share:.3f}" for share in per_frame))
+            print(
+                f"{name} {args.split} share per cell of a 4x4 grid (row-major): "
+                + " ".join(f"{share:.3f}" for share in per_cell)
             )
             continue
         for mode in modes:
