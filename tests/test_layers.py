@@ -36,7 +36,7 @@ PACKAGE = "vidattack"
 #: The first name below ``vidattack`` -> its layer.
 LAYERS: dict[str, int] = {
     "": 0, "video": 0, "threat": 0, "result": 0, "perturbation": 0, "metrics": 0, "io": 0, "physical": 0,
-    "sampling": 0, "selection": 0, "naming": 0, "curves": 0,
+    "sampling": 0, "selection": 0, "naming": 0, "curves": 0, "forward_count": 0,
     "estimators": 1, "priors": 1, "data": 1, "models": 1, "remote": 1, "viz": 1, "batching": 1,
     "attacks": 2,
     "methods": 3,
