@@ -242,9 +242,14 @@ def test_universal_is_one_tensor_for_every_video(linear):
 
 def test_universal_fools_training_videos(linear):
     model, videos, labels = linear
-    result = sparse_universal(WhiteBox(model), videos, labels, lam=0.01, epochs=30, batch_size=4, lr=0.02)
+    told: list[tuple[int, float, float]] = []
+    result = sparse_universal(
+        WhiteBox(model), videos, labels, lam=0.01, epochs=30, batch_size=4, lr=0.02,
+        progress=lambda *row: told.append(row),
+    )  # fmt: skip
     assert result.train_fooling == 1.0
     assert len(result.history) == 30 and result.summary()["perturbed_frames"] == 8
+    assert told == result.history  # progress hears of every epoch as it ends
 
 
 def test_universal_lr_end_decays_the_step_and_is_checked(linear):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,6 +161,7 @@ def sparse_universal(
     test_videos: Tensor | None = None,
     test_label: Tensor | int | list[int] | None = None,
     generator: torch.Generator | None = None,
+    progress: Callable[[int, float, float], None] | None = None,
 ) -> UniversalResult:
     """Universal sparse perturbation (Wei et al. 2019, Eq. 2; with the mask of Eq. 3 / target of Eq. 4).
 
@@ -183,6 +184,7 @@ def sparse_universal(
             around it instead of settling (``sparse_l21`` decays to 0.05 for this reason).
         test_videos, test_label: held-out clips on which the final ``E`` is evaluated (Table 4).
         generator: shuffling of the mini-batches and ``random:K`` masks.
+        progress: called after each epoch with ``(epoch, mean objective, training fooling ratio)``.
 
     Returns:
         :class:`UniversalResult`; the kept ``E`` is the end-of-epoch iterate with the best training fooling
@@ -249,6 +251,8 @@ def sparse_universal(
         fooling = float(success.float().mean())
         reg = float(regulariser(current.unsqueeze(0), norm)[0])
         history.append((epoch, total / n, fooling))
+        if progress is not None:
+            progress(epoch, total / n, fooling)
         key = (fooling, -reg)
         if key > best_key:
             best, best_key, best_epoch = current.clone(), key, epoch

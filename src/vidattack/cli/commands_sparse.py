@@ -48,6 +48,8 @@ def sparse_universal_command(
     device: str = typer.Option("cpu", "--device", help="Torch device, e.g. cpu or cuda:0."),
     out: Path = typer.Option(..., "--out", "-o", help="Directory for universal.npz, result.json and plots."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a summary."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar of the epochs on "
+        "stderr, with the training fooling ratio."),
 ) -> None:
     """Learn ONE sparse perturbation for many training clips and measure its fooling ratio on held-out clips.
 
@@ -56,16 +58,26 @@ def sparse_universal_command(
     profile.png (per-frame MAP and the per-frame labels of the first test clip, clean>adversarial, for
     models with per-frame logits) and grid.png (that clip, clean / adversarial / perturbation).
     """
+    from tqdm.auto import tqdm
+
     from vidattack.evaluation.artifacts import prepare_output_dir
     from vidattack.experiments.sparse_universal import run_sparse_universal
     from vidattack.io import json_text
 
     prepare_output_dir(out, "--out")
 
-    record = run_sparse_universal(
-        model=model, mask=mask, norm=norm, lam=lam, epochs=epochs, batch_size=batch_size, lr=lr, lr_end=lr_end,
-        eps=eps, target=target, train=train, test=test, frames=frames, seed=seed, device=device, out=out,
-    )  # fmt: skip
+    with tqdm(total=epochs, desc="sparse-universal", unit="epoch", disable=not progress, leave=False,
+              dynamic_ncols=True, delay=1.0) as bar:
+
+        def epoch_done(_epoch: int, objective: float, fooling: float) -> None:
+            bar.set_postfix(objective=f"{objective:.4f}", train_fooling=f"{fooling:.1%}", refresh=False)
+            bar.update()
+
+        record = run_sparse_universal(
+            model=model, mask=mask, norm=norm, lam=lam, epochs=epochs, batch_size=batch_size, lr=lr,
+            lr_end=lr_end, eps=eps, target=target, train=train, test=test, frames=frames, seed=seed, device=device,
+            out=out, progress=epoch_done,
+        )  # fmt: skip
     files, length = record["files"], record["frames"]
     if as_json:
         typer.echo(json_text(record))

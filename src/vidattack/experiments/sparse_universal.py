@@ -4,6 +4,7 @@ is ``vidattack sparse-universal``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,12 @@ def _correct_clips(net: Any, split: str, count: int, frames: int, size: int, dev
 def run_sparse_universal(
     *, model: str, mask: str, norm: str, lam: float | None, epochs: int, batch_size: int, lr: float,
     lr_end: float = 1.0, eps: float | None, target: int | None, train: int, test: int, frames: int | None,
-    seed: int, device: str, out: Path,
+    seed: int, device: str, out: Path, progress: Callable[[int, float, float], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Learn the perturbation, write ``universal.npz``, ``result.json``, ``grid.png`` (and ``profile.png``
     for models with per-frame logits) into ``out``; return the record (with ``files``). ``mask`` is a
-    description (``all``, ``first:K``, ``last:K``, ``random:K``, ``frames:1,5,9``)."""
+    description (``all``, ``first:K``, ``last:K``, ``random:K``, ``frames:1,5,9``); ``progress`` is told
+    of each epoch (see :func:`~vidattack.attacks.sparse_universal.sparse_universal`)."""
     if train < 1 or test < 0:
         raise ValueError(f"--train must be >= 1 and --test >= 0, got {train} and {test}")
     net = models.load(model, device=device)
@@ -64,7 +66,7 @@ def run_sparse_universal(
         whitebox, train_videos, train_labels, target=target, eps=eps,
         lam=DEFAULT_LAMBDA if lam is None else lam, norm=norm, mask=frame_mask, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_end=lr_end, test_videos=test_videos if test else None,
-        test_label=test_labels if test else None, generator=generator,
+        test_label=test_labels if test else None, generator=generator, progress=progress,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     record = {
