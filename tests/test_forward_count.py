@@ -49,8 +49,9 @@ def test_a_plain_callable_is_wrapped_with_its_attributes() -> None:
 
 
 def test_a_black_box_attack_reports_its_queries_as_clips() -> None:
-    torch.manual_seed(0)
-    model = _Linear().eval()
+    with torch.random.fork_rng():  # fixed weights without touching the global generator
+        torch.manual_seed(0)
+        model = _Linear().eval()
     video = torch.rand(1, 2, 3, 4, 4, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         label = int(model(video).argmax(1))
