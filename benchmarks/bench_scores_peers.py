@@ -31,7 +31,9 @@ from NumPy's global generator, seeded for the attack only); with several seeds t
 the seed, and a summary follows per model: each method's success rate and mean queries averaged over
 the seeds, and, for the first method against each other one, both methods' mean queries on the clips
 that both fool (per seed, then pooled), since a mean over each method's own successes favours the
-method that gives up on the hard clips.
+method that gives up on the hard clips. Last, per model, points of each method's success-vs-queries
+curve (the success rate within 100, 250, ... and ``--budget`` queries, pooled over the seeds), and
+whether the first method's curve is at or above each other one's at every query count.
 """
 
 from __future__ import annotations
@@ -190,6 +192,45 @@ def print_seed_summary(name: str, outcomes: dict[tuple[str, int], Outcome], seed
     print()
 
 
+#: query counts at which the success rates over the seeds are printed (besides the budget)
+CHECKPOINTS = (100, 250, 500, 1_000, 2_000, 5_000)
+
+
+def success_within(runs: list[Outcome], queries: int) -> float:
+    """Share of the clip runs in ``runs`` (pooled over seeds) fooled within ``queries`` queries: one point
+    of the success-vs-queries curve."""
+    fooled = sum(int((out.success & (out.queries <= queries)).sum()) for out in runs)
+    return fooled / sum(len(out.success) for out in runs)
+
+
+def first_shortfall(mine: list[Outcome], theirs: list[Outcome]) -> int | None:
+    """The smallest query count at which the success rate of ``mine`` is below that of ``theirs`` (both
+    pooled over seeds), or ``None`` when it is at or above it at every count. Only where ``theirs``
+    rises, at its successes' counts, can ``mine`` fall behind, so those are the counts checked."""
+    rises = sorted({int(q) for out in theirs for q in out.queries[out.success].tolist()})
+    return next((q for q in rises if success_within(mine, q) < success_within(theirs, q)), None)
+
+
+def print_curve_summary(name: str, outcomes: dict[tuple[str, int], Outcome], seeds: list[int], budget: int) -> None:
+    """Per method: the success rate within each of :data:`CHECKPOINTS` and ``budget`` queries, pooled over
+    ``seeds``; then whether the first method's success-vs-queries curve is at or above each other one's
+    at every query count (a comparison that does not depend on which clips each method fools)."""
+    ran = list(dict.fromkeys(method for method, _ in outcomes))
+    counts = [q for q in CHECKPOINTS if q < budget] + [budget]
+    print(f"\n{name}, success rate within Q queries, pooled over seeds {seeds}:\n")
+    print("| method | " + " | ".join(f"{q:,}" for q in counts) + " |")
+    print("|---|" + "---:|" * len(counts))
+    for method in ran:
+        runs = [outcomes[method, seed] for seed in seeds]
+        print(f"| {method} | " + " | ".join(f"{100 * success_within(runs, q):.0f}%" for q in counts) + " |")
+    mine = [outcomes[ran[0], seed] for seed in seeds]
+    for other in ran[1:]:
+        shortfall = first_shortfall(mine, [outcomes[other, seed] for seed in seeds])
+        verdict = "at or above it at every query count" if shortfall is None else f"below it from {shortfall:,} queries"
+        print(f"{ran[0]}'s curve against {other}'s: {verdict}")
+    print()
+
+
 def bed_clips(
     name: str, net: nn.Module, split: str, count: int, splits: dict[str, SynthClips]
 ) -> tuple[Tensor, Tensor, SyntheticAttackerData]:
@@ -259,6 +300,8 @@ def main() -> None:
             )
         if len(seeds) > 1:
             print_seed_summary(name, outcomes, seeds)
+        if outcomes:
+            print_curve_summary(name, outcomes, seeds, args.budget)
 
 
 if __name__ == "__main__":

@@ -48,3 +48,20 @@ def test_each_model_gets_its_beds_clips_and_attacker_data(bench, monkeypatch):
     assert data.config.bed == "motion" and labels.tolist() == [3, 0] and torch.all(videos[:, 1] == 0.9)
     bench.bed_clips("i3d-scene", net, "val", 10, splits)
     assert loaded == [("val", "scene"), ("val", "motion")]  # each bed's split loaded once
+
+
+def _outcome(bench, queries: list[int], success: list[bool]):
+    return bench.Outcome(success=torch.tensor(success), queries=torch.tensor(queries), adversarial=torch.zeros(0),
+                         wall=1.0, total_queries=sum(queries))  # fmt: skip
+
+
+def test_success_curves_are_pooled_over_seeds_and_compared_at_every_count(bench):
+    fast = [_outcome(bench, [10, 300, 900], [True, True, False]), _outcome(bench, [20, 50, 900], [True] * 3)]
+    slow = [_outcome(bench, [40, 200, 900], [True, False, False]), _outcome(bench, [60, 900, 900], [True, True, False])]
+    assert bench.success_within(fast, 9) == 0.0
+    assert bench.success_within(fast, 50) == pytest.approx(3 / 6)
+    assert bench.success_within(fast, 900) == pytest.approx(5 / 6)  # a failure never counts, whatever it spent
+    assert bench.first_shortfall(fast, slow) is None
+    # a run that fools all its clips at 30 puts fast behind from 30 queries (2 of 6 against 3 of 6)
+    quick = [_outcome(bench, [30, 30, 30], [True] * 3), _outcome(bench, [900, 900, 900], [False] * 3)]
+    assert bench.first_shortfall(fast, quick) == 30
