@@ -28,3 +28,11 @@ def test_a_successful_attack_is_rechecked_on_its_8bit_video(toy_model, toy_data)
     with torch.no_grad():
         still = int(toy_model(stored).argmax(1)[0]) != int(labels[0])
     assert record["success_uint8"] is still
+
+
+def test_the_record_names_the_bound_in_force(toy_model, toy_data) -> None:
+    videos, labels = toy_data
+    _, default = attack_video("pgd", toy_model, videos[:1], int(labels[0]), seed=0)
+    _, given = attack_video("pgd", toy_model, videos[:1], int(labels[0]), eps=0.02, seed=0)
+    assert default["eps"] == 0.05 and given["eps"] == 0.02  # pgd's default bound is recorded, not None
+    assert given["linf"] <= 0.02 + 1e-6

@@ -28,6 +28,7 @@ from vidattack import __version__, methods, metrics
 from vidattack.forward_count import counting_clips
 from vidattack.io import h264_round_trip
 from vidattack.methods import AttackerData
+from vidattack.methods.spec import bound_used
 from vidattack.result import AttackResult, is_adversarial
 from vidattack.video import to_float, to_uint8, validate_video
 
@@ -85,6 +86,7 @@ def attack_video(
         ValueError: bad video, label or target (naming the argument), unknown method or parameter.
     """
     validate_video(video, "video")
+    spec = methods.get(method)  # unknown methods fail before any work
     if video.shape[0] != 1:
         raise ValueError(f"video must hold exactly one clip ([1,T,C,H,W]), got N={video.shape[0]}")
     clean_pred, classes = clean_prediction(model, video)
@@ -99,13 +101,12 @@ def attack_video(
         "label": label,
         "clean_pred": clean_pred,
         "target": target,
-        "eps": eps,
+        "eps": bound_used(spec, eps),  # the bound in force, also when the method's default
         "budget": budget,
         "seed": seed,
         "attacker_data": None if attacker_data is None else attacker_data.description,
         "version": __version__,
     }
-    methods.get(method)  # unknown methods fail before any work
     if target is None and clean_pred != label:
         record.update(status="clean-misclassified", success=False, adv_label=clean_pred, queries=0,
                       iterations=0, seconds=0.0)

@@ -25,7 +25,7 @@ from vidattack.threat import LabelOracle, ScoreOracle, WhiteBox
 
 __all__ = [
     "MethodSpec", "Preset", "Context", "Threat", "Kind", "core_parameters", "run_spec", "check_eps", "COMMON",
-    "MAX_BUDGET",
+    "MAX_BUDGET", "bound_used",
 ]  # fmt: skip
 
 Threat = Literal["white-box", "scores", "labels"]
@@ -113,6 +113,17 @@ def _default_threat(spec: MethodSpec, model: Any, budget: int | None, batch_size
     if spec.threat == "scores":
         return ScoreOracle(model, top_k=1, budget=budget, batch_size=batch_size)
     return LabelOracle(model, budget=budget, batch_size=batch_size)
+
+
+def bound_used(spec: MethodSpec, eps: float | None) -> float | None:
+    """The L-inf bound a run of ``spec`` works under, for records: ``eps`` when given, else the method's
+    default, else its core's own default; ``None`` for a minimising method or a core unbounded by default."""
+    if spec.kind != "bounded":
+        return None
+    if eps is not None or spec.default_eps is not None:
+        return spec.default_eps if eps is None else eps
+    parameter = inspect.signature(spec.core).parameters.get("eps")
+    return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
 
 
 def core_parameters(spec: MethodSpec) -> dict[str, Param]:
