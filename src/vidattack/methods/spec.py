@@ -212,8 +212,7 @@ def run_spec(
     if spec.supply is not None:
         keywords.update(spec.supply(context))
     if spec.kind == "bounded" and "eps" in inspect.signature(spec.core).parameters:
-        if eps is not None or spec.default_eps is not None:
-            keywords["eps"] = spec.default_eps if eps is None else eps
+        keywords["eps"] = bound_used(spec, eps)  # the same bound the record names
     result = spec.core(threat_object, videos, label, target=target, generator=generator, **keywords)
     if context.notes:
         note = "; ".join(context.notes)
