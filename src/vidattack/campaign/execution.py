@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,23 +105,27 @@ class WorkerContext:
     attacker_split: str = "train"
 
 
-def open_campaign_attacker_data(context: WorkerContext) -> AttackerData:
-    """The campaign's attacker data: the configured one, else its own data set's ``attacker_split``."""
+def open_campaign_attacker_data(context: WorkerContext, model_classes: Sequence[str] | None = None) -> AttackerData:
+    """The campaign's attacker data: the configured one, else its own data set's ``attacker_split``
+    (a folder's labels in the order of ``model_classes``, the attacked model's class names)."""
     if context.attacker_data is not None:
-        return open_attacker_data(context.attacker_data, split=context.attacker_split)
+        return open_attacker_data(context.attacker_data, split=context.attacker_split, model_classes=model_classes)
     if context.data.source == "synthetic":
         return SyntheticAttackerData(context.attacker_split, SynthConfig(**context.data.synth))
-    return FolderAttackerData(context.data.root, split=context.attacker_split)  # type: ignore[arg-type]
+    return FolderAttackerData(
+        context.data.root, split=context.attacker_split, model_classes=model_classes  # type: ignore[arg-type]
+    )
 
 
 _ATTACKER_DATA: dict[tuple, AttackerData] = {}
 
 
-def _attacker_data(context: WorkerContext) -> AttackerData:
-    # One per worker process and campaign: folder clips are decoded once and reused across items.
-    key = (context.attacker_data, context.attacker_split, repr(context.data.identity()))
+def _attacker_data(context: WorkerContext, model: Any) -> AttackerData:
+    # One per worker process, campaign and class order: folder clips are decoded once and reused.
+    classes = _model_classes(model)
+    key = (context.attacker_data, context.attacker_split, repr(context.data.identity()), classes)
     if key not in _ATTACKER_DATA:
-        _ATTACKER_DATA[key] = open_campaign_attacker_data(context)
+        _ATTACKER_DATA[key] = open_campaign_attacker_data(context, classes)
     return _ATTACKER_DATA[key]
 
 
@@ -251,7 +255,7 @@ def video_dir_for(db: str | Path) -> Path:
 # Per-process caches: a worker loads each model and opens the source once, not once per item.
 
 _MODELS: dict[tuple[str, str], Any] = {}
-_SOURCES: dict[tuple[str, Any, Any], VideoSource] = {}
+_SOURCES: dict[tuple[str, Any, Any, Any], VideoSource] = {}
 
 
 def _load_model(path: str, device: str) -> Any:
@@ -272,11 +276,18 @@ def _clip_shape(model: Any) -> tuple[int | None, Any]:
     return frames, size
 
 
+def _model_classes(model: Any) -> tuple[str, ...] | None:
+    names = getattr(model, "class_names", None)
+    return None if names is None else tuple(str(name) for name in names)
+
+
 def _open_source(data: DataConfig, model: Any) -> VideoSource:
-    frames, size = _clip_shape(model) if data.source == "folder" else (None, None)
-    key = (json.dumps(data.identity(), sort_keys=True), frames, size)
+    folder = data.source == "folder"
+    frames, size = _clip_shape(model) if folder else (None, None)
+    classes = _model_classes(model) if folder else None  # a folder's labels follow the model's classes
+    key = (json.dumps(data.identity(), sort_keys=True), frames, size, classes)
     if key not in _SOURCES:
-        _SOURCES[key] = open_source(data, frames=frames, size=size)
+        _SOURCES[key] = open_source(data, frames=frames, size=size, model_classes=classes)
     return _SOURCES[key]
 
 
@@ -508,7 +519,7 @@ def execute_item(context: WorkerContext, item: Item, model: Any = None) -> dict[
                 budget=item.budget,
                 seed=item.seed,
                 params=item.params,
-                attacker_data=_attacker_data(context),
+                attacker_data=_attacker_data(context, model),
             )
             row.update(
                 {

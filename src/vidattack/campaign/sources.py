@@ -60,32 +60,29 @@ class SyntheticSource:
 
 
 class FolderSource:
-    """A UCF-101 / HMDB-51 / Kinetics folder through :mod:`vidattack.data.folders`.
+    """A UCF-101 / HMDB-51 / Kinetics folder through :func:`vidattack.data.layouts.open_folder`.
 
     Clips are sampled to ``frames`` frames of ``size`` (the model's own clip shape unless the config
-    sets them). A video that cannot be decoded raises (``on_error="raise"``): the campaign records that
+    sets them); labels follow ``model_classes`` (the model's class names) where they match the data
+    set's. A video that cannot be decoded raises (``on_error="raise"``): the campaign records that
     item as an error instead of silently attacking a neighbouring video.
     """
 
     def __init__(
-        self, data: DataConfig, *, frames: int | None = None, size: int | tuple[int, int] | None = None
-    ) -> None:
-        from vidattack.data import folders
+        self, data: DataConfig, *, frames: int | None = None, size: int | tuple[int, int] | None = None,
+        model_classes: Sequence[str] | None = None,
+    ) -> None:  # fmt: skip
+        from vidattack.data.layouts import open_folder
 
         options = dict(data.folder)
         frames = options.pop("frames", None) or frames or 16
         size = options.pop("size", None) or size or (112, 112)
         if isinstance(size, int):
             size = (size, size)
-        common = {"frames": int(frames), "size": tuple(size), "on_error": "raise"}
-        if data.layout == "kinetics":
-            self._dataset = folders.Kinetics(data.root, options["csv"], split=data.split, **common)
-        else:
-            layout = {"ucf101": folders.UCF101, "hmdb51": folders.HMDB51}[str(data.layout)]
-            self._dataset = layout(
-                data.root, options.get("split_dir"), fold=options.get("fold", 1), train=data.split == "train",
-                **common,
-            )  # fmt: skip
+        self._dataset = open_folder(
+            str(data.root), data.split, frames=int(frames), size=tuple(size), layout=data.layout,
+            model_classes=model_classes, **options,
+        )  # fmt: skip
         self.name = data.name
         self.class_names = tuple(self._dataset.class_names)
 
@@ -104,8 +101,11 @@ class FolderSource:
         return str(self._dataset.samples[index][0])
 
 
-def open_source(data: DataConfig, *, frames: int | None = None, size: Any = None) -> VideoSource:
-    """Open the campaign's video source (``frames``/``size``: the model's clip shape, for folders)."""
+def open_source(
+    data: DataConfig, *, frames: int | None = None, size: Any = None, model_classes: Sequence[str] | None = None
+) -> VideoSource:
+    """Open the campaign's video source (``frames``/``size``: the model's clip shape, and ``model_classes``
+    its class names, for folders)."""
     if data.source == "synthetic":
         return SyntheticSource(data)
-    return FolderSource(data, frames=frames, size=size)
+    return FolderSource(data, frames=frames, size=size, model_classes=model_classes)

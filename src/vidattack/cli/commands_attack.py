@@ -77,14 +77,16 @@ def attack(
 
     spec = methods.get(method)
     params = dict(methods.parse_param(method, text) for text in param)
-    if attacker_data is not None:
-        attacker = methods.open_attacker_data(attacker_data, split=attacker_split)
+    arch_kwargs = parse_key_values(arch_param, "--arch-param")
+    net = models.load(model, device=device, **({"arch": arch, "arch_kwargs": arch_kwargs} if arch else {}))
+    if attacker_data is not None:  # a folder's labels follow the model's class names
+        attacker = methods.open_attacker_data(
+            attacker_data, split=attacker_split, model_classes=getattr(net, "class_names", None)
+        )
     elif is_zoo_model(model):
         attacker = methods.SyntheticAttackerData.for_model(model, attacker_split)  # the bed it was trained on
     else:
         attacker = None
-    arch_kwargs = parse_key_values(arch_param, "--arch-param")
-    net = models.load(model, device=device, **({"arch": arch, "arch_kwargs": arch_kwargs} if arch else {}))
     frames, size = getattr(net, "num_frames", None), getattr(net, "input_size", None)
     clip, ref_label = load_video_any(video, frames=frames, size=size, max_frames=max_frames, max_pixels=max_pixels)
     clip = clip.unsqueeze(0).to(device)

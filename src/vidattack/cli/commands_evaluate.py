@@ -18,7 +18,8 @@ def evaluate(
     model: str = typer.Option(..., "--model", "-m", help="Zoo name, checkpoint path, or http://HOST:PORT of a model "
                               "service (scores / labels threats only)."),
     data: str = typer.Option(..., "--data", help="'synth' or 'scene' (the synthetic test beds) or a data-set folder (class "
-                             "folders ROOT/SPLIT/CLASS/*.mp4, UCF-101 or HMDB-51)."),
+                             "folders ROOT/SPLIT/CLASS/*.mp4, UCF-101, HMDB-51 or Kinetics with annotations/*.csv; labels "
+                             "follow the model's class names where they match)."),
     threat: str = typer.Option(..., "--threat", help="white-box, scores or labels."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (created): robustness.json, report.md/.html, "
                              "plots and the store; re-running into it resumes."),

@@ -18,7 +18,9 @@ _TRAIN_DATA_HELP = (
 )
 _EVAL_DATA_HELP = (
     "Data: `synth` (the synthetic motion test bed) or `scene` (the scene test bed; clip length and frame "
-    "size follow the model, or --frames/--size), `ucf101:ROOT` or `hmdb51:ROOT` (official folder layout and split files, fold 1)."
+    "size follow the model, or --frames/--size), or a data-set folder: UCF-101, HMDB-51 (split files, fold 1), "
+    "Kinetics (annotations/*.csv) or class folders ROOT/SPLIT/CLASS, recognised, or named as `ucf101:ROOT`, "
+    "`hmdb51:ROOT`, `kinetics:ROOT`, `folders:ROOT`; labels follow the model's class names where they match."
 )
 
 
@@ -84,35 +86,24 @@ def _synth_data(
     return split_clips.videos, split_clips.labels, MOTION_CLASSES
 
 
-def _name_key(name: str) -> str:
-    # "TranslateLeft" (UCF-101 layout), "translate_left" (HMDB-51) and "translate left" (Kinetics) agree.
-    return name.lower().replace("_", "").replace(" ", "").replace("-", "")
-
-
 def _folder_data(
     spec: str, split: str, frames: int, size: int, model_classes: list[str] | None
 ) -> tuple[Any, tuple[str, ...]]:
-    """A stream of ``(video, label)`` from a UCF-101 / HMDB-51 folder, labels in the model's class order
-    when the class names match (up to case, ``_`` and spaces), else in the data set's order."""
-    from vidattack.data.folders import HMDB51, UCF101
+    """A stream of ``(video, label)`` from a data-set folder (``LAYOUT:ROOT`` or a folder, its layout
+    recognised), labels in the model's class order when the class names match (:mod:`vidattack.data.layouts`)."""
+    from vidattack.data.layouts import LAYOUTS, open_folder
 
-    kind, _, root = spec.partition(":")
-    readers = {"ucf101": UCF101, "hmdb51": HMDB51}
-    if kind not in readers or not root:
-        raise _user_error(f"--data must be synth, ucf101:ROOT or hmdb51:ROOT, got {spec!r}")
-    if split == "val":
-        raise _user_error(f"{kind} has train and test splits only, not val")
-    reader = readers[kind]
-    dataset = reader(root, train=split == "train", frames=frames, size=(size, size))
-    if model_classes is not None:
-        by_key = {_name_key(name): name for name in dataset.class_names}
-        if sorted(by_key) == sorted(_name_key(name) for name in model_classes):
-            ordered = [by_key[_name_key(name)] for name in model_classes]
-            dataset = reader(root, train=split == "train", frames=frames, size=(size, size), classes=ordered)
-        elif len(dataset.class_names) != len(model_classes):
-            raise _user_error(
-                f"the model has {len(model_classes)} classes but {kind} at {root} has {len(dataset.class_names)}"
-            )
+    kind, _, rest = spec.partition(":")
+    layout, root = (kind, rest) if kind in LAYOUTS and rest else (None, spec)
+    if not Path(root).is_dir():
+        raise _user_error(
+            f"--data must be synth, scene, a data-set folder or LAYOUT:ROOT ({', '.join(LAYOUTS)}), got {spec!r}"
+        )
+    try:
+        dataset = open_folder(root, split, frames=frames, size=(size, size), layout=layout,
+                              model_classes=model_classes, on_error="skip")  # fmt: skip
+    except (ValueError, FileNotFoundError) as error:
+        raise _user_error(f"--data: {error}") from None
     return dataset.iter_valid(), tuple(dataset.class_names)
 
 

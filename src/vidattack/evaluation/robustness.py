@@ -80,10 +80,11 @@ class ClipSource:
 
 def open_clips(data: Any, split: str, model: Any) -> ClipSource:
     """``data``: ``"synth"`` or ``"scene"`` (that test bed's ``split``), a data-set folder (class folders ``ROOT/SPLIT/CLASS``,
-    UCF-101 or HMDB-51, at the model's clip shape), or a ``(videos, labels)`` pair of tensors.
+    UCF-101, HMDB-51 or Kinetics, at the model's clip shape, labels in the model's class order: see
+    :mod:`vidattack.data.layouts`), or a ``(videos, labels)`` pair of tensors.
 
     Raises:
-        ValueError: naming ``--data`` for a missing folder or a bad split.
+        ValueError: naming ``--data`` for a missing folder, a bad split or classes that are not the model's.
     """
     if isinstance(data, (tuple, list)):
         videos, labels = data
@@ -106,7 +107,7 @@ def open_clips(data: Any, split: str, model: Any) -> ClipSource:
 
         return ClipSource(f"{text}-{split}", {"source": "synthetic", "split": split, "config": repr(config)},
                           config.n_for(split), load_synth, lambda i: f"{text}:{split}:{i}")  # fmt: skip
-    from vidattack.data import folders
+    from vidattack.data.layouts import open_folder
 
     root = Path(text)
     if not root.is_dir():
@@ -114,15 +115,11 @@ def open_clips(data: Any, split: str, model: Any) -> ClipSource:
     frames = getattr(model, "num_frames", None) or 16
     size = getattr(model, "input_size", None) or (112, 112)
     size = (size, size) if isinstance(size, int) else tuple(size)
-    common = {"frames": int(frames), "size": size, "on_error": "raise"}
-    if (root / "ucfTrainTestlist").is_dir():
-        dataset = folders.UCF101(root, train=split == "train", **common)
-    elif (root / "testTrainMulti_7030_splits").is_dir():
-        dataset = folders.HMDB51(root, train=split == "train", **common)
-    else:
-        dataset = folders.ClassFolders(root, split=split, **common)
-    if len(dataset) == 0:
-        raise ValueError(f"--data: no videos in '{root}' ({split} split)")
+    try:
+        dataset = open_folder(root, split, frames=int(frames), size=size,
+                              model_classes=getattr(model, "class_names", None))  # fmt: skip
+    except (ValueError, FileNotFoundError) as error:
+        raise ValueError(f"--data: {error}") from None
 
     def load_folder(indices: Sequence[int]) -> tuple[Tensor, Tensor]:
         loaded = [dataset.load(int(i)) for i in indices]
@@ -299,7 +296,7 @@ def _load_model(model: Any, device: str) -> tuple[Any, str]:
     return model, getattr(model, "name", None) or type(model).__name__
 
 
-def _resolve_attacker_data(attacker_data: Any, model: Any) -> AttackerData | None:
+def _resolve_attacker_data(attacker_data: Any, model: Any, net: Any) -> AttackerData | None:
     if attacker_data is None:
         from vidattack.methods.model_refs import is_zoo_model
 
@@ -308,7 +305,7 @@ def _resolve_attacker_data(attacker_data: Any, model: Any) -> AttackerData | Non
             return methods.SyntheticAttackerData.for_model(model, "train")
         return None
     if isinstance(attacker_data, (str, Path)):
-        return methods.open_attacker_data(attacker_data, split="train")
+        return methods.open_attacker_data(attacker_data, split="train", model_classes=getattr(net, "class_names", None))
     return attacker_data
 
 
@@ -380,7 +377,7 @@ def evaluate(
     if not black_box and getattr(net, "black_box_only", False):
         raise ValueError("--threat white-box needs gradients and this model is black-box only (a remote "
                          "service); use --threat scores or labels")  # fmt: skip
-    attacker = _resolve_attacker_data(attacker_data, model)
+    attacker = _resolve_attacker_data(attacker_data, model, net)
     source = open_clips(data, split, net)
     order = clip_order(len(source), n)
     if not order:

@@ -10,7 +10,8 @@ videos under attack. Here they come from an :class:`AttackerData` that the user 
 
 * :class:`SyntheticAttackerData` -- the synthetic test bed's training split (the default for the zoo's
   models only, which were trained on it), with the zoo's test-bed image models as its priors;
-* :class:`FolderAttackerData` -- a data-set folder (plain class folders, UCF-101, HMDB-51) and its split;
+* :class:`FolderAttackerData` -- a data-set folder (plain class folders, UCF-101, HMDB-51, Kinetics) and its
+  split, labels in the attacked model's class order;
 * :class:`TensorAttackerData` -- tensors, or an ``.npz`` with ``videos`` and ``labels``.
 
 Clips are returned at the attacked videos' shape ``(T, C, H, W)``: frames are sampled uniformly and
@@ -30,6 +31,7 @@ from torch import Tensor
 
 from vidattack import io
 from vidattack.data import folders
+from vidattack.data.layouts import open_folder
 from vidattack.data.synthetic import DATA_NAMES, MOTION_CLASSES, SPLITS, SynthConfig, data_name, generate
 from vidattack.video import validate_video
 
@@ -181,37 +183,39 @@ class TensorAttackerData:
 
 class FolderAttackerData:
     """A data-set folder's ``split``: plain class folders (``ROOT/SPLIT/CLASS/*.mp4``, or
-    ``ROOT/CLASS/*.mp4`` without a split), UCF-101 or HMDB-51 (recognised by their split files).
+    ``ROOT/CLASS/*.mp4`` without a split), UCF-101, HMDB-51 or Kinetics (recognised by their split
+    files; :mod:`vidattack.data.layouts`).
 
+    Labels are the attacked model's class indices when ``model_classes`` (its class names) match the
+    folder's classes; a targeted attack's start clip is then of the target class the model means.
     Clips are decoded on demand at the attacked videos' shape and kept for the rest of the run.
     """
 
     image_models: tuple[str, ...] = ()
 
-    def __init__(self, root: str | os.PathLike, *, split: str = "train", image_models: Sequence[str] = ()) -> None:
+    def __init__(
+        self, root: str | os.PathLike, *, split: str = "train", image_models: Sequence[str] = (),
+        model_classes: Sequence[str] | None = None,
+    ) -> None:  # fmt: skip
         self.root = Path(root)
         if not self.root.is_dir():
             raise ValueError(f"{FLAG}: folder not found: '{self.root}'")
         self.split = split
         self.description = f"{self.root} ({split})"
         self.image_models = tuple(image_models)
+        self.model_classes = None if model_classes is None else tuple(model_classes)
         self._datasets: dict[Shape, folders.VideoFolderDataset] = {}
         self._cache: dict[tuple[Shape, int], Tensor] = {}
 
     def _dataset(self, shape: Shape) -> folders.VideoFolderDataset:
         if shape not in self._datasets:
             frames, _, height, width = shape
-            kwargs = {"frames": frames, "size": (height, width), "on_error": "raise"}
-            train = self.split == "train"
-            if (self.root / "ucfTrainTestlist").is_dir() or (self.root.parent / "ucfTrainTestlist").is_dir():
-                dataset = folders.UCF101(self.root, train=train, **kwargs)
-            elif (self.root / "testTrainMulti_7030_splits").is_dir():
-                dataset = folders.HMDB51(self.root, train=train, **kwargs)
-            else:
-                dataset = folders.ClassFolders(self.root, split=self.split, **kwargs)
-            if len(dataset) == 0:
-                raise ValueError(f"{FLAG}: no videos in '{self.root}' ({self.split} split)")
-            self._datasets[shape] = dataset
+            try:
+                self._datasets[shape] = open_folder(
+                    self.root, self.split, frames=frames, size=(height, width), model_classes=self.model_classes
+                )
+            except (ValueError, FileNotFoundError) as error:
+                raise ValueError(f"{FLAG}: {error}") from None
         return self._datasets[shape]
 
     def _clip(self, shape: Shape, index: int) -> Tensor:
@@ -250,9 +254,12 @@ def _interleaved(labels: Sequence[int]) -> list[int]:
     return order
 
 
-def open_attacker_data(reference: str | os.PathLike, *, split: str = "train") -> AttackerData:
+def open_attacker_data(
+    reference: str | os.PathLike, *, split: str = "train", model_classes: Sequence[str] | None = None
+) -> AttackerData:
     """Attacker data from the command line's form: ``synth`` (or ``synth:SPLIT``; ``scene`` likewise), an ``.npz`` with
-    ``videos`` ``[M,T,C,H,W]`` and ``labels`` ``[M]``, or a data-set folder (``split`` of it).
+    ``videos`` ``[M,T,C,H,W]`` and ``labels`` ``[M]``, or a data-set folder (``split`` of it; labels in the order
+    of ``model_classes``, the attacked model's class names, where they match the folder's).
 
     Raises:
         ValueError: naming ``--attacker-data``, for a missing path or an unreadable file.
@@ -267,7 +274,7 @@ def open_attacker_data(reference: str | os.PathLike, *, split: str = "train") ->
     if not path.exists():
         raise ValueError(f"{FLAG}: no such file or folder: '{path}' (expected a folder, an .npz or 'synth')")
     if path.is_dir():
-        return FolderAttackerData(path, split=split)
+        return FolderAttackerData(path, split=split, model_classes=model_classes)
     if path.suffix.lower() != ".npz":
         raise ValueError(f"{FLAG}: '{path}' is neither a folder nor an .npz file")
     arrays = io.load_npz(path)
