@@ -46,6 +46,8 @@ def test_model_class_order():
     assert model_class_order(["Jump", "apply_eye_makeup"], ["apply eye makeup", "jump"]) == ("apply_eye_makeup", "Jump")
     # a folder with a subset of the model's classes: the model's other names are kept
     assert model_class_order(["b", "A"], ["a", "B", "c"]) == ("A", "b", "c")
+    # folders named by class index against a remote model's placeholder names: "10" is class 10, not 2
+    assert model_class_order(["0", "1", "10", "2"], list(range(11)))[10] == "10"
     assert model_class_order(["a", "z"], ["a", "b"]) is None  # a class the model does not have
     assert model_class_order(["a"], None) is None
     assert model_class_order(["a_b", "ab"], ["ab", "c"]) is None  # two folder classes with one key
@@ -98,6 +100,9 @@ def test_open_folder_errors(roots, tmp_path):
         open_folder(roots["hmdb51"], "test", frames=CONFIG.frames, size=None, model_classes=others[:3])
     with pytest.warns(UserWarning, match="labels follow the data set's own order"):
         open_folder(roots["hmdb51"], "test", frames=CONFIG.frames, size=None, model_classes=others)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a remote model's placeholder names 0..K-1: no warning
+        open_folder(roots["hmdb51"], "test", frames=CONFIG.frames, size=None, model_classes=list(range(10)))
 
 
 def test_attacker_data_clips_are_of_the_model_class(roots):

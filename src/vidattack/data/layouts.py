@@ -127,7 +127,8 @@ def open_folder(
             folders read ``root/SPLIT`` when it exists, else ``root`` itself if it has no split folders).
         frames, size: clip length and ``(H, W)`` of the decoded clips.
         layout: one of :data:`LAYOUTS`, or ``None`` to recognise it (:func:`detect_layout`).
-        model_classes: the model's class names; labels follow them when the names match (module docs).
+        model_classes: the model's class names; labels follow them when the names match (module docs;
+            ``0, 1, ...``, a remote model's placeholders, match folders named by class index).
         on_error: ``"raise"`` (a corrupt video raises when loaded) or ``"skip"``.
         fold: the official split of UCF-101 / HMDB-51 (1-3).
         split_dir: where UCF-101's / HMDB-51's split files are (default: in or beside ``root``).
@@ -164,6 +165,8 @@ def open_folder(
                 f"'{root}' has {len(dataset.class_names)} classes, the model {len(model_classes)}, and their "
                 f"names do not match: labels would not be the model's"
             )
+        if all(str(name) == str(i) for i, name in enumerate(model_classes)):
+            return dataset  # placeholder names (a remote model that declares none): nothing to compare
         warnings.warn(
             f"the class names of '{root}' ({', '.join(dataset.class_names[:3])}, ...) are not the model's "
             f"({', '.join(map(str, model_classes[:3]))}, ...): labels follow the data set's own order",
