@@ -134,7 +134,23 @@ def test_config_parses_fields_defaults_and_overrides(model_dir: Path) -> None:
                 'source = "folder"\nroot = "."\nlayout = "youtube"',
             ),
             "data.layout",
-            "must be one of ucf101, hmdb51, kinetics",
+            "must be one of ucf101, hmdb51, kinetics, folders",
+        ),
+        (
+            lambda t: t.replace(
+                'source = "synthetic"\nsplit = "test"\nframes = 4\nsize = 16\nn_test = 30',
+                'source = "folder"\nroot = "."\nlayout = "folders"\nfold = 2',
+            ),
+            "data.fold",
+            "is not an option of layout 'folders'",
+        ),
+        (
+            lambda t: t.replace(
+                'source = "synthetic"\nsplit = "test"\nframes = 4\nsize = 16\nn_test = 30',
+                'source = "folder"\nroot = "."\nlayout = "kinetics"',
+            ),
+            "data.csv",
+            "no annotation CSV for the val split",
         ),
         (
             lambda t: t.replace('mode = "one-per-class"\nlimit = 5', 'mode = "first-n"'),

@@ -434,6 +434,47 @@ params = {{ steps = 4 }}
     ] == clips.labels.tolist()  # the layout's labels are the test bed's
 
 
+def test_plain_class_folders_campaign_labels_are_the_model_classes(workdir: Path) -> None:
+    from vidattack import models
+    from vidattack.data import synthetic
+
+    # ROOT/test/CLASS/*.mkv with Kinetics' class names: sorted, they are not the model's order
+    config = synthetic.SynthConfig(frames=4, size=16, n_train=0, n_test=10)
+    synthetic.write_layout(workdir / "k", "kinetics", config, splits=("test",))
+    net = models.build("c3d", class_names=synthetic.MOTION_CLASSES, width=1 / 16, fc_dim=16, fc_pool=(1, 2, 2),
+                       dropout=0.0, num_frames=4, input_size=(16, 16), seed=0)  # fmt: skip
+    models.save(net, workdir / "c3d-named")
+    text = f"""
+name = "plain"
+models = ["c3d-named"]
+target = "untargeted"
+eps = 0.3
+[data]
+source = "folder"
+layout = "folders"
+root = "{workdir / "k"}"
+[selection]
+mode = "first-n"
+limit = 10
+[[attacks]]
+name = "pgd"
+label = "PGD"
+params = {{ steps = 2 }}
+"""
+    path = workdir / "plain.toml"
+    path.write_text(text)
+    summary = run_campaign(load_config(path), workdir / "plain.sqlite", progress=False)
+    assert summary.errors == 0
+    with Store(workdir / "plain.sqlite", readonly=True) as store:
+        rows = store.rows()
+    clips = synthetic.generate("test", config, indices=range(10))
+    names = synthetic.layout_class_names("kinetics")
+    assert len(rows) == 10
+    for row in rows:  # the class folder each video sits in is the test bed's class of its label
+        assert Path(row["video_id"]).parent.name == names[row["label"]]
+    assert sorted(row["label"] for row in rows) == sorted(clips.labels.tolist())
+
+
 def test_campaign_against_a_remote_model(workdir: Path) -> None:
     from vidattack import models
     from vidattack.serving import ServedModel, build_app, start_server

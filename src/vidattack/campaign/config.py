@@ -10,7 +10,7 @@ A campaign is models x attacks x videos. Example (``configs/pgd_demo.toml``)::
     budget = 10000                           # per-video query budget of black-box attacks
 
     [data]
-    source = "synthetic"                     # or "folder" (root, layout, split)
+    source = "synthetic"                     # or "folder" (root, layout: ucf101/hmdb51/kinetics/folders, split)
     split = "test"
     frames = 16                              # any SynthConfig field
     size = 32
@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidattack.data.layouts import LAYOUTS, kinetics_csv
 from vidattack.io import parse_toml
 from vidattack.methods.spec import MAX_BUDGET
 from vidattack.naming import digest
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 SELECTION_MODES = ("one-per-class", "first-n", "indices")
-FOLDER_LAYOUTS = ("ucf101", "hmdb51", "kinetics")
+FOLDER_LAYOUTS = LAYOUTS  # ucf101, hmdb51, kinetics, folders (plain class folders ROOT/SPLIT/CLASS)
 TARGET_MODES = ("untargeted", "random")
 _SYNTH_FIELDS = ("frames", "size", "seed", "n_train", "n_val", "n_test", "clutter", "bed")
 
@@ -77,9 +78,11 @@ class DataConfig:
         synth: :class:`vidattack.data.synthetic.SynthConfig` fields (synthetic source only; ``bed =
             "scene"`` selects the scene test bed).
         root: dataset root directory (folder source only), absolute.
-        layout: ``ucf101``, ``hmdb51`` or ``kinetics`` (folder source only).
+        layout: ``ucf101``, ``hmdb51``, ``kinetics`` or ``folders`` (plain class folders ``ROOT/SPLIT/CLASS``;
+            folder source only).
         folder: layout options of folder sources: ``fold`` (UCF-101/HMDB-51 official split 1-3),
-            ``split_dir`` (where the split files are), ``csv`` (Kinetics annotation file), ``frames`` and
+            ``split_dir`` (where the split files are), ``csv`` (Kinetics annotation file; default
+            ``root/annotations/SPLIT.csv``), ``frames`` and
             ``size`` (clip shape; default: the model's own).
         name: the data set's name in reports (default: ``synth-SPLIT`` or ``LAYOUT-SPLIT``).
     """
@@ -407,17 +410,28 @@ def _parse_data(reader: _Reader, value: Any, base: Path) -> DataConfig:
     root = _existing(reader, table, "root", base, directory=True, required=True)
     if layout == "kinetics":
         split = reader.string(table, "split", prefix="data", default="val")
+    elif layout == "folders":
+        split = reader.string(table, "split", prefix="data", default="test")
     else:
         split = reader.string(table, "split", prefix="data", default="test", choices=("train", "test"))
     folder: dict[str, Any] = {}
-    if layout != "kinetics":
+    options = {"ucf101": ("fold", "split_dir"), "hmdb51": ("fold", "split_dir"), "kinetics": ("csv",)}
+    for key in ("fold", "split_dir", "csv"):  # each layout's own options only
+        if key in table and key not in options.get(layout, ()):
+            raise reader.fail(f"data.{key}", f"is not an option of layout {layout!r}")
+    if layout in ("ucf101", "hmdb51"):
         folder["fold"] = reader.integer(table, "fold", prefix="data", default=1, minimum=1)
         if folder["fold"] > 3:
             raise reader.fail("data.fold", f"official splits are 1, 2 and 3, got {folder['fold']}")
         if "split_dir" in table:
             folder["split_dir"] = _existing(reader, table, "split_dir", base, directory=True)
-    else:
+    elif layout == "kinetics" and "csv" in table:
         folder["csv"] = _existing(reader, table, "csv", base, directory=False, required=True)
+    elif layout == "kinetics":  # the split's CSV under root/annotations
+        try:
+            kinetics_csv(root, split)
+        except ValueError as error:
+            raise reader.fail("data.csv", f"not given, and {error}") from None
     for key in ("frames", "size"):
         if key in table:
             folder[key] = reader.integer(table, key, prefix="data", minimum=1)

@@ -56,12 +56,13 @@ def detect_layout(root: str | os.PathLike) -> str:
 
 
 def kinetics_csv(root: str | os.PathLike, split: str) -> Path:
-    """The annotation CSV of ``split`` (``train``, ``val`` or ``test``) of a Kinetics folder:
+    """The annotation CSV of ``split`` (``train``, ``val``/``validate`` or ``test``) of a Kinetics folder:
     ``root/annotations/train.csv``, ``validate.csv`` (or ``val.csv``) or ``test.csv``.
 
     Raises:
         ValueError: an unknown split, or no CSV for it (the message lists the CSVs there are).
     """
+    split = "val" if split in _KINETICS_CSV_NAMES["val"] else split  # "validate", as the CSV's split column says
     if split not in _KINETICS_CSV_NAMES:
         raise ValueError(f"split must be one of {', '.join(_KINETICS_CSV_NAMES)} for Kinetics, got {split!r}")
     annotations = Path(root) / "annotations"
