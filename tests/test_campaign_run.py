@@ -392,6 +392,32 @@ def test_cli_run_status_report_export(workdir: Path) -> None:
     assert code != 0 and str(error).startswith("no campaign database at")
 
 
+def _run_folder_campaign(workdir: Path, name: str, root: Path, layout: str, model: str, *, target: str, limit: int):
+    """A PGD campaign on the data-set folder ``root``: its summary and rows by video index."""
+    text = f"""
+name = "{name}"
+models = ["{model}"]
+target = "{target}"
+eps = 0.3
+[data]
+source = "folder"
+layout = "{layout}"
+root = "{root}"
+[selection]
+mode = "first-n"
+limit = {limit}
+[[attacks]]
+name = "pgd"
+label = "PGD"
+params = {{ steps = 4 }}
+"""
+    path = workdir / f"{name}.toml"
+    path.write_text(text)
+    summary = run_campaign(load_config(path), workdir / f"{name}.sqlite", progress=False)
+    with Store(workdir / f"{name}.sqlite", readonly=True) as store:
+        return summary, {row["video"]: row for row in store.rows()}
+
+
 def test_folder_dataset_campaign_with_a_corrupt_video(workdir: Path) -> None:
     from vidattack.data import synthetic
 
@@ -400,29 +426,8 @@ def test_folder_dataset_campaign_with_a_corrupt_video(workdir: Path) -> None:
     synthetic.write_layout(root, "ucf101", config, splits=("test",))
     listed = (root / "ucfTrainTestlist" / "testlist01.txt").read_text().split()
     (root / listed[1]).write_bytes(b"not a video")  # a real download always has a few of these
-    text = f"""
-name = "folder"
-models = ["c3d-a"]
-target = "random"
-eps = 0.3
-[data]
-source = "folder"
-layout = "ucf101"
-root = "{root}"
-[selection]
-mode = "first-n"
-limit = 3
-[[attacks]]
-name = "pgd"
-label = "PGD"
-params = {{ steps = 4 }}
-"""
-    path = workdir / "folder.toml"
-    path.write_text(text)
-    summary = run_campaign(load_config(path), workdir / "folder.sqlite", progress=False)
+    summary, rows = _run_folder_campaign(workdir, "folder", root, "ucf101", "c3d-a", target="random", limit=3)
     assert (summary.ran, summary.errors) == (3, 1)
-    with Store(workdir / "folder.sqlite", readonly=True) as store:
-        rows = {row["video"]: row for row in store.rows()}
     assert rows[1]["status"] == "error" and "ValueError" in rows[1]["error"]
     assert rows[0]["status"] in ("success", "failure") and rows[0]["video_id"].endswith(
         listed[0].split("/")[-1]
@@ -444,35 +449,15 @@ def test_plain_class_folders_campaign_labels_are_the_model_classes(workdir: Path
     net = models.build("c3d", class_names=synthetic.MOTION_CLASSES, width=1 / 16, fc_dim=16, fc_pool=(1, 2, 2),
                        dropout=0.0, num_frames=4, input_size=(16, 16), seed=0)  # fmt: skip
     models.save(net, workdir / "c3d-named")
-    text = f"""
-name = "plain"
-models = ["c3d-named"]
-target = "untargeted"
-eps = 0.3
-[data]
-source = "folder"
-layout = "folders"
-root = "{workdir / "k"}"
-[selection]
-mode = "first-n"
-limit = 10
-[[attacks]]
-name = "pgd"
-label = "PGD"
-params = {{ steps = 2 }}
-"""
-    path = workdir / "plain.toml"
-    path.write_text(text)
-    summary = run_campaign(load_config(path), workdir / "plain.sqlite", progress=False)
-    assert summary.errors == 0
-    with Store(workdir / "plain.sqlite", readonly=True) as store:
-        rows = store.rows()
-    clips = synthetic.generate("test", config, indices=range(10))
+    summary, rows = _run_folder_campaign(
+        workdir, "plain", workdir / "k", "folders", "c3d-named", target="untargeted", limit=10
+    )
+    assert summary.errors == 0 and len(rows) == 10
     names = synthetic.layout_class_names("kinetics")
-    assert len(rows) == 10
-    for row in rows:  # the class folder each video sits in is the test bed's class of its label
+    for row in rows.values():  # the class folder each video sits in is the test bed's class of its label
         assert Path(row["video_id"]).parent.name == names[row["label"]]
-    assert sorted(row["label"] for row in rows) == sorted(clips.labels.tolist())
+    clips = synthetic.generate("test", config, indices=range(10))
+    assert sorted(row["label"] for row in rows.values()) == sorted(clips.labels.tolist())
 
 
 def test_campaign_against_a_remote_model(workdir: Path) -> None:
