@@ -25,10 +25,11 @@ _EVAL_DATA_HELP = (
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``train``, ``eval`` and ``models`` commands to ``app``."""
+    """Add the ``train``, ``eval``, ``models`` and ``import-model`` commands to ``app``."""
     app.command("train")(train_command)
     app.command("eval")(eval_command)
     app.command("models")(models_command)
+    app.command("import-model")(import_model_command)
 
 
 def _user_error(message: str) -> Exception:
@@ -333,3 +334,64 @@ def models_command(
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+def read_class_names(path: Path) -> list[str]:
+    """Class names from a text file, one per line in output order; UCF-101's ``classInd.txt`` form
+    (``1 ApplyEyeMakeup``, any order, 0- or 1-based) is put in index order. Blank lines are skipped."""
+    if not path.is_file():
+        raise _user_error(f"--class-names: no such file: '{path}'")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    pairs = [line.split(maxsplit=1) for line in lines]
+    if pairs and all(len(pair) == 2 and pair[0].isdigit() for pair in pairs):
+        indexed = sorted((int(index), name.strip()) for index, name in pairs)
+        first = indexed[0][0]
+        if [index for index, _ in indexed] != list(range(first, first + len(indexed))) or first not in (0, 1):
+            raise _user_error(f"--class-names: the indices in '{path}' are not 0..K-1 or 1..K")
+        return [name for _, name in indexed]
+    if len(set(lines)) != len(lines):
+        raise _user_error(f"--class-names: '{path}' names a class twice")
+    return lines
+
+
+def import_model_command(
+    weights: Path = typer.Argument(..., help="Foreign weights: a .pt / .pth / .bin / .ckpt state dict (read without "
+                                   "executing code) or a bare .safetensors."),
+    arch: str = typer.Option(..., "--arch", help="Architecture (registry name), e.g. r2plus1d_18, r3d_18, mc3_18, "
+                             "s3d, mvit_v2_s, swin3d_t, c3d, i3d, lrcn."),
+    arch_param: list[str] = typer.Option([], "--arch-param", help="Architecture argument KEY=VALUE (repeatable), "
+                                         "e.g. num_classes=101, num_frames=16, input_size=112."),
+    class_names: Path | None = typer.Option(None, "--class-names", help="Text file of class names, one per line in "
+                                            "the model's output order (or UCF-101's classInd.txt): kept in the "
+                                            "checkpoint, so data-set folders are labelled in the model's order."),
+    out: Path = typer.Option(..., "--out", "-o", help="Checkpoint to write: OUT.safetensors + OUT.json."),
+) -> None:
+    """Turn foreign weights into a vidattack checkpoint that every command takes as `--model OUT`.
+
+    `vidattack attack` reads foreign weights with `--arch`; `evaluate`, `eval`, `serve` and campaigns
+    take checkpoints. The checkpoint records the architecture, clip shape and class names; the
+    weights are checked to fit before anything is written, and existing files are never overwritten.
+    """
+    from vidattack import models
+
+    arch_kwargs = parse_key_values(arch_param, "--arch-param")
+    if class_names is not None:
+        if "class_names" in arch_kwargs:
+            raise _user_error("give the class names once: --class-names or --arch-param class_names=...")
+        arch_kwargs["class_names"] = read_class_names(class_names)
+    stem = out.with_suffix("") if out.suffix in (".json", ".safetensors") else out
+    existing = [path for path in (stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".safetensors"))
+                if path.exists()]  # fmt: skip
+    if existing:
+        raise _user_error(f"--out: '{existing[0]}' exists; vidattack does not overwrite a checkpoint")
+    if not weights.is_file():
+        raise _user_error(f"WEIGHTS: no such file: '{weights}'")
+    try:
+        net = models.load(weights, arch=arch, arch_kwargs=arch_kwargs)
+    except (ValueError, TypeError) as error:
+        raise _user_error(str(error)) from None
+    weights_path, json_path = models.save(net, stem, metadata={"imported_from": weights.name})
+    names = getattr(net, "class_names", None)
+    shape = f"{getattr(net, 'num_frames', '?')} frames of {getattr(net, 'input_size', '?')}"
+    typer.echo(f"wrote {json_path} and {weights_path}: {arch}, {net.num_classes} classes "
+               f"({'named' if names else 'unnamed'}), {shape}")  # fmt: skip

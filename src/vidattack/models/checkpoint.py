@@ -183,7 +183,10 @@ def load(
             is_foreign, path = True, _with(_stem(path), ".safetensors")
     if is_foreign:
         if arch is None:
-            raise ValueError(f"{path} holds bare weights: pass the architecture (arch=..., CLI --arch)")
+            raise ValueError(
+                f"{path} holds bare weights: pass the architecture (arch=..., `vidattack attack --arch`), or make "
+                f"it a checkpoint every command takes: vidattack import-model {path} --arch ARCH --out STEM"
+            )
         model = registry.build(arch, **dict(arch_kwargs or {}))
         state = load_state_dict_file(path)
         if all(key.startswith("net.") or key in ("mean", "std") for key in state):

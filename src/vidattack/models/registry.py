@@ -105,7 +105,7 @@ def build(
     num_classes: int | None = None,
     class_names: Sequence[str] | None = None,
     num_frames: int | None = None,
-    input_size: tuple[int, int] | None = None,
+    input_size: int | tuple[int, int] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     resize_to: int | Sequence[int] | None = None,
@@ -118,7 +118,8 @@ def build(
         arch: a name in :data:`ARCHS`.
         num_classes: output classes; defaults to ``len(class_names)`` or the arch's usual count.
         class_names: one name per class (kept as metadata; also sets ``num_classes``).
-        num_frames, input_size: clip length and ``(H, W)`` the model is meant for (metadata).
+        num_frames, input_size: clip length and ``(H, W)`` (or one side, square) the model is meant for
+            (metadata).
         mean, std: override the normalisation (default: Kinetics statistics for video archs, ImageNet
             for image archs and torchvision frame backbones).
         resize_to: image archs only: resize inputs to this size first (see :class:`ImageBackbone`).
@@ -142,6 +143,8 @@ def build(
             raise ValueError(f"num_classes={num_classes} disagrees with {len(class_names)} class_names")
         num_classes = len(class_names)
     num_classes = default_classes if num_classes is None else int(num_classes)
+    if isinstance(input_size, int):  # --arch-param input_size=112
+        input_size = (input_size, input_size)
     _check_kwargs(arch, builder, arch_kwargs)
     if arch in ("lrcn", "cnn_rnn") and mean is None and std is None:
         default_mean, default_std = _cnn_rnn_stats(arch_kwargs)
