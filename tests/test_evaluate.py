@@ -210,6 +210,11 @@ def test_bad_arguments_are_refused(tmp_path) -> None:
     remote_like.black_box_only = True
     with pytest.raises(ValueError, match="white-box"):
         evaluate(remote_like, make_clips(), "white-box", out=tmp_path / "o", n=2, progress=False)
+    with pytest.raises(ValueError, match="unknown model"):
+        evaluate("no-such-model", make_clips(), "white-box", out=tmp_path / "o", n=2, progress=False)
+    with pytest.raises(ValueError, match="--data: no such folder"):
+        evaluate(ReadsPixel(), str(tmp_path / "absent"), "white-box", out=tmp_path / "o", n=2, progress=False)
+    assert not (tmp_path / "o").exists()  # refused before anything was written
 
 
 def test_every_suite_member_is_a_registered_method_of_its_threat() -> None:
@@ -236,6 +241,7 @@ def test_cli_evaluates_a_zoo_model_into_a_valid_report(tmp_path, capsys) -> None
     document = json.loads((out / "robustness.json").read_text())
     jsonschema.validate(document, load_schema())
     assert document["n"] == 2 and document["suite"]["name"] == "vidattack-white-box"
+    assert document["data"]["labels"] == "the test bed's classes"
     assert document["budget"] is None and document["budgets"] == []
     html = (out / "report.html").read_text()
     assert html.count("<img") == 1 and "data:image/png;base64," in html

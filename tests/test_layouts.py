@@ -136,6 +136,9 @@ def test_evaluation_and_campaign_sources_follow_the_model(roots):
 
     source = open_clips(str(roots["kinetics"]), "test", model)  # vidattack evaluate --data
     assert_true_labels(*source.load(range(len(source))))
+    assert source.labels == "the model's classes, matched by name"  # said in the report
+    nameless = types.SimpleNamespace(class_names=None, num_frames=CONFIG.frames, input_size=CONFIG.size)
+    assert "the model names no classes" in open_clips(str(roots["kinetics"]), "test", nameless).labels
     data = DataConfig(source="folder", split="test", root=str(roots["hmdb51"]), layout="hmdb51", folder={"fold": 1})
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # names that match: no warning

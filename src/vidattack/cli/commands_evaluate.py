@@ -65,6 +65,8 @@ def summary(document: dict) -> str:
         f"  robust accuracy {pct(document['robust_acc'])}  (8-bit {pct(document['robust_acc_uint8'])}, "
         f"H.264 {pct(document['robust_acc_h264'])})",
     ]
+    if document["data"]["identity"].get("source") == "folder":
+        lines.append(f"  labels: {document['data']['labels']}")
     for member in document["members"]:
         lines.append(f"  after {member['member']:<16} {pct(member['robust_acc_after'])}  (broke "
                      f"{member['broken_first']} of {member['attacked']} attacked)")  # fmt: skip

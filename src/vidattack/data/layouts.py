@@ -27,7 +27,7 @@ from pathlib import Path
 
 from vidattack.data import folders
 
-__all__ = ["LAYOUTS", "detect_layout", "kinetics_csv", "model_class_order", "open_folder"]
+__all__ = ["LAYOUTS", "detect_layout", "kinetics_csv", "model_class_order", "open_folder", "label_order"]
 
 #: The layouts :func:`open_folder` reads (``"folders"``: plain class folders).
 LAYOUTS: tuple[str, ...] = ("ucf101", "hmdb51", "kinetics", "folders")
@@ -101,6 +101,20 @@ def model_class_order(data_classes: Sequence[str], model_classes: Sequence[str] 
     return tuple(data_keys.get(key, str(name)) for key, name in zip(model_keys, model_classes, strict=True))
 
 
+def _placeholders(model_classes: Sequence[str]) -> bool:
+    # a remote model that declares no names is given 0, 1, ..., K-1
+    return all(str(name) == str(i) for i, name in enumerate(model_classes))
+
+
+def label_order(dataset: folders.VideoFolderDataset, model_classes: Sequence[str] | None) -> str:
+    """How :func:`open_folder` labelled ``dataset`` for a model with ``model_classes``, in words (for reports)."""
+    if model_class_order(dataset.class_names, model_classes) is not None:
+        return "the model's classes, matched by name"
+    if model_classes is None or _placeholders(model_classes):
+        return "the data set's own class order (the model names no classes)"
+    return "the data set's own class order (its class names are not the model's)"
+
+
 def _relabel(dataset: folders.VideoFolderDataset, classes: tuple[str, ...]) -> None:
     index = {name: i for i, name in enumerate(classes)}
     dataset.samples = [(path, index[dataset.class_names[label]]) for path, label in dataset.samples]
@@ -166,8 +180,8 @@ def open_folder(
                 f"'{root}' has {len(dataset.class_names)} classes, the model {len(model_classes)}, and their "
                 f"names do not match: labels would not be the model's"
             )
-        if all(str(name) == str(i) for i, name in enumerate(model_classes)):
-            return dataset  # placeholder names (a remote model that declares none): nothing to compare
+        if _placeholders(model_classes):
+            return dataset  # nothing to compare the folder's names with
         warnings.warn(
             f"the class names of '{root}' ({', '.join(dataset.class_names[:3])}, ...) are not the model's "
             f"({', '.join(map(str, model_classes[:3]))}, ...): labels follow the data set's own order",

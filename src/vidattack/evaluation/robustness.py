@@ -73,6 +73,7 @@ class ClipSource:
     size: int
     load: Callable[[Sequence[int]], tuple[Tensor, Tensor]]
     video_id: Callable[[int], str]
+    labels: str = "as given"  # how the clips' labels were assigned, for the report
 
     def __len__(self) -> int:
         return self.size
@@ -106,8 +107,8 @@ def open_clips(data: Any, split: str, model: Any) -> ClipSource:
             return clips.videos, clips.labels
 
         return ClipSource(f"{text}-{split}", {"source": "synthetic", "split": split, "config": repr(config)},
-                          config.n_for(split), load_synth, lambda i: f"{text}:{split}:{i}")  # fmt: skip
-    from vidattack.data.layouts import open_folder
+                          config.n_for(split), load_synth, lambda i: f"{text}:{split}:{i}", "the test bed's classes")  # fmt: skip
+    from vidattack.data.layouts import label_order, open_folder
 
     root = Path(text)
     if not root.is_dir():
@@ -115,9 +116,9 @@ def open_clips(data: Any, split: str, model: Any) -> ClipSource:
     frames = getattr(model, "num_frames", None) or 16
     size = getattr(model, "input_size", None) or (112, 112)
     size = (size, size) if isinstance(size, int) else tuple(size)
+    model_classes = getattr(model, "class_names", None)
     try:
-        dataset = open_folder(root, split, frames=int(frames), size=size,
-                              model_classes=getattr(model, "class_names", None))  # fmt: skip
+        dataset = open_folder(root, split, frames=int(frames), size=size, model_classes=model_classes)
     except (ValueError, FileNotFoundError) as error:
         raise ValueError(f"--data: {error}") from None
 
@@ -127,7 +128,7 @@ def open_clips(data: Any, split: str, model: Any) -> ClipSource:
 
     return ClipSource(f"{root.name}-{split}", {"source": "folder", "root": str(root.resolve()), "split": split,
                       "frames": frames, "size": list(size)}, len(dataset), load_folder,
-                      lambda i: str(dataset.samples[i][0]))  # fmt: skip
+                      lambda i: str(dataset.samples[i][0]), label_order(dataset, model_classes))  # fmt: skip
 
 
 def clip_order(total: int, n: int) -> list[int]:
@@ -309,11 +310,12 @@ def _resolve_attacker_data(attacker_data: Any, model: Any, net: Any) -> Attacker
     return attacker_data
 
 
-def _prepare_out(out: str | Path) -> Path:
+def _check_out(out: str | Path) -> Path:
+    # checked before any work, created only once the model and the data have opened (a bad --model or
+    # --data leaves no empty folder behind)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out: '{out}' exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -372,7 +374,7 @@ def evaluate(
     if black_box and (not isinstance(budget, int) or isinstance(budget, bool) or budget < 1):
         raise ValueError(f"--budget must be a positive integer for the {threat} threat, got {budget!r}")
     budget = budget if black_box else None
-    out = _prepare_out(out)
+    out = _check_out(out)
     net, model_name = _load_model(model, device)
     if not black_box and getattr(net, "black_box_only", False):
         raise ValueError("--threat white-box needs gradients and this model is black-box only (a remote "
@@ -388,6 +390,7 @@ def evaluate(
         if problems:
             raise ValueError("--attacker-data is required by suite member(s) " + "; ".join(problems))
     fingerprint = model_fingerprint(net)
+    out.mkdir(parents=True, exist_ok=True)
     campaign = f"evaluate-{threat}"
     member_params = {m.label: _clean_json(dict(m.params(eps))) for m in suite.members}
     notes: list[str] = []
@@ -449,7 +452,7 @@ def evaluate(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "complete": not pending,
         "model": {"name": model_name, "fingerprint": fingerprint},
-        "data": {"name": source.name, "split": split, **{"identity": source.identity}},
+        "data": {"name": source.name, "split": split, "identity": source.identity, "labels": source.labels},
         "threat": threat,
         "norm": "linf",
         "eps": eps,

@@ -90,7 +90,8 @@ def _header_lines(document: dict[str, Any]) -> list[str]:
     budget = "white-box (no queries)" if document["budget"] is None else f"{document['budget']:,} queries per member per clip"
     return [
         f"Model `{document['model']['name']}` (weights {document['model']['fingerprint']}), data "
-        f"`{document['data']['name']}`, n = {document['n']}, threat {document['threat']}, L-inf eps = "
+        f"`{document['data']['name']}` (labels: {document['data'].get('labels', 'as given')}), n = {document['n']}, "
+        f"threat {document['threat']}, L-inf eps = "
         f"{document['eps']}, budget: {budget}.",
         f"Suite {document['suite']['name']} v{document['suite']['version']} (members in order: "
         + ", ".join(m["label"] for m in document["suite"]["members"])
