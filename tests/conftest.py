@@ -112,3 +112,34 @@ def benchmark_script(name: str) -> Iterator[ModuleType]:
         yield module
     finally:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A tiny random LRCN checkpoint and an .npz clip (no label) it accepts, for command-line tests.
+
+    (A random tiny C3D is nearly constant in its input, so PGD could not move it; the LRCN is not.)
+    """
+    from vidattack import io, models
+
+    directory = tmp_path_factory.mktemp("cli")
+    net = models.build("lrcn", num_classes=5, width=0.25, dropout=0.0, num_frames=4, input_size=(16, 16), seed=0)
+    models.save(net, directory / "tiny")
+    video = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    io.save_npz(directory / "clip.npz", video=video)
+    with torch.no_grad():
+        prediction = int(net(video.unsqueeze(0)).argmax(1))
+    return {"model": str(directory / "tiny"), "video": str(directory / "clip.npz"), "pred": str(prediction)}
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``vidattack ARGS`` in-process: ``(exit code, stdout, stderr)``."""
+    from vidattack.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

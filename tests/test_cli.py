@@ -7,41 +7,13 @@ import json
 import pytest
 import torch
 
+from conftest import run_cli as run
 from vidattack import __version__
-from vidattack.cli import main
 
 KEYS = {
     "method", "model", "video", "label", "clean_pred", "target", "success", "adv_label", "queries",
     "iterations", "seconds", "linf", "l2", "map", "frame_sparsity", "pixel_sparsity", "thickness", "roughness",
 }
-
-
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A tiny random LRCN checkpoint and an .npz clip (no label) it accepts.
-
-    (A random tiny C3D is nearly constant in its input, so PGD could not move it; the LRCN is not.)
-    """
-    from vidattack import io, models
-
-    directory = tmp_path_factory.mktemp("cli")
-    net = models.build("lrcn", num_classes=5, width=0.25, dropout=0.0, num_frames=4, input_size=(16, 16), seed=0)
-    models.save(net, directory / "tiny")
-    video = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
-    io.save_npz(directory / "clip.npz", video=video)
-    with torch.no_grad():
-        prediction = int(net(video.unsqueeze(0)).argmax(1))
-    return {"model": str(directory / "tiny"), "video": str(directory / "clip.npz"), "pred": str(prediction)}
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_version(capsys):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from test_cli import run
+from conftest import run_cli as run
 from vidattack import models
 
 ARCH_PARAMS = ["--arch-param", "num_classes=3", "--arch-param", "width=0.0625", "--arch-param", "fc_dim=16",

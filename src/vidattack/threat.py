@@ -14,12 +14,19 @@ Per-video accounting: an attack on a batch of N videos passes ``owner=i`` (or a 
 per row) to :meth:`query`; counts are kept per owner in :attr:`queries_by_owner` and the budget applies
 to each owner separately. Without an owner every query belongs to owner 0, so for a single video the
 budget is simply the total.
+
+Stopping early (:func:`graceful_stop`): oracles made inside the block end every budget where it stands
+once its event is set (the command line sets it on Ctrl-C), so the attack ends as it does when a budget
+runs out, with the best result found so far, instead of losing it.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import NamedTuple
 
 import torch
@@ -27,7 +34,10 @@ from torch import Tensor, nn
 
 from vidattack.video import validate_video
 
-__all__ = ["QueryBudgetExceeded", "WhiteBox", "ScoreOracle", "LabelOracle", "TopK", "Oracle", "check_input"]
+__all__ = [
+    "QueryBudgetExceeded", "StopRequested", "graceful_stop", "WhiteBox", "ScoreOracle", "LabelOracle", "TopK",
+    "Oracle", "check_input",
+]  # fmt: skip
 
 Model = Callable[[Tensor], Tensor]
 
@@ -47,6 +57,34 @@ class QueryBudgetExceeded(RuntimeError):
         super().__init__(
             f"query budget exceeded for video {owner}: {used} used + {requested} requested > budget {budget}"
         )
+
+
+class StopRequested(QueryBudgetExceeded):
+    """Raised instead of running the model once a stop was requested (:func:`graceful_stop`): every
+    budget ends where it stands, so attacks end as when their budget runs out."""
+
+    def __init__(self, owner: int, used: int, requested: int) -> None:
+        super().__init__(owner, used, requested, used)
+        self.args = (f"stop requested: video {owner} ends after {used} queries",)
+
+
+_STOP: ContextVar[threading.Event | None] = ContextVar("vidattack_stop", default=None)
+
+
+@contextmanager
+def graceful_stop() -> Iterator[threading.Event]:
+    """Oracles created inside the block answer no more queries once the yielded event is set.
+
+    Their budgets end where they stand (``remaining()`` is 0; a query raises :class:`StopRequested`, a
+    :class:`QueryBudgetExceeded`), so a running attack returns what it has, as at the end of its budget.
+    The event may be set from a signal handler or another thread.
+    """
+    event = threading.Event()
+    token = _STOP.set(event)
+    try:
+        yield event
+    finally:
+        _STOP.reset(token)
 
 
 def _model_device(model: Model) -> torch.device | None:
@@ -197,6 +235,7 @@ class Oracle:
         self.validate = validate
         self.queries_by_owner: Counter[int] = Counter()
         self._classes: int | None = None
+        self._stop = _STOP.get()
 
     def num_classes(self, sample: Tensor) -> int:
         """The model's number of classes: declared by the model (``num_classes`` / ``class_names``), else
@@ -217,8 +256,15 @@ class Oracle:
         """Queries spent so far for one attacked video."""
         return self.queries_by_owner[owner]
 
+    @property
+    def stopped(self) -> bool:
+        """Whether a stop was requested (:func:`graceful_stop`): no more queries are answered."""
+        return self._stop is not None and self._stop.is_set()
+
     def remaining(self, owner: int = 0) -> int | None:
-        """Queries left in ``owner``'s budget, or ``None`` when unlimited."""
+        """Queries left in ``owner``'s budget, or ``None`` when unlimited (0 once stopped)."""
+        if self.stopped:
+            return 0
         return None if self.budget is None else self.budget - self.queries_by_owner[owner]
 
     def _owners(self, owner: int | Tensor | None, n: int) -> list[int]:
@@ -233,6 +279,9 @@ class Oracle:
 
     def _charge(self, owners: list[int]) -> None:
         requested = Counter(owners)
+        if self.stopped:
+            who, count = next(iter(requested.items()))
+            raise StopRequested(who, self.queries_by_owner[who], count)
         if self.budget is not None:
             # All owners are checked before anything is charged or run: a refused call costs nothing.
             for who, count in requested.items():

@@ -78,7 +78,12 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, standalone_mode=False)
+        # outside standalone mode Typer returns the exit code of Ctrl-C (130) instead of exiting with it
+        code = app(args=args, standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            if code == 130:
+                typer.echo("interrupted", err=True)
+            raise SystemExit(code)
     except SystemExit:
         raise
     except Exception as error:  # noqa: BLE001 - the CLI boundary turns errors into one line

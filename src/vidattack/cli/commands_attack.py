@@ -61,16 +61,20 @@ def attack(
     and not run. `success_uint8` tells whether the result stays adversarial once rounded to 8-bit frames,
     `success_h264` whether it survives H.264 re-encoding (as on a video platform).
     """
+    from contextlib import nullcontext
+
     import torch
     from tqdm.auto import tqdm
 
     from vidattack import methods, models
     from vidattack.cli.commands_models import parse_key_values
+    from vidattack.cli.stopping import first_interrupt_stops
     from vidattack.data.references import load_video_any
     from vidattack.evaluation.artifacts import prepare_output_dir, write_attack_outputs
     from vidattack.io import json_text
     from vidattack.methods.model_refs import is_zoo_model
     from vidattack.methods.record import attack_video
+    from vidattack.threat import graceful_stop
 
     if out is not None:  # before any work: a bad --out must not fail after the attack
         prepare_output_dir(out, "--out")
@@ -97,13 +101,15 @@ def attack(
         with torch.no_grad():
             label = int(net(clip).argmax(1)[0])
     black_box = spec.threat != "white-box"
-    with tqdm(total=max_queries if black_box else None, desc=spec.name, unit="query" if black_box else "clip",
-              disable=not progress, leave=False, dynamic_ncols=True, delay=1.0) as bar:
+    # a black-box attack stopped by Ctrl-C ends as at the end of its budget and keeps what it found
+    with graceful_stop() as stop, first_interrupt_stops(stop) if black_box else nullcontext(), \
+            tqdm(total=max_queries if black_box else None, desc=spec.name, unit="query" if black_box else "clip",
+                 disable=not progress, leave=False, dynamic_ncols=True, delay=1.0) as bar:  # fmt: skip
         result, record = attack_video(
             spec.name, net, clip, int(label), target=target, eps=eps, budget=max_queries, seed=seed, params=params,
             attacker_data=attacker, on_clips=bar.update,
         )  # fmt: skip
-    record = {"model": model, "video": video, "label_source": label_source, **record}
+    record = {"model": model, "video": video, "label_source": label_source, **record, "interrupted": stop.is_set()}
     if out is not None:
         record["files"] = write_attack_outputs(out, clip.cpu(), result, record)
     if as_json:
@@ -130,7 +136,9 @@ def _summary(record: dict) -> str:
             f"{record['success_h264']} (clean video after H.264: class {record['clean_h264_pred']})"
         )
     extras = record.get("extras") or {}
-    if record.get("status") == "failure" and extras.get("stop_reason"):
+    if record.get("interrupted"):
+        lines.append(f"  interrupted (Ctrl-C) after {record['queries']} queries: the result is the best found by then")
+    elif record.get("status") == "failure" and extras.get("stop_reason"):
         lines.append(f"  stopped without success: {extras['stop_reason']}")
     if extras.get("method_notes"):
         lines.append(f"  note: {extras['method_notes']}")
