@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import types
 import warnings
@@ -9,9 +10,10 @@ import warnings
 import pytest
 import torch
 
+from conftest import run_cli
 from vidattack.campaign.config import DataConfig
 from vidattack.campaign.sources import FolderSource
-from vidattack.data.layouts import detect_layout, kinetics_csv, model_class_order, open_folder
+from vidattack.data.layouts import class_of_path, detect_layout, kinetics_csv, model_class_order, open_folder
 from vidattack.data.synthetic import MOTION_CLASSES, SynthConfig, generate, write_layout
 from vidattack.evaluation.robustness import open_clips
 from vidattack.methods import FolderAttackerData
@@ -145,3 +147,13 @@ def test_evaluation_and_campaign_sources_follow_the_model(roots):
         campaign = FolderSource(data, frames=CONFIG.frames, size=CONFIG.size, model_classes=MOTION_CLASSES)
     assert campaign.class_names == MOTION_CLASSES
     assert_true_labels(*campaign.load(range(len(campaign))))
+
+
+def test_a_file_in_a_class_folder_is_labelled_by_it(roots, capsys):
+    assert class_of_path("data/ApplyEyeMakeup/v_1.avi", ["Jump", "apply_eye_makeup"]) == 1
+    assert class_of_path("data/test/v_1.avi", ["Jump", "apply_eye_makeup"]) is None  # no class of that name
+    assert class_of_path("data/Jump/v_1.avi", None) is None
+    path = next((roots["hmdb51"] / "zoom_in").glob("*.avi"))
+    code, out, _ = run_cli(["attack", "pgd", "--model", "c3d-synth", "--video", str(path), "--json"], capsys)
+    record = json.loads(out)
+    assert code == 0 and (record["label"], record["label_source"]) == (MOTION_CLASSES.index("zoom_in"), "folder")

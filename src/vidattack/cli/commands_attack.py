@@ -23,7 +23,8 @@ def attack(
         ..., "--video", "-v", help="Video file (mp4/avi/mkv/webm), .npz tensor, or synth:SPLIT:INDEX (scene:SPLIT:INDEX for the scene test bed)."
     ),
     label: int | None = typer.Option(
-        None, "--label", "-l", help="True class; default: the label that comes with the video, else the model's prediction."
+        None, "--label", "-l", help="True class; default: the label that comes with the video (an .npz's or a test-bed clip's; a file in a "
+        "folder named after one of the model's classes: that class), else the model's prediction."
     ),
     target: int | None = typer.Option(None, "--target", "-t", help="Target class (targeted attack); omit for untargeted."),
     eps: float | None = typer.Option(None, "--eps", help="Perturbation bound (L-inf, [0,1] units); default: the method's."),
@@ -69,6 +70,7 @@ def attack(
     from vidattack import methods, models
     from vidattack.cli.commands_models import parse_key_values
     from vidattack.cli.stopping import first_interrupt_stops
+    from vidattack.data.layouts import class_of_path
     from vidattack.data.references import load_video_any
     from vidattack.evaluation.artifacts import prepare_output_dir, write_attack_outputs
     from vidattack.io import json_text
@@ -97,6 +99,9 @@ def attack(
     label_source = "argument" if label is not None else "video" if ref_label is not None else "prediction"
     if label is None:
         label = ref_label
+    if label is None and Path(video).is_file():  # a data set's file: its class folder names the label
+        label = class_of_path(video, getattr(net, "class_names", None))
+        label_source = "folder" if label is not None else label_source
     if label is None:
         with torch.no_grad():
             label = int(net(clip).argmax(1)[0])

@@ -27,7 +27,9 @@ from pathlib import Path
 
 from vidattack.data import folders
 
-__all__ = ["LAYOUTS", "detect_layout", "kinetics_csv", "model_class_order", "open_folder", "label_order"]
+__all__ = [
+    "LAYOUTS", "detect_layout", "kinetics_csv", "model_class_order", "open_folder", "label_order", "class_of_path",
+]  # fmt: skip
 
 #: The layouts :func:`open_folder` reads (``"folders"``: plain class folders).
 LAYOUTS: tuple[str, ...] = ("ucf101", "hmdb51", "kinetics", "folders")
@@ -99,6 +101,17 @@ def model_class_order(data_classes: Sequence[str], model_classes: Sequence[str] 
     if not set(data_keys) <= set(model_keys):
         return None
     return tuple(data_keys.get(key, str(name)) for key, name in zip(model_keys, model_classes, strict=True))
+
+
+def class_of_path(path: str | os.PathLike, model_classes: Sequence[str] | None) -> int | None:
+    """The model's index of the class that names the folder holding the video file ``path``
+    (``.../ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi``: every layout keeps a class's videos in a folder
+    of its name), matched up to case, ``_``, ``-`` and spaces; ``None`` when no class matches."""
+    if model_classes is None or _placeholders(model_classes):
+        return None
+    keys = [_name_key(str(name)) for name in model_classes]
+    folder = _name_key(Path(path).parent.name)
+    return keys.index(folder) if folder and keys.count(folder) == 1 else None
 
 
 def _placeholders(model_classes: Sequence[str]) -> bool:
