@@ -118,4 +118,10 @@ def test_cli_ctrl_c_elsewhere_exits_130(assets, capsys, monkeypatch):
 
     monkeypatch.setattr(record, "attack_video", interrupted)
     code, _, error = run(["attack", "pgd", "--model", assets["model"], "--video", assets["video"]], capsys)
-    assert code == 130 and "interrupted" in error  # it used to exit 0 and print nothing
+    assert code == 130 and error.strip() == "interrupted"  # it used to exit 0 and print nothing
+    from vidattack.evaluation import robustness
+
+    monkeypatch.setattr(robustness, "evaluate", interrupted)
+    code, _, error = run(["evaluate", "--model", assets["model"], "--data", "synth", "--threat", "scores",
+                          "--out", "unused"], capsys)  # fmt: skip
+    assert code == 130 and "re-run the same command to resume" in error

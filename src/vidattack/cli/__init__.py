@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> None:
         # outside standalone mode Typer returns the exit code of Ctrl-C (130) instead of exiting with it
         code = app(args=args, standalone_mode=False)
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
-            if code == 130:
-                typer.echo("interrupted", err=True)
+            if code == 130:  # finished items are in the store of a campaign or an evaluation
+                resumable = bool(args) and args[0] in ("campaign", "evaluate")
+                typer.echo("interrupted" + (": re-run the same command to resume" if resumable else ""), err=True)
             raise SystemExit(code)
     except SystemExit:
         raise
