@@ -26,7 +26,8 @@ import numpy as np
 from vidattack import io, models
 from vidattack.attacks.flicker_universal import evaluate_flicker
 from vidattack.data.synthetic import DATA_NAMES
-from vidattack.experiments.flicker_universal import load_correct_split, run_experiment
+from vidattack.experiments.clips import correct_clips
+from vidattack.experiments.flicker_universal import run_experiment
 
 
 def main() -> None:
@@ -49,8 +50,8 @@ def main() -> None:
     args = parser.parse_args()
 
     net = models.load(args.model)
-    train_v, train_l = load_correct_split(args.data, "train", args.pool, net)
-    test_v, test_l = load_correct_split(args.data, "test", args.pool, net)
+    train_v, train_l, _ = correct_clips(args.data, "train", args.pool, net)
+    test_v, test_l, _ = correct_clips(args.data, "test", args.pool, net)
     args.out.mkdir(parents=True, exist_ok=True)
 
     print(

@@ -23,7 +23,8 @@ import torch
 from vidattack import io, models
 from vidattack.attacks.flicker import delta_thickness
 from vidattack.attacks.flicker_universal import baseline_fooling, fooling_ratio
-from vidattack.experiments.flicker_universal import load_correct_split, run_experiment
+from vidattack.experiments.clips import correct_clips
+from vidattack.experiments.flicker_universal import run_experiment
 
 
 def main() -> None:
@@ -52,7 +53,7 @@ def main() -> None:
             seed=0,
         )
         deltas[name] = io.load_npz(args.out / name / "delta.npz")["offsets"]
-    data = {name: load_correct_split("synth", "test", 200, net) for name, net in nets.items()}
+    data = {name: correct_clips("synth", "test", 200, net)[:2] for name, net in nets.items()}
     print(
         f"l_inf {args.linf:.0%}; fooling ratio % on the attacked model's first 200 correctly classified test "
         f"clips; random baselines mean of {args.repeats} draws; thickness % of the delta in brackets"

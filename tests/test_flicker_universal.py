@@ -186,7 +186,7 @@ def test_uint8_npz_data_reaches_the_model_in_0_1(tmp_path, toy_model):
     # Regression: the loader converted to float before checking for uint8, so 0-255 values went in.
     import numpy as np
 
-    from vidattack.experiments.flicker_universal import load_correct_split
+    from vidattack.experiments.clips import correct_clips
     from vidattack.video import to_uint8
 
     seen = []
@@ -197,7 +197,7 @@ def test_uint8_npz_data_reaches_the_model_in_0_1(tmp_path, toy_model):
 
     videos, labels = toy_data_for_npz()
     np.savez(tmp_path / "d.npz", train_videos=to_uint8(videos).numpy(), train_labels=labels.numpy())
-    loaded, _ = load_correct_split(str(tmp_path / "d.npz"), "train", 4, recording, "cpu")
+    loaded, _, _ = correct_clips(str(tmp_path / "d.npz"), "train", 4, recording, "cpu")
     assert max(seen) <= 1.0 and float(loaded.max()) <= 1.0 and loaded.dtype == torch.float32
 
 

@@ -64,6 +64,8 @@ def test_sparse_universal_command_writes_outputs(tiny_checkpoint, tmp_path, caps
             "sparse-universal",
             "--model",
             tiny_checkpoint,
+            "--data",
+            "synth",
             "--mask",
             "first:2",
             "--train",
@@ -92,3 +94,26 @@ def test_sparse_universal_command_writes_outputs(tiny_checkpoint, tmp_path, caps
     saved = load_npz(out / "universal.npz")
     assert tuple(saved["perturbation"].shape) == (4, 3, 16, 16)
     assert torch.all(saved["perturbation"][2:] == 0)
+
+
+def test_universal_experiments_ask_a_foreign_model_for_its_data(tiny_checkpoint, tmp_path, capsys):
+    from conftest import run_cli
+
+    for command in ("sparse-universal", "flicker-universal"):
+        code, _, error = run_cli([command, "--model", tiny_checkpoint, "--out", str(tmp_path / command)], capsys)
+        assert code == 2 and "--data is required" in error and "does not substitute its test bed" in error
+        assert not (tmp_path / command).exists()  # refused before anything was written
+
+
+def test_sparse_universal_learns_on_a_data_set_folder(tiny_checkpoint, tmp_path, capsys):
+    from conftest import run_cli
+    from vidattack.data.synthetic import SynthConfig, write_layout
+
+    root = write_layout(tmp_path / "hmdb", "hmdb51", SynthConfig(frames=4, size=16), limit_per_split=30)
+    out = tmp_path / "universal"
+    code, printed, _ = run_cli(["sparse-universal", "--model", tiny_checkpoint, "--data", str(root), "--train",
+                                "3", "--test", "2", "--epochs", "1", "--out", str(out), "--json"], capsys)  # fmt: skip
+    record = json.loads(printed)
+    assert code == 0 and record["data"] == str(root) and record["n_train"] <= 3
+    # the indices are positions in the folder's split: every one names a decodable clip of it
+    assert all(0 <= index < 30 for index in record["train_indices"] + record["test_indices"])

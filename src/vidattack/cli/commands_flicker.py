@@ -47,8 +47,10 @@ def flicker_universal_command(
     ),
     train_size: int = typer.Option(500, "--train-size", help="Correctly classified training videos used."),
     test_size: int = typer.Option(200, "--test-size", help="Correctly classified test videos evaluated."),
-    data: str = typer.Option(
-        "synth", "--data", help="'synth' or 'scene' (the test beds) or an .npz with train_/test_ videos and labels."
+    data: str | None = typer.Option(
+        None, "--data", help="Videos to train (train split) and evaluate (test split) on: a data-set folder (UCF-101, "
+        "HMDB-51, Kinetics or ROOT/SPLIT/CLASS class folders), an .npz with train_/test_ videos and labels, or "
+        "'synth' / 'scene'. Default: the test bed, for zoo models only."
     ),
     baselines: bool = typer.Option(
         True, "--baselines/--no-baselines", help="Evaluate the random baselines (Sec. 5.2)."
@@ -74,9 +76,12 @@ def flicker_universal_command(
 ) -> None:
     """Train a class / universal / time-invariant flicker delta; report fooling, thickness, roughness."""
     from vidattack.evaluation.artifacts import prepare_output_dir
+    from vidattack.experiments.clips import data_for
     from vidattack.experiments.flicker_universal import run_config, run_experiment, summary_text
     from vidattack.io import json_text
 
+    if config is None and model is not None:  # no data for a foreign model: refused before --out is made
+        data = data_for(model, data)
     prepare_output_dir(out, "--out")
 
     log = (lambda text: typer.echo(text, err=True)) if not as_json else None

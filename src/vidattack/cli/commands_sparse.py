@@ -41,8 +41,13 @@ def sparse_universal_command(
     target: int | None = typer.Option(
         None, "--target", "-t", help="Target class (Eq. 4); omit for untargeted."
     ),
-    train: int = typer.Option(100, "--train", help="Correctly classified synthetic train clips to learn on."),
-    test: int = typer.Option(100, "--test", help="Correctly classified synthetic test clips to evaluate on."),
+    data: str | None = typer.Option(
+        None, "--data", help="Videos to learn on (train split) and evaluate on (test split): a data-set folder "
+        "(UCF-101, HMDB-51, Kinetics or ROOT/SPLIT/CLASS class folders), an .npz with train_/test_ videos and "
+        "labels, or 'synth' / 'scene'. Default: the test bed, for zoo models only."
+    ),
+    train: int = typer.Option(100, "--train", help="Correctly classified train clips to learn on."),
+    test: int = typer.Option(100, "--test", help="Correctly classified test clips to evaluate on."),
     frames: int | None = typer.Option(None, "--frames", help="Clip length (default: the model's)."),
     seed: int = typer.Option(0, "--seed", help="Seed (mini-batch order, random masks)."),
     device: str = typer.Option("cpu", "--device", help="Torch device, e.g. cpu or cuda:0."),
@@ -61,9 +66,11 @@ def sparse_universal_command(
     from tqdm.auto import tqdm
 
     from vidattack.evaluation.artifacts import prepare_output_dir
+    from vidattack.experiments.clips import data_for
     from vidattack.experiments.sparse_universal import run_sparse_universal
     from vidattack.io import json_text
 
+    data = data_for(model, data)  # no data for a foreign model: refused before --out is made
     prepare_output_dir(out, "--out")
 
     with tqdm(total=epochs, desc="sparse-universal", unit="epoch", disable=not progress, leave=False,
@@ -76,7 +83,7 @@ def sparse_universal_command(
         record = run_sparse_universal(
             model=model, mask=mask, norm=norm, lam=lam, epochs=epochs, batch_size=batch_size, lr=lr,
             lr_end=lr_end, eps=eps, target=target, train=train, test=test, frames=frames, seed=seed, device=device,
-            out=out, progress=epoch_done,
+            out=out, progress=epoch_done, data=data,
         )  # fmt: skip
     files, length = record["files"], record["frames"]
     if as_json:

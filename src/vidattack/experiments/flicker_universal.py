@@ -12,59 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from vidattack import io
+from vidattack.experiments.clips import correct_clips, data_for
 
-__all__ = ["run_experiment", "run_config", "summary_text", "load_correct_split", "MODES"]
+__all__ = ["run_experiment", "run_config", "summary_text", "MODES"]
 
 MODES = ("class", "universal", "time-invariant")
-
-
-def load_correct_split(data: str, split: str, count: int, net: Any, device: str = "cpu", offset: int = 0):  # type: ignore[no-untyped-def]
-    """The first ``count`` videos of ``split`` (in index order) that ``net`` classifies correctly, with labels.
-
-    ``data`` is a test bed name (``synth``, ``scene``: clips of the model's frame count and size) or an
-    ``.npz`` with ``{split}_videos`` / ``{split}_labels``. Returns ``(videos [n,T,C,H,W], labels [n])`` on
-    ``device``, ``n <= count``.
-    """
-    import numpy as np
-    import torch
-
-    from vidattack.data.synthetic import DATA_NAMES
-    from vidattack.selection import correctly_classified
-    from vidattack.video import to_float
-
-    if data not in DATA_NAMES:
-        path = Path(data)
-        if not path.is_file():
-            raise ValueError(
-                f"--data must be 'synth', 'scene' or an .npz file with {split}_videos/{split}_labels, got {data!r}"
-            )
-        with np.load(path, allow_pickle=False) as archive:
-            for key in (f"{split}_videos", f"{split}_labels"):
-                if key not in archive:
-                    raise ValueError(f"{path} has no array {key!r} (needs train_/test_ videos and labels)")
-            videos = torch.from_numpy(archive[f"{split}_videos"])
-            labels = torch.from_numpy(archive[f"{split}_labels"]).long()
-        # 8-bit frames become [0, 1] floats; checking the dtype after a float() would let 0-255 through.
-        videos = to_float(videos) if videos.dtype == torch.uint8 else videos.float()
-        keep = correctly_classified(net, videos.to(device), labels.to(device))
-        return videos[keep][:count].to(device), labels[keep][:count].to(device)
-
-    from vidattack.data.synthetic import SynthConfig, generate
-
-    frames = getattr(net, "num_frames", None) or 16
-    size = getattr(net, "input_size", None)
-    size = size[0] if isinstance(size, (tuple, list)) else (size or 32)
-    config = SynthConfig(frames=int(frames), size=int(size), bed=DATA_NAMES[data])
-    kept_v, kept_l, start, chunk = [], [], offset, max(64, count)
-    total = config.n_for(split)
-    while sum(len(v) for v in kept_l) < count and start < total:
-        clips = generate(split, config, indices=range(start, min(start + chunk, total)))
-        videos = clips.videos.to(device)
-        keep = correctly_classified(net, videos, clips.labels)
-        kept_v.append(videos[keep.to(device)])
-        kept_l.append(clips.labels[keep].to(device))
-        start += chunk
-    return torch.cat(kept_v)[:count], torch.cat(kept_l)[:count]
 
 
 def run_experiment(
@@ -84,7 +36,7 @@ def run_experiment(
     target: int | None = None,
     train_size: int = 500,
     test_size: int = 200,
-    data: str = "synth",
+    data: str | None = None,
     baselines: bool = True,
     repeats: int = 10,
     transfer: list[str] | None = None,
@@ -108,9 +60,10 @@ def run_experiment(
         linf = None
     echo = log or (lambda text: None)
     generator = torch.Generator().manual_seed(seed)
+    data = data_for(model, data)
     net = models.load(model, device=device)
-    train_v, train_l = load_correct_split(data, "train", train_size, net, device)
-    test_v, test_l = load_correct_split(data, "test", test_size, net, device)
+    train_v, train_l, _ = correct_clips(data, "train", train_size, net, device)
+    test_v, test_l, _ = correct_clips(data, "test", test_size, net, device)
     echo(f"{model}: {len(train_l)} training and {len(test_l)} test videos (correctly classified)")
     channel = physical.ChannelRanges() if eot else None
     settings = dict(
@@ -208,7 +161,7 @@ def run_experiment(
         summary["transfer"] = {}
         for other in transfer:
             other_net = models.load(other, device=device)
-            other_v, other_l = load_correct_split(data, "test", test_size, other_net, device)
+            other_v, other_l, _ = correct_clips(data, "test", test_size, other_net, device)
             summary["transfer"][other] = (
                 U.fooling_ratio(other_net, delta, other_v, other_l)["fooling_ratio"] * 100
             )

@@ -1,6 +1,6 @@
 """A universal sparse perturbation (Wei et al. 2019, Eq. 2; Table 4): learnt on correctly classified
-training clips of the test bed, evaluated on held-out test clips, written with its plots. The command
-is ``vidattack sparse-universal``."""
+training clips (the user's data, or the test bed for zoo models: :mod:`vidattack.experiments.clips`),
+evaluated on held-out test clips, written with its plots. The command is ``vidattack sparse-universal``."""
 
 from __future__ import annotations
 
@@ -13,36 +13,19 @@ import torch
 from vidattack import io, models, viz
 from vidattack.attacks.sparse_l21 import DEFAULT_LAMBDA, parse_frame_mask
 from vidattack.attacks.sparse_universal import apply_universal, sparse_universal
-from vidattack.data.synthetic import SynthConfig, generate
 from vidattack.evaluation.artifacts import safe_child
+from vidattack.experiments.clips import correct_clips, data_for
 from vidattack.experiments.propagation_plot import plot_propagation
-from vidattack.selection import correctly_classified
 from vidattack.threat import WhiteBox
 
 __all__ = ["run_sparse_universal"]
-
-
-def _correct_clips(net: Any, split: str, count: int, frames: int, size: int, device: str):  # type: ignore[no-untyped-def]
-    """The first ``count`` clips of a synthetic ``split`` that ``net`` classifies correctly, with indices."""
-    config = SynthConfig(frames=frames, size=size)
-    kept_videos, kept_labels, kept_indices = [], [], []
-    start, chunk = 0, max(32, count)
-    while sum(len(v) for v in kept_videos) < count and start < 20 * count + 200:
-        clips = generate(split, config, indices=range(start, start + chunk))
-        videos = clips.videos.to(device)
-        keep = correctly_classified(net, videos, clips.labels)
-        kept_videos.append(videos[keep.to(device)])
-        kept_labels.append(clips.labels[keep])
-        kept_indices.extend(i for i, ok in zip(clips.indices, keep.tolist(), strict=True) if ok)
-        start += chunk
-    videos, labels = torch.cat(kept_videos)[:count], torch.cat(kept_labels)[:count]
-    return videos, labels, kept_indices[:count]
 
 
 def run_sparse_universal(
     *, model: str, mask: str, norm: str, lam: float | None, epochs: int, batch_size: int, lr: float,
     lr_end: float = 1.0, eps: float | None, target: int | None, train: int, test: int, frames: int | None,
     seed: int, device: str, out: Path, progress: Callable[[int, float, float], None] | None = None,
+    data: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Learn the perturbation, write ``universal.npz``, ``result.json``, ``grid.png`` (and ``profile.png``
     for models with per-frame logits) into ``out``; return the record (with ``files``). ``mask`` is a
@@ -50,15 +33,15 @@ def run_sparse_universal(
     of each epoch (see :func:`~vidattack.attacks.sparse_universal.sparse_universal`)."""
     if train < 1 or test < 0:
         raise ValueError(f"--train must be >= 1 and --test >= 0, got {train} and {test}")
+    data = data_for(model, data)
     net = models.load(model, device=device)
     length = frames or getattr(net, "num_frames", None) or 16
-    size = (getattr(net, "input_size", None) or (32, 32))[0]
-    train_videos, train_labels, train_indices = _correct_clips(net, "train", train, length, size, device)
+    train_videos, train_labels, train_indices = correct_clips(data, "train", train, net, device, frames=length)
     test_videos, test_labels, test_indices = (
-        _correct_clips(net, "test", test, length, size, device) if test else (None, None, [])
+        correct_clips(data, "test", test, net, device, frames=length) if test else (None, None, [])
     )
     if len(train_labels) == 0:
-        raise ValueError(f"model {model} classifies none of the first synthetic train clips correctly")
+        raise ValueError(f"model {model} classifies none of the train clips of {data} correctly")
     generator = torch.Generator().manual_seed(seed)
     frame_mask = parse_frame_mask(mask, length, generator=generator)
     whitebox = WhiteBox(net)
@@ -71,6 +54,7 @@ def run_sparse_universal(
     out.mkdir(parents=True, exist_ok=True)
     record = {
         "model": model,
+        "data": data,
         "frames": length,
         "seed": seed,
         "target": target,
