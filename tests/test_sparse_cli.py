@@ -107,12 +107,18 @@ def test_universal_experiments_ask_a_foreign_model_for_its_data(tiny_checkpoint,
 
 def test_sparse_universal_learns_on_a_data_set_folder(tiny_checkpoint, tmp_path, capsys):
     from conftest import run_cli
+    from vidattack.data.folders import CorruptVideoWarning
     from vidattack.data.synthetic import SynthConfig, write_layout
 
     root = write_layout(tmp_path / "hmdb", "hmdb51", SynthConfig(frames=4, size=16), limit_per_split=30)
+    split_file = sorted((root / "testTrainMulti_7030_splits").glob("*_test_split1.txt"))[0]
+    name = next(line.split()[0] for line in split_file.read_text().splitlines() if line.endswith(" 1"))  # train
+    class_folder = root / split_file.name.removesuffix("_test_split1.txt")
+    (class_folder / name).write_bytes(b"not a video")  # a real download has a few of these
     out = tmp_path / "universal"
-    code, printed, _ = run_cli(["sparse-universal", "--model", tiny_checkpoint, "--data", str(root), "--train",
-                                "3", "--test", "2", "--epochs", "1", "--out", str(out), "--json"], capsys)  # fmt: skip
+    with pytest.warns(CorruptVideoWarning, match="skipping unreadable video"):
+        code, printed, _ = run_cli(["sparse-universal", "--model", tiny_checkpoint, "--data", str(root), "--train",
+                                    "3", "--test", "2", "--epochs", "1", "--out", str(out), "--json"], capsys)  # fmt: skip
     record = json.loads(printed)
     assert code == 0 and record["data"] == str(root) and record["n_train"] <= 3
     # the indices are positions in the folder's split: every one names a decodable clip of it

@@ -10,6 +10,7 @@ the zoo's models, which were trained on it; any other model must be given its da
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +68,12 @@ def correct_clips(
         config = SynthConfig(frames=length, size=height, bed=DATA_NAMES[data])
         total = config.n_for(split)
 
-        def load(indices: range) -> tuple[Tensor, Tensor]:
+        def load(indices: range) -> tuple[Tensor, Tensor, list[int]]:
             clips = generate(split, config, indices=indices)
-            return clips.videos, clips.labels
+            return clips.videos, clips.labels, list(indices)
 
     elif Path(data).is_dir():
+        from vidattack.data.folders import CorruptVideoWarning
         from vidattack.data.layouts import open_folder
 
         try:
@@ -81,28 +83,39 @@ def correct_clips(
             raise ValueError(f"--data: {error}") from None
         total = len(dataset)
 
-        def load(indices: range) -> tuple[Tensor, Tensor]:
-            items = [dataset.load(i) for i in indices]
-            return torch.stack([video for video, _ in items]), torch.tensor([label for _, label in items])
+        def load(indices: range) -> tuple[Tensor, Tensor, list[int]]:
+            items = {}
+            for index in indices:  # a real download has a few files FFmpeg cannot decode: they are skipped
+                try:
+                    items[index] = dataset.load(index)
+                except ValueError as error:
+                    warnings.warn(f"skipping unreadable video '{dataset.samples[index][0]}': {error}",
+                                  CorruptVideoWarning, stacklevel=2)  # fmt: skip
+            if not items:
+                return torch.zeros(0, length, 3, height, width), torch.zeros(0, dtype=torch.long), []
+            videos = torch.stack([video for video, _ in items.values()])
+            return videos, torch.tensor([label for _, label in items.values()]), list(items)
 
     else:
         videos, labels = _npz_split(Path(data), split)
         total = len(labels)
 
-        def load(indices: range) -> tuple[Tensor, Tensor]:
-            return videos[indices.start : indices.stop], labels[indices.start : indices.stop]
+        def load(indices: range) -> tuple[Tensor, Tensor, list[int]]:
+            return videos[indices.start : indices.stop], labels[indices.start : indices.stop], list(indices)
 
     kept_videos, kept_labels, kept_indices = [], [], []
     start = offset
     while len(kept_indices) < count and start < total:
         indices = range(start, min(start + max(_CHUNK, count), total))
-        videos, labels = load(indices)
+        start = indices.stop
+        videos, labels, loaded = load(indices)
+        if not loaded:
+            continue
         keep = correctly_classified(net, videos.to(device), labels.to(device)).cpu()
         kept_videos.append(videos[keep].to(device))
         kept_labels.append(labels[keep].to(device))
-        kept_indices.extend(i for i, ok in zip(indices, keep.tolist(), strict=True) if ok)
-        start = indices.stop
-    if not kept_videos:  # nothing left to scan from offset
+        kept_indices.extend(i for i, ok in zip(loaded, keep.tolist(), strict=True) if ok)
+    if not kept_videos:  # nothing (decodable) left to scan from offset
         return torch.zeros(0, length, 3, height, width, device=device), torch.zeros(0, dtype=torch.long), []
     return torch.cat(kept_videos)[:count], torch.cat(kept_labels)[:count], kept_indices[:count]
 
