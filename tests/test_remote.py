@@ -222,3 +222,21 @@ def test_health_metadata_and_metrics(serve, toy_data) -> None:
     with urllib.request.urlopen(base + "/metrics", timeout=5) as answer:
         text = answer.read().decode()
     assert 'vidattack_infer_clips_total{model="toy"} 3.0' in text
+
+
+def test_a_client_closes_its_connection(serve, toy_data) -> None:
+    import gc
+    import warnings
+
+    url = serve()[0]
+    with RemoteModel(url) as remote:  # a context manager closes the kept-alive connection
+        remote(toy_data[0][:1])
+        assert remote._connection is not None
+    assert remote._connection is None
+    dropped = RemoteModel(url)
+    dropped(toy_data[0][:1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        del dropped  # dropped without close(): no unclosed-socket warning from the collector
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning) and "socket" in str(w.message)]

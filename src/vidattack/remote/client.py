@@ -360,6 +360,22 @@ class RemoteModel:
         with self._lock:
             self._drop_connection()
 
+    def __enter__(self) -> RemoteModel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # a client dropped without close() shuts its kept-alive socket itself, rather than leaving it to
+        # the collector (which warns about the unclosed socket)
+        connection = getattr(self, "_connection", None)
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - nothing to report from a finaliser
+                pass
+
 
 def _look_like_probabilities(values: np.ndarray, *, full: bool) -> bool:
     sums = values.sum(axis=1)
