@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vidattack.data.synthetic import DATA_NAMES, SynthConfig, generate
+from vidattack.data.synthetic import DATA_NAMES, SynthConfig, data_name, generate
 from vidattack.selection import correctly_classified
 from vidattack.video import to_float
 
@@ -34,10 +34,11 @@ def data_for(model: str, data: str | None) -> str:
     """
     if data is not None:
         return data
+    from vidattack.methods.attacker_data import SyntheticAttackerData
     from vidattack.methods.model_refs import is_zoo_model
 
-    if is_zoo_model(model):
-        return "scene" if model.endswith("-scene") else "synth"
+    if is_zoo_model(model):  # the same rule that picks a zoo model's attacker data
+        return data_name(SyntheticAttackerData.for_model(model).config)
     raise ValueError(
         f"--data is required for {model!r}, a model outside the zoo: a data-set folder (train and test "
         "splits), or an .npz with train_/test_ videos and labels; vidattack does not substitute its test bed"
